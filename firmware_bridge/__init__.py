@@ -1,0 +1,1 @@
+"""Microcontroller sensor link: framing, messages, protocol, serial transport, clock sync."""

@@ -1,0 +1,1 @@
+"""Edge-sized encoders per modality (image, IMU / time series, spectrogram, feature vector)."""

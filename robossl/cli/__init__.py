@@ -1,0 +1,1 @@
+"""`robossl <verb>`: one verb per module in this package (see main.py)."""

@@ -1,0 +1,1 @@
+"""Projection and prediction heads."""

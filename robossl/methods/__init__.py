@@ -1,0 +1,1 @@
+"""Methods: backbone + heads + objective + views, composed and registered by name."""

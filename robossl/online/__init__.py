@@ -1,0 +1,1 @@
+"""Persistent-learner runtime: replay buffer, background trainer, atomic checkpoints, hot swap, monitors."""

@@ -1,0 +1,1 @@
+"""Learning logic of the three online pipelines: stereo_mono, terrain, collossl."""

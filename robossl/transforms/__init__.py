@@ -1,0 +1,1 @@
+"""View generators and augmentations per modality."""

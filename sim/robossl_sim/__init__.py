@@ -1,0 +1,1 @@
+"""robossl's simulator: log replay engine and closed-loop MuJoCo worlds."""
