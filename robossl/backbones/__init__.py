@@ -1,1 +1,11 @@
-"""Edge-sized encoders per modality (image, IMU / time series, spectrogram, feature vector)."""
+"""Edge-sized encoders per modality (image, IMU / time series, spectrogram, feature vector).
+
+Every encoder maps a batch to ``(B, out_dim)`` and exposes ``out_dim``.
+"""
+
+from robossl.backbones.image import ImageCNN
+from robossl.backbones.imu import ImuConvEncoder
+from robossl.backbones.mlp import MLPEncoder
+from robossl.backbones.spectrogram import SpectrogramEncoder
+
+__all__ = ["ImageCNN", "ImuConvEncoder", "MLPEncoder", "SpectrogramEncoder"]
