@@ -1,1 +1,15 @@
-"""Self-supervised objectives: one per file, each a pure function plus an nn.Module wrapper."""
+"""Self-supervised objectives: one per file, each a pure function plus an nn.Module wrapper.
+
+| file | objective | paper |
+|---|---|---|
+| nt_xent.py | NT-Xent (SimCLR) | Chen et al. 2020 |
+| barlow_twins.py | Barlow Twins | Zbontar et al. 2021 |
+| vicreg.py | VICReg | Bardes et al. 2022 |
+| negative_cosine.py | BYOL / SimSiam negative cosine | Grill et al. 2020; Chen and He 2021 |
+| directpred.py | DirectPred predictor + loss | Tian et al. 2021 |
+| dino.py | DINO self-distillation | Caron et al. 2021 |
+| tera.py | TERA L1 reconstruction | Liu et al. 2021 |
+| tjepa.py | T-JEPA latent prediction | Thimonier et al. 2024 |
+| triplet.py | triplet (terrain pipeline) | Zurn et al. 2021 |
+| multiview_contrastive.py | ColloSSL weighted multi-view contrastive | Jain et al. 2022 |
+"""

@@ -1,0 +1,75 @@
+"""Barlow Twins: redundancy reduction through the cross-correlation matrix of two views.
+
+Reference: Zbontar, Jing, Misra, LeCun, Deny, "Barlow Twins: Self-Supervised Learning via Redundancy
+Reduction", ICML 2021. Loss = sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2 with C the cross-correlation
+of the batch-standardised embeddings; paper default lambda = 5e-3.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from robossl.losses.distributed import check_gather_possible, distributed_ready
+
+
+def _standardise(z: torch.Tensor, eps: float) -> torch.Tensor:
+    return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps)
+
+
+def barlow_twins_loss(
+    z_a: torch.Tensor,
+    z_b: torch.Tensor,
+    lambda_offdiagonal: float = 5e-3,
+    gather_distributed: bool = False,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """Barlow Twins loss.
+
+    Args:
+        z_a: ``(N, D)`` embeddings of the first view (N >= 2).
+        z_b: ``(N, D)`` embeddings of the second view.
+        lambda_offdiagonal: weight of the redundancy-reduction (off-diagonal) term.
+        gather_distributed: sum the cross-correlation over processes (per-process standardisation, as the
+            reference implementation's synchronised batch norm approximates).
+        eps: added to the variance before the square root.
+
+    Returns:
+        Scalar loss; 0 when the two views are identical and decorrelated with unit variance.
+    """
+    if z_a.shape != z_b.shape or z_a.ndim != 2:
+        raise ValueError(
+            f"z_a and z_b must both be (N, D) with equal shapes, got {z_a.shape} and {z_b.shape}"
+        )
+    if z_a.shape[0] < 2:
+        raise ValueError("Barlow Twins needs a batch of at least 2 to standardise; increase the batch size")
+    if lambda_offdiagonal < 0:
+        raise ValueError(f"lambda_offdiagonal must be >= 0, got {lambda_offdiagonal}")
+    check_gather_possible(gather_distributed)
+    n = z_a.shape[0]
+    c = _standardise(z_a, eps).T @ _standardise(z_b, eps)  # (D, D), unnormalised
+    if gather_distributed and distributed_ready():
+        import torch.distributed.nn.functional as dist_functional
+
+        c = dist_functional.all_reduce(c)
+        n = n * dist.get_world_size()
+    c = c / n
+    diagonal = torch.diagonal(c)
+    on = (1 - diagonal).pow(2).sum()
+    off = c.pow(2).sum() - diagonal.pow(2).sum()
+    return on + lambda_offdiagonal * off
+
+
+class BarlowTwinsLoss(nn.Module):
+    """Module wrapper of :func:`barlow_twins_loss` (forward: ``(N, D), (N, D) -> scalar``)."""
+
+    def __init__(self, lambda_offdiagonal: float = 5e-3, gather_distributed: bool = False) -> None:
+        super().__init__()
+        if lambda_offdiagonal < 0:
+            raise ValueError(f"lambda_offdiagonal must be >= 0, got {lambda_offdiagonal}")
+        self.lambda_offdiagonal = lambda_offdiagonal
+        self.gather_distributed = gather_distributed
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+        return barlow_twins_loss(z_a, z_b, self.lambda_offdiagonal, self.gather_distributed)
