@@ -1,0 +1,79 @@
+"""What every robossl node shares: typed parameters, input accounting, diagnostics, a clean close.
+
+A node subclasses :class:`PipelineNode`, lists its parameters in ``SPECS``, converts messages with
+:mod:`robossl_ros.conversions`, delegates learning to a ``robossl.pipelines`` object, reports its own state
+in :meth:`status`, and saves its model in :meth:`close` (called once on shutdown, also after Ctrl-C).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+
+from robossl_ros.diagnostics import DiagnosticsPublisher, InputMonitor, drop_reason
+from robossl_ros.params import NodeParams, ParamSpec, in_range
+
+COMMON_SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "diagnostics_period_s",
+        1.0,
+        "period of /diagnostics messages [s]",
+        check=in_range(0.05, 60.0),
+        read_only=True,
+    ),
+)
+
+
+class PipelineNode(Node):
+    """Base class: declares ``COMMON_SPECS + SPECS``, owns an InputMonitor and a DiagnosticsPublisher.
+
+    Args:
+        node_name: default node name (a launch file or ``--ros-args -r __node:=`` may rename it).
+        **kwargs: passed to ``rclpy.node.Node`` (e.g. ``parameter_overrides``, ``namespace``).
+
+    Raises:
+        robossl_ros.params.ParameterError: a start-up parameter value is invalid.
+    """
+
+    SPECS: Sequence[ParamSpec] = ()
+
+    def __init__(self, node_name: str, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.params = NodeParams(self, [*COMMON_SPECS, *self.SPECS], on_change=self.on_parameter_change)
+        self.monitor = InputMonitor()
+        self._closed = False
+        # Own callback group: diagnostics keep flowing while a heavy input callback runs.
+        self.diagnostics_group = MutuallyExclusiveCallbackGroup()
+        self.diagnostics = DiagnosticsPublisher(
+            self,
+            self.monitor,
+            self.status,
+            period_s=self.params["diagnostics_period_s"],
+            unknown_parameters=self.params.unknown_keys,
+            callback_group=self.diagnostics_group,
+        )
+
+    def drop(self, topic: str, exc_or_reason: BaseException | str) -> None:
+        """Count a dropped input and log it (throttled) with the reason."""
+        reason = exc_or_reason if isinstance(exc_or_reason, str) else drop_reason(exc_or_reason)
+        self.monitor.dropped(topic, reason)
+        detail = "" if isinstance(exc_or_reason, str) else f": {exc_or_reason}"
+        self.get_logger().warning(f"dropped input on {topic} ({reason}){detail}", throttle_duration_sec=2.0)
+
+    def status(self) -> dict[str, Any]:
+        """The node's own diagnostic values (buffer fill, training steps, model version, mode, ...)."""
+        return {}
+
+    def on_parameter_change(self, name: str, value: Any) -> None:
+        """Called after a run-time parameter change was accepted (override to react)."""
+
+    def close(self) -> None:
+        """Stop background work and save state; idempotent. Subclasses call ``super().close()``."""
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

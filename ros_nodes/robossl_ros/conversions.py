@@ -1,0 +1,132 @@
+"""ROS message <-> numpy for the robossl nodes.
+
+Decoding reuses the ROS-free decoders of :mod:`robossl.data.messages` (the same code reads bags), so a
+node and a bag replay see identical arrays. This module adds the rclpy message builders and maps
+decoding failures to the drop reasons counted in diagnostics.
+
+Conventions: stamps are integer nanoseconds; images follow :mod:`robossl.data.image_codec`; IMU samples
+are ``(6,)`` float64 ``[gx, gy, gz, ax, ay, az]`` (rad/s, m/s^2); audio is ``std_msgs/Int16MultiArray``
+laid out as documented in docs/logs.md.
+"""
+
+from __future__ import annotations
+
+import array
+from typing import Any
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CameraInfo, Image, Imu
+from std_msgs.msg import Header, Int16MultiArray, MultiArrayDimension
+
+from robossl.data.image_codec import array_to_image
+from robossl.data.messages import (
+    AudioChunk,
+    CameraModel,
+    ImuSample,
+    audio_layout,
+    decode_audio,
+    decode_camera_info,
+    decode_image,
+    decode_imu,
+    ns_to_stamp,
+    stamp_to_ns,
+)
+from robossl_ros.diagnostics import NonFiniteError
+
+__all__ = [
+    "AudioChunk",
+    "CameraModel",
+    "ImuSample",
+    "audio_msg",
+    "camera_info_msg",
+    "decode_audio",
+    "decode_camera_info",
+    "decode_image",
+    "header",
+    "image_msg",
+    "imu_msg",
+    "imu_sample",
+    "stamp_msg",
+    "stamp_to_ns",
+]
+
+
+def stamp_msg(stamp_ns: int) -> Time:
+    """Integer nanoseconds -> ``builtin_interfaces/Time``."""
+    sec, nanosec = ns_to_stamp(stamp_ns)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def header(stamp_ns: int, frame_id: str) -> Header:
+    """A ``std_msgs/Header``."""
+    return Header(stamp=stamp_msg(stamp_ns), frame_id=frame_id)
+
+
+def image_msg(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Image:
+    """Build a ``sensor_msgs/Image`` from an array (see :func:`robossl.data.image_codec.array_to_image`).
+
+    Raises:
+        robossl.data.image_codec.ImageCodecError: the array's shape or dtype does not fit ``encoding``.
+    """
+    fields = array_to_image(array, encoding)
+    msg = Image(header=header(stamp_ns, frame_id))
+    msg.height, msg.width, msg.encoding = fields.height, fields.width, fields.encoding
+    msg.is_bigendian, msg.step = fields.is_bigendian, fields.step
+    msg.data = fields.data
+    return msg
+
+
+def imu_sample(msg: Any) -> ImuSample:
+    """Decode a ``sensor_msgs/Imu``.
+
+    Raises:
+        NonFiniteError: NaN or infinite angular velocity or acceleration (drop as ``non_finite``).
+    """
+    try:
+        return decode_imu(msg)
+    except ValueError as exc:
+        raise NonFiniteError(str(exc)) from exc
+
+
+def imu_msg(gyro_accel: np.ndarray, stamp_ns: int, frame_id: str) -> Imu:
+    """Build a ``sensor_msgs/Imu`` with no orientation estimate (``orientation_covariance[0] = -1``).
+
+    Args:
+        gyro_accel: ``(6,)`` gyro x, y, z [rad/s] then accel x, y, z [m/s^2].
+        stamp_ns: sample time [ns].
+        frame_id: the IMU's frame.
+    """
+    values = np.asarray(gyro_accel, dtype=np.float64).reshape(6)
+    msg = Imu(header=header(stamp_ns, frame_id))
+    msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z = (float(v) for v in values[:3])
+    ax, ay, az = (float(v) for v in values[3:])
+    msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = ax, ay, az
+    msg.orientation_covariance[0] = -1.0  # REP 145: orientation not provided
+    return msg
+
+
+def camera_info_msg(model: CameraModel) -> CameraInfo:
+    """Build a ``sensor_msgs/CameraInfo`` from a :class:`CameraModel`."""
+    msg = CameraInfo(header=header(model.stamp_ns, model.frame_id))
+    msg.width, msg.height = int(model.width), int(model.height)
+    msg.distortion_model = model.distortion_model
+    msg.d = [float(v) for v in np.asarray(model.D).reshape(-1)]
+    msg.k = [float(v) for v in np.asarray(model.K).reshape(9)]
+    msg.r = [float(v) for v in np.asarray(model.R).reshape(9)]
+    msg.p = [float(v) for v in np.asarray(model.P).reshape(12)]
+    return msg
+
+
+def audio_msg(chunk: AudioChunk) -> Int16MultiArray:
+    """Build robossl's audio ``std_msgs/Int16MultiArray`` (docs/logs.md, "Audio on ROS topics")."""
+    dims, data = audio_layout(chunk)
+    msg = Int16MultiArray()
+    msg.layout.dim = [
+        MultiArrayDimension(label=label, size=size, stride=stride) for label, size, stride in dims
+    ]
+    msg.layout.data_offset = 0
+    pcm = array.array("h")
+    pcm.frombytes(data.astype(np.int16).tobytes())
+    msg.data = pcm
+    return msg

@@ -1,0 +1,70 @@
+"""Typed parameters: validation reasons, start-up rejection, unknown YAML keys (real rclpy, in-process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from robossl_ros.params import ParamSpec, all_of, in_range, non_empty, one_of, positive
+
+SPECS = [
+    ParamSpec("rate_hz", 20.0, "rate [Hz]", check=positive),
+    ParamSpec("mode", "auto", "mode", check=one_of("auto", "stereo", "mono")),
+    ParamSpec("topics", ["a", "b"], "input topics", check=non_empty, read_only=True),
+    ParamSpec("fraction", 0.5, "share", check=all_of(positive, in_range(0.0, 1.0))),
+    ParamSpec("enabled", True, "switch"),
+]
+
+
+def test_spec_validation_reasons_without_ros() -> None:
+    rate, mode, _, fraction, enabled = SPECS
+    assert rate.validate(5.0) is None
+    assert rate.validate(-1.0) == "must be > 0, got -1.0"
+    assert rate.validate(5) is None  # an int is a valid float
+    assert rate.validate("fast") == "rate_hz must be float, got str 'fast'"
+    assert mode.validate("sideways") == "must be one of ['auto', 'stereo', 'mono'], got 'sideways'"
+    assert fraction.validate(1.5) == "must be in [0.0, 1.0], got 1.5"
+    assert enabled.validate(1) == "enabled must be bool, got int 1"
+    assert SPECS[2].validate([]) == "must not be empty"
+
+
+@pytest.mark.ros
+def test_node_params_reject_bad_values_and_report_unknown_yaml_keys(tmp_path: Path) -> None:
+    import rclpy
+    from rclpy.parameter import Parameter
+    from robossl_ros.params import NodeParams, ParameterError
+
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text(
+        "probe:\n  ros__parameters:\n    rate_hz: 30.0\n    rat_hz: 31.0\n    topics: [p, q, r]\n"
+        "other:\n  ros__parameters:\n    ignored_elsewhere: 1\n"
+    )
+    rclpy.init(args=["--ros-args", "--params-file", str(params_file)])
+    try:
+        changes: list[tuple[str, object]] = []
+        node = rclpy.create_node("probe")
+        params = NodeParams(node, SPECS, on_change=lambda n, v: changes.append((n, v)))
+        assert params["rate_hz"] == 30.0 and params["topics"] == ["p", "q", "r"]
+        assert params.unknown_keys == ["rat_hz"]  # keys of other nodes are not reported
+        # Run-time change: rejected with the reason, value unchanged.
+        result = node.set_parameters([Parameter("mode", value="sideways")])[0]
+        assert not result.successful and "mode must be one of" in result.reason
+        assert params["mode"] == "auto"
+        result = node.set_parameters([Parameter("rate_hz", value=-2.0)])[0]
+        assert not result.successful and result.reason == "rate_hz must be > 0, got -2.0"
+        ok = node.set_parameters([Parameter("mode", value="mono")])[0]
+        assert ok.successful and params["mode"] == "mono" and changes == [("mode", "mono")]
+        assert not node.set_parameters([Parameter("topics", value=["q"])])[0].successful  # read-only
+        node.destroy_node()
+
+        # Start-up: an invalid override refuses to build the node, naming parameter and reason.
+        bad = rclpy.create_node("bad", parameter_overrides=[Parameter("fraction", value=2.0)])
+        with pytest.raises(ParameterError, match=r"fraction.*must be in \[0.0, 1.0\], got 2.0"):
+            NodeParams(bad, SPECS)
+        bad.destroy_node()
+        wrong_type = rclpy.create_node("wrong_type", parameter_overrides=[Parameter("rate_hz", value=3)])
+        with pytest.raises(ParameterError, match="rate_hz has the wrong type"):
+            NodeParams(wrong_type, SPECS)
+        wrong_type.destroy_node()
+    finally:
+        rclpy.try_shutdown()
