@@ -1,0 +1,179 @@
+"""Background trainer: a thread that trains a :class:`~robossl.online.learner.Learner` from a replay buffer
+under a CPU budget and hot-swaps the inference model.
+
+CPU budget: after each optimisation step that took ``t`` seconds of wall time, the thread sleeps
+``t * (1 - cpu_fraction) / cpu_fraction``, so it uses at most ``cpu_fraction`` of one core on average
+(e.g. 0.5 = half a core). ``torch_threads`` bounds the intra-op threads of each step; note that
+``torch.set_num_threads`` is process-wide, so inference running in PyTorch in the same process shares that
+setting (ONNX Runtime inference has its own thread pool).
+
+The same step logic runs synchronously with :meth:`BackgroundTrainer.train_steps` (used by simulations that
+advance in simulated time and want reproducible results).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.online.hotswap import ModelSlot
+from robossl.online.learner import Learner
+from robossl.online.replay import ReplayBuffer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainerConfig:
+    """Settings of the background trainer."""
+
+    batch_size: int = 8  # samples per optimisation step
+    min_samples: int = 8  # replay size below which the trainer waits
+    cpu_fraction: float = 0.5  # average share of one core the trainer may use, in (0, 1]
+    torch_threads: int = 1  # intra-op threads for training (process-wide torch setting; 0 = leave as is)
+    publish_every_steps: int = 20  # hot-swap the inference model after this many steps
+    max_consecutive_errors: int = 10  # the thread stops after this many failing steps in a row
+    history: int = 1000  # metrics of the last N steps kept for monitoring
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.cpu_fraction <= 1.0:
+            raise ValueError(f"cpu_fraction must be in (0, 1] (share of one core), got {self.cpu_fraction}")
+        if self.batch_size < 1 or self.min_samples < 1 or self.publish_every_steps < 1:
+            raise ValueError("batch_size, min_samples and publish_every_steps must be >= 1")
+
+
+class BackgroundTrainer:
+    """Runs ``learner.step`` on replay batches in a daemon thread and publishes weights to ``slot``.
+
+    Args:
+        learner: the pipeline's learner (see :class:`~robossl.online.learner.Learner`).
+        replay: the buffer the pipeline fills with labelled samples.
+        slot: hot-swap slot inference reads from (created from the learner's model when omitted).
+        config: trainer settings.
+    """
+
+    def __init__(
+        self,
+        learner: Learner,
+        replay: ReplayBuffer,
+        slot: ModelSlot | None = None,
+        config: TrainerConfig | None = None,
+    ) -> None:
+        self.learner = learner
+        self.replay = replay
+        self.config = config or TrainerConfig()
+        self.slot = slot or ModelSlot(learner.inference_model())
+        self.steps = 0  # optimisation steps done (thread and synchronous)
+        self.errors = 0  # steps that raised
+        self.last_error = ""
+        self.metrics: collections.deque[dict[str, float]] = collections.deque(maxlen=self.config.history)
+        self.busy_seconds = 0.0  # wall time spent inside learner.step
+        self._lock = threading.Lock()  # guards learner state against concurrent save / step
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- training --------------------------------------------------------------------------------------
+    def _one_step(self) -> dict[str, float] | None:
+        if len(self.replay) < self.config.min_samples:
+            return None
+        batch = self.replay.sample(self.config.batch_size)
+        start = time.perf_counter()
+        with self._lock:
+            metrics = self.learner.step(batch)
+            self.steps += 1
+            metrics = {**metrics, "step": float(self.steps)}
+            self.metrics.append(metrics)
+            if self.steps % self.config.publish_every_steps == 0:
+                self.slot.publish(self.learner.inference_model())
+        self.busy_seconds += time.perf_counter() - start
+        return metrics
+
+    def train_steps(self, count: int) -> list[dict[str, float]]:
+        """Do up to ``count`` steps now, in the calling thread (fewer when the replay is too small)."""
+        done = []
+        for _ in range(count):
+            metrics = self._one_step()
+            if metrics is None:
+                break
+            done.append(metrics)
+        return done
+
+    def _run(self) -> None:
+        if self.config.torch_threads > 0:
+            torch.set_num_threads(self.config.torch_threads)
+        consecutive = 0
+        while not self._stop.is_set():
+            start = time.perf_counter()
+            try:
+                metrics = self._one_step()
+                consecutive = 0
+            except Exception as exc:  # a bad batch must not kill the robot's learner silently
+                self.errors += 1
+                consecutive += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("online training step failed (%d in a row)", consecutive)
+                if consecutive >= self.config.max_consecutive_errors:
+                    log.error("background trainer stops after %d failing steps", consecutive)
+                    return
+                metrics = None
+            if metrics is None:
+                self._stop.wait(0.05)
+                continue
+            elapsed = time.perf_counter() - start
+            pause = elapsed * (1.0 - self.config.cpu_fraction) / self.config.cpu_fraction
+            if pause > 0:
+                self._stop.wait(pause)
+
+    def start(self) -> None:
+        """Start the background thread (no-op when running)."""
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="robossl-trainer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the thread to stop after its current step and wait up to ``timeout`` seconds."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        # inference gets the newest weights even when the last steps did not reach a publish point
+        with self._lock:
+            self.slot.publish(self.learner.inference_model())
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Learner, replay buffer and counters, taken consistently between two steps."""
+        with self._lock:
+            return {
+                "learner": self.learner.state_dict(),
+                "replay": self.replay.state_dict(),
+                "steps": self.steps,
+            }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self.learner.load_state_dict(state["learner"])
+            self.replay.load_state_dict(state["replay"])
+            self.steps = int(state["steps"])
+            self.slot.publish(self.learner.inference_model())
+
+    def save(self, path: str) -> None:
+        """Atomic checkpoint of :meth:`state_dict` (safe while the thread runs)."""
+        save_checkpoint(path, self.state_dict())
+
+    def load(self, path: str) -> None:
+        """Restore a checkpoint written by :meth:`save` and hot-swap the restored model."""
+        self.load_state_dict(load_checkpoint(path))

@@ -1,0 +1,59 @@
+"""Configuration of the stereo -> mono pipeline, built from nested dicts (YAML / ROS parameters)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from robossl.online.trainer import TrainerConfig
+from robossl.pipelines.stereo_mono.learner import LearnerConfig
+from robossl.pipelines.stereo_mono.student import StudentConfig
+from robossl.pipelines.stereo_mono.switching import SwitchingConfig
+from robossl.pipelines.stereo_mono.teacher import SGBMConfig
+
+
+@dataclass
+class StereoMonoConfig:
+    """Everything the pipeline needs besides the calibration."""
+
+    sgbm: SGBMConfig = field(default_factory=SGBMConfig)  # stereo teacher
+    student: StudentConfig = field(default_factory=StudentConfig)  # student architecture / input size
+    learner: LearnerConfig = field(default_factory=LearnerConfig)  # optimiser and augmentation
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)  # background thread and CPU budget
+    switching: SwitchingConfig = field(default_factory=SwitchingConfig)  # stereo / mono state machine
+    rectified_width: int = 0  # width to rectify to, pixels (0 = camera width); height keeps the aspect
+    replay_capacity: int = 300  # samples kept in the replay buffer
+    replay_policy: str = "reservoir"  # "reservoir" or "diversity"
+    sample_every: int = 1  # add every n-th labelled frame to the replay buffer
+    min_confident_fraction: float = 0.05  # frames with fewer confident stereo pixels are not stored
+    confidence_threshold: float = 0.3  # stereo pixels with confidence below are ignored as labels
+    quality_smoothing: float = 0.05  # EMA weight of the mono-vs-stereo quality estimate
+    flight_window: float = 0.5  # central window (fraction of width/height) for the distance ahead
+    run_mono_in_stereo_mode: bool = True  # run the student every frame (needed for the quality estimate)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StereoMonoConfig:
+        """Build from a nested dict; unknown keys raise ``ValueError`` naming the valid ones."""
+        return _build(cls, values, "stereo_mono")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(kind: Any, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"{where} must be a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; valid keys: {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        factory: Any = fields[name].default_factory
+        default = factory() if callable(factory) else None
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    return kind(**kwargs)

@@ -1,0 +1,204 @@
+"""The stereo -> monocular depth pipeline: one object the ROS node, the log replayer and the simulator call.
+
+Per frame (:meth:`StereoMonoPipeline.process`): rectify -> SGBM teacher (disparity, confidence, depth) ->
+student inference on the left image (hot-swapped model) -> running mono-vs-stereo quality -> labelled
+sample into the replay buffer -> switching policy -> active distance. Training runs in a background thread
+(:meth:`start_learning`) or synchronously (:meth:`train_steps`, for simulations in simulated time).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.online.monitors import QualityEstimate
+from robossl.online.replay import ReplayBuffer
+from robossl.online.trainer import BackgroundTrainer
+from robossl.pipelines.stereo_mono.calibration import Rectifier, StereoCalibration
+from robossl.pipelines.stereo_mono.config import StereoMonoConfig
+from robossl.pipelines.stereo_mono.learner import (
+    MonoDepthLearner,
+    image_tensor,
+    make_sample,
+    sample_descriptor,
+)
+from robossl.pipelines.stereo_mono.switching import FlightMode, SwitchingPolicy
+from robossl.pipelines.stereo_mono.teacher import StereoTeacher, _to_grey, flight_distance
+
+
+@dataclass
+class StereoMonoOutput:
+    """Result of one frame. Images are at the rectified size (H, W)."""
+
+    stamp: float  # frame time, seconds
+    disparity: np.ndarray  # (H, W) float32 pixels, NaN where invalid
+    confidence: np.ndarray  # (H, W) float32 in [0, 1]
+    stereo_depth: np.ndarray  # (H, W) float32 metres, NaN where invalid
+    mono_depth: np.ndarray | None  # (H, W) float32 metres (None when the student was not run)
+    stereo_distance: float  # average distance ahead from stereo, metres (NaN = unknown)
+    mono_distance: float  # average distance ahead from the student, metres (NaN when not run)
+    active_distance: float  # the distance the controller should use, metres
+    mode: FlightMode  # which cue is active
+    mono_quality: float  # running AbsRel of mono vs confident stereo (NaN until measured)
+    mono_absrel: float  # this frame's AbsRel of mono vs confident stereo (NaN when not measurable)
+    model_version: int  # hot-swap version of the student used
+
+
+def absrel(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """Mean |pred - target| / target over ``mask`` (NaN when empty)."""
+    usable = mask & np.isfinite(target) & (target > 0) & np.isfinite(pred)
+    if not usable.any():
+        return float("nan")
+    return float(np.mean(np.abs(pred[usable] - target[usable]) / target[usable]))
+
+
+class StereoMonoPipeline:
+    """Persistent stereo -> mono learner and switching policy.
+
+    Args:
+        config: pipeline settings (``StereoMonoConfig()`` for defaults, ``StereoMonoConfig.from_dict``).
+        calibration: the stereo calibration (raw images are rectified with it).
+    """
+
+    def __init__(self, config: StereoMonoConfig, calibration: StereoCalibration) -> None:
+        self.config = config
+        raw_w, raw_h = calibration.image_size
+        out_w = config.rectified_width or raw_w
+        self.rectifier = Rectifier(calibration, (out_w, int(round(raw_h * out_w / raw_w))))
+        self.teacher = StereoTeacher(self.rectifier.focal_px, self.rectifier.baseline_m, config.sgbm)
+        self.learner = MonoDepthLearner(config.student, config.learner)
+        self.replay = ReplayBuffer(config.replay_capacity, config.replay_policy, seed=config.learner.seed)
+        self.trainer = BackgroundTrainer(self.learner, self.replay, config=config.trainer)
+        self.quality = QualityEstimate(config.quality_smoothing)
+        self.policy = SwitchingPolicy(config.switching)
+        self.frames = 0  # frames processed
+        self.frames_labelled = 0  # frames added to the replay buffer
+        self.student_size = (config.student.input_height, config.student.input_width)
+
+    # -- inference -------------------------------------------------------------------------------------
+    def predict_mono(self, left_grey: np.ndarray) -> tuple[np.ndarray, int]:
+        """Student depth (H, W) metres for a rectified grey image, with the model version used."""
+        model, version = self.trainer.slot.get()
+        height, width = self.student_size
+        small = cv2.resize(left_grey, (width, height), interpolation=cv2.INTER_AREA)
+        with torch.inference_mode():
+            depth = model(image_tensor(small[None]))[0, 0].numpy()
+        full = cv2.resize(depth, (left_grey.shape[1], left_grey.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return full.astype(np.float32), version
+
+    def process(self, left: np.ndarray, right: np.ndarray, stamp: float) -> StereoMonoOutput:
+        """Run one raw stereo pair through the pipeline.
+
+        Args:
+            left: (H, W) uint8 grey or (H, W, 3) RGB raw left image, at the calibrated size.
+            right: same for the right camera.
+            stamp: capture time, seconds.
+
+        Raises:
+            ValueError: for mismatched sizes, wrong layouts or NaN pixels (the frame is not used).
+        """
+        left_grey, right_grey = _to_grey(left, "left"), _to_grey(right, "right")
+        if left_grey.shape != right_grey.shape:
+            raise ValueError(
+                f"stereo pair sizes differ: left {left_grey.shape[1]}x{left_grey.shape[0]}, right "
+                f"{right_grey.shape[1]}x{right_grey.shape[0]}; rectify both with the same calibration"
+            )
+        left_rect, right_rect = self.rectifier.rectify(left_grey, right_grey)
+        stereo = self.teacher(left_rect, right_rect)
+        confident = stereo.confidence >= self.config.confidence_threshold
+        stereo_distance = flight_distance(stereo.depth, confident, self.config.flight_window)
+
+        mono_depth, version, frame_absrel = None, self.trainer.slot.version, float("nan")
+        mono_distance = float("nan")
+        if self.config.run_mono_in_stereo_mode or self.policy.mode is FlightMode.MONO:
+            mono_depth, version = self.predict_mono(left_rect)
+            mono_distance = flight_distance(mono_depth, None, self.config.flight_window)
+            frame_absrel = absrel(mono_depth, stereo.depth, confident)
+            self.quality.update(frame_absrel)
+
+        if (
+            confident.mean() >= self.config.min_confident_fraction
+            and self.frames % self.config.sample_every == 0
+        ):
+            confidence = np.where(confident, stereo.confidence, 0.0).astype(np.float32)
+            sample = make_sample(left_rect, stereo.depth, confidence, self.student_size)
+            self.replay.add(sample, sample_descriptor(sample) if self.replay.policy == "diversity" else None)
+            self.frames_labelled += 1
+
+        mode = self.policy.update(
+            stamp, stereo_distance, self.quality.value, self.quality.count, self.frames_labelled
+        )
+        if mode is FlightMode.MONO and math.isfinite(mono_distance):
+            active = mono_distance
+        else:
+            active = stereo_distance
+            if not math.isfinite(active) and math.isfinite(mono_distance):
+                active = mono_distance  # stereo sees nothing usable (e.g. a blank wall): fall back to mono
+        self.frames += 1
+        return StereoMonoOutput(
+            stamp=stamp,
+            disparity=stereo.disparity,
+            confidence=stereo.confidence,
+            stereo_depth=stereo.depth,
+            mono_depth=mono_depth,
+            stereo_distance=stereo_distance,
+            mono_distance=mono_distance,
+            active_distance=active,
+            mode=mode,
+            mono_quality=self.quality.value,
+            mono_absrel=frame_absrel,
+            model_version=version,
+        )
+
+    # -- learning --------------------------------------------------------------------------------------
+    def start_learning(self) -> None:
+        """Start the background trainer thread (CPU budget from ``config.trainer``)."""
+        self.trainer.start()
+
+    def stop_learning(self) -> None:
+        """Stop the background trainer and publish its latest weights."""
+        self.trainer.stop()
+
+    def train_steps(self, count: int) -> list[dict[str, float]]:
+        """Train ``count`` steps synchronously (returns each step's metrics); publishes the weights."""
+        metrics = self.trainer.train_steps(count)
+        if metrics:
+            self.trainer.slot.publish(self.learner.inference_model())
+        return metrics
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], include_replay: bool = True) -> None:
+        """Atomic checkpoint: learner (model, optimizer, counters), optionally replay, quality, policy mode."""
+        state = self.trainer.state_dict()
+        if not include_replay:
+            state.pop("replay")
+        state["quality"] = self.quality.state_dict()
+        state["frames_labelled"] = self.frames_labelled
+        state["student"] = {"input_height": self.student_size[0], "input_width": self.student_size[1]}
+        save_checkpoint(path, state)
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restore :meth:`save`'s checkpoint and hot-swap the model.
+
+        Raises:
+            ValueError: when the checkpoint's student input size differs from this configuration.
+        """
+        state = load_checkpoint(path)
+        size = (state["student"]["input_height"], state["student"]["input_width"])
+        if size != self.student_size:
+            raise ValueError(
+                f"checkpoint student input {size} differs from the configured {self.student_size}"
+            )
+        self.learner.load_state_dict(state["learner"])
+        if "replay" in state:
+            self.replay.load_state_dict(state["replay"])
+        self.trainer.steps = int(state["steps"])
+        self.quality.load_state_dict(state["quality"])
+        self.frames_labelled = int(state["frames_labelled"])
+        self.trainer.slot.publish(self.learner.inference_model())
