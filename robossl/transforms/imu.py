@@ -1,0 +1,132 @@
+"""Batched views of IMU / time-series windows ``(B, T, C)``.
+
+Augmentations from the HAR self-supervision literature (Um et al. 2017, "Data augmentation of wearable
+sensor data"; Saeed et al. 2019; Tang et al. 2021): jitter, scaling, 3-D rotation of each xyz triplet,
+smooth time warping, channel masking and time masking. Every random draw uses the caller's
+``torch.Generator`` so a learner's views are reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class ImuViewConfig:
+    jitter_std: float = 0.05  # std of additive Gaussian noise (input units; data is standardised)
+    scale_std: float = 0.1  # std of the per-channel multiplicative factor around 1
+    rotation_probability: float = 0.5  # chance per sample of a random 3-D rotation of every xyz triplet
+    rotation_groups: tuple[tuple[int, int, int], ...] = ()  # channel triplets rotated together (acc, gyro)
+    time_warp_probability: float = 0.5  # chance per sample of a smooth random time warp
+    time_warp_strength: float = 0.2  # std of the random speed at the warp knots (0.2 = +-20 % speed)
+    channel_mask_probability: float = 0.1  # chance that each channel is zeroed
+    time_mask_fraction: float = 0.1  # maximum fraction of the window zeroed in one contiguous block
+    local_crop_fraction: float = 0.5  # length of a local (multi-crop) view relative to the window
+
+    def __post_init__(self) -> None:
+        for name in ("rotation_probability", "time_warp_probability", "channel_mask_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.local_crop_fraction <= 1.0 or not 0.0 <= self.time_mask_fraction < 1.0:
+            raise ValueError("local_crop_fraction must be in (0, 1] and time_mask_fraction in [0, 1)")
+
+
+def random_rotations(
+    count: int, generator: torch.Generator | None = None, device: torch.device | None = None
+) -> torch.Tensor:
+    """``(count, 3, 3)`` rotation matrices, uniform over SO(3) (QR of a Gaussian matrix, sign-fixed)."""
+    gaussian = torch.randn(count, 3, 3, generator=generator, device=device)
+    q, r = torch.linalg.qr(gaussian)
+    q = q * torch.sign(torch.diagonal(r, dim1=1, dim2=2)).unsqueeze(1)
+    determinant = torch.linalg.det(q)
+    q[:, :, 0] = q[:, :, 0] * determinant.sign().unsqueeze(1)
+    return q
+
+
+def rotate_triplets(
+    x: torch.Tensor, rotations: torch.Tensor, groups: tuple[tuple[int, int, int], ...]
+) -> torch.Tensor:
+    """Rotate each channel triplet of ``x`` ``(B, T, C)`` by the per-sample ``(B, 3, 3)`` rotations."""
+    out = x.clone()
+    for group in groups:
+        index = list(group)
+        out[:, :, index] = x[:, :, index] @ rotations.transpose(1, 2)
+    return out
+
+
+def time_warp(
+    x: torch.Tensor, strength: float, generator: torch.Generator | None = None, knots: int = 4
+) -> torch.Tensor:
+    """Resample ``(B, T, C)`` along a smooth random monotone time map (random speed at ``knots`` points)."""
+    batch, length, _ = x.shape
+    speed = 1.0 + strength * torch.randn(batch, knots + 2, generator=generator, device=x.device)
+    speed = F.interpolate(speed.clamp(min=0.1).unsqueeze(1), size=length, mode="linear", align_corners=True)
+    position = torch.cumsum(speed.squeeze(1), dim=1)
+    position = (position - position[:, :1]) / (position[:, -1:] - position[:, :1]).clamp(min=1e-6)
+    grid_x = position * 2 - 1  # (B, T) in [-1, 1]
+    grid = torch.stack([grid_x, torch.zeros_like(grid_x)], dim=-1).unsqueeze(1)  # (B, 1, T, 2)
+    warped = F.grid_sample(x.transpose(1, 2).unsqueeze(2), grid, mode="bilinear", align_corners=True)
+    return warped.squeeze(2).transpose(1, 2)
+
+
+def time_mask(x: torch.Tensor, max_fraction: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero one random contiguous block of up to ``max_fraction * T`` samples per window."""
+    batch, length, _ = x.shape
+    max_width = int(max_fraction * length)
+    if max_width < 1:
+        return x
+    width = torch.randint(0, max_width + 1, (batch, 1), generator=generator, device=x.device)
+    start = (torch.rand(batch, 1, generator=generator, device=x.device) * (length - width + 1)).long()
+    steps = torch.arange(length, device=x.device).unsqueeze(0)
+    keep = ~((steps >= start) & (steps < start + width))
+    return x * keep.unsqueeze(-1)
+
+
+class ImuViews:
+    """Random view generator for ``(B, T, C)`` windows: ``views(x, generator) -> (B, T, C)``.
+
+    ``views.local(x, generator)`` returns a shorter random crop ``(B, T * local_crop_fraction, C)``,
+    augmented the same way (DINO-style multi-crop).
+    """
+
+    def __init__(self, config: ImuViewConfig | None = None) -> None:
+        self.config = config or ImuViewConfig()
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if x.ndim != 3:
+            raise ValueError(f"IMU views expect (batch, time, channels), got {tuple(x.shape)}")
+        cfg, batch, device = self.config, x.shape[0], x.device
+        channels = x.shape[-1]
+        for group in cfg.rotation_groups:
+            if max(group) >= channels:
+                raise ValueError(
+                    f"rotation group {group} exceeds the {channels} channels; fix rotation_groups"
+                )
+        if cfg.time_warp_probability > 0:
+            chosen = torch.rand(batch, 1, 1, generator=generator, device=device) < cfg.time_warp_probability
+            x = torch.where(chosen, time_warp(x, cfg.time_warp_strength, generator), x)
+        if cfg.rotation_groups and cfg.rotation_probability > 0:
+            chosen = torch.rand(batch, 1, 1, generator=generator, device=device) < cfg.rotation_probability
+            rotated = rotate_triplets(x, random_rotations(batch, generator, device), cfg.rotation_groups)
+            x = torch.where(chosen, rotated, x)
+        scale = 1.0 + cfg.scale_std * torch.randn(batch, 1, channels, generator=generator, device=device)
+        x = x * scale + cfg.jitter_std * torch.randn(x.shape, generator=generator, device=device)
+        if cfg.channel_mask_probability > 0:
+            keep = (
+                torch.rand(batch, 1, channels, generator=generator, device=device)
+                >= cfg.channel_mask_probability
+            )
+            x = x * keep
+        return time_mask(x, cfg.time_mask_fraction, generator)
+
+    def local(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A shorter random sub-window of each sample, then the usual augmentations."""
+        length = x.shape[1]
+        crop = max(1, int(round(self.config.local_crop_fraction * length)))
+        start = torch.randint(0, length - crop + 1, (x.shape[0],), generator=generator, device=x.device)
+        index = start.unsqueeze(1) + torch.arange(crop, device=x.device).unsqueeze(0)  # (B, crop)
+        cropped = torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        return self(cropped, generator)
