@@ -69,6 +69,10 @@ class BagWriter:
             self._open = False
             self._writer.close()
 
+    def set_custom_data(self, key: str, value: str) -> None:
+        """Store a ``key: value`` string pair in ``metadata.yaml`` (``custom_data``), e.g. the source dataset."""
+        self._writer.set_custom_data(key, value)
+
     def add_topic(self, topic: str, msgtype: str) -> None:
         """Declare ``topic`` with type ``msgtype`` (idempotent; a different type raises :class:`BagError`)."""
         known = self._connections.get(topic)
