@@ -123,11 +123,14 @@ def _preprocess(source: Path, scratch: Path) -> Path:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepared = scratch / "prepared.onnx"
-    try:
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
-    except Exception:  # symbolic shape inference fails on some graphs; the plain model still quantises
-        return source
-    return prepared
+    # Symbolic shape inference fails on some graphs (e.g. Resize with scales); plain ONNX inference then.
+    for skip_symbolic in (False, True):
+        try:
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=skip_symbolic)
+            return prepared
+        except Exception:  # ORT's pre-processing raises bare Exception; the next option may still work
+            continue
+    return source
 
 
 def quantize_dynamic_int8(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
