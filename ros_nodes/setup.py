@@ -21,7 +21,10 @@ setup(
     maintainer="robossl developers",
     description="ROS 2 nodes for robossl",
     license="Apache-2.0",
-    # Node entry points are added here as the nodes land, e.g.
-    # "stereo_mono_node = robossl_ros.stereo_mono_node:main"
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            f"{node} = {PACKAGE}.{node}:main"
+            for node in ("stereo_mono_node", "terrain_node", "har_node", "serial_bridge_node")
+        ]
+    },
 )

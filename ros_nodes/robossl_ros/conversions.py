@@ -130,3 +130,40 @@ def audio_msg(chunk: AudioChunk) -> Int16MultiArray:
     pcm.frombytes(data.astype(np.int16).tobytes())
     msg.data = pcm
     return msg
+
+
+def stereo_camera_infos(
+    calibration: Any, stamp_ns: int, frame_ids: tuple[str, str] = ("cam0", "cam1")
+) -> tuple[CameraInfo, CameraInfo]:
+    """Left and right ``CameraInfo`` of a raw stereo pair, with R and P from ``cv2.stereoRectify``.
+
+    This is what a calibrated ROS stereo driver publishes: raw K and D, the rectification rotations R and
+    projections P (right ``P[0, 3] = -fx * baseline``), at the raw resolution.
+
+    Args:
+        calibration: a ``robossl.pipelines.stereo_mono.calibration.StereoCalibration``.
+        stamp_ns: header stamp [ns].
+        frame_ids: (left, right) frame ids.
+    """
+    import cv2
+
+    c = calibration
+    R1, R2, P1, P2, *_ = cv2.stereoRectify(
+        c.K_left,
+        c.D_left,
+        c.K_right,
+        c.D_right,
+        c.image_size,
+        c.R,
+        np.reshape(c.T, (3, 1)),  # OpenCV 5 rejects a (3,) translation
+        flags=cv2.CALIB_ZERO_DISPARITY,
+        alpha=0,
+    )
+    infos = []
+    for K, D, R, P, frame in (
+        (c.K_left, c.D_left, R1, P1, frame_ids[0]),
+        (c.K_right, c.D_right, R2, P2, frame_ids[1]),
+    ):
+        model = CameraModel(stamp_ns, frame, c.image_size[0], c.image_size[1], "plumb_bob", D, K, R, P)
+        infos.append(camera_info_msg(model))
+    return infos[0], infos[1]

@@ -1,0 +1,382 @@
+"""``stereo_mono_node``: persistent self-supervised stereo -> monocular depth (van Hecke et al. 2018).
+
+Subscribes (sensor-data QoS): ``left/image_raw``, ``right/image_raw`` (sensor_msgs/Image, mono8 / rgb8 /
+bgr8 / ...), ``left/camera_info``, ``right/camera_info`` (sensor_msgs/CameraInfo). Left and right images are
+paired by nearest stamp within ``pair_tolerance_s``.
+
+Publishes, stamped with the left image's stamp and frame:
+    ``stereo/disparity``  stereo_msgs/DisparityImage (32FC1 pixels; invalid = min_disparity - 1)
+    ``mono/depth``        sensor_msgs/Image 32FC1, metres, the student's prediction at the rectified size
+    ``distance``          sensor_msgs/Range, the active distance estimate ahead (stereo or mono), metres
+    ``mode``              std_msgs/String "stereo" / "mono" (reliable, transient local: latched)
+Services: ``~/save_model`` and ``~/load_model`` (std_srvs/Trigger) on ``model_path``; the model is loaded at
+start when the file exists and saved on shutdown.
+
+The node converts and delegates: rectification, SGBM teacher, student, replay, background trainer and
+switching policy are ``robossl.pipelines.stereo_mono`` and ``robossl.online``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from sensor_msgs.msg import CameraInfo, Image, Range
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from stereo_msgs.msg import DisparityImage
+
+from robossl.online import BackgroundTrainer, QualityEstimate, ReplayBuffer, TrainerConfig
+from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.pipelines.stereo_mono.calibration import Rectifier, StereoCalibration
+from robossl.pipelines.stereo_mono.learner import (
+    MonoDepthLearner,
+    image_tensor,
+    make_sample,
+    sample_descriptor,
+)
+from robossl.pipelines.stereo_mono.student import StudentConfig
+from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode, SwitchingConfig, SwitchingPolicy
+from robossl.pipelines.stereo_mono.teacher import SGBMConfig, StereoTeacher, flight_distance
+from robossl_ros.base import PipelineNode
+from robossl_ros.conversions import decode_image, image_msg, stamp_msg
+from robossl_ros.pairing import ApproximatePairer
+from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
+from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
+from robossl_ros.runtime import node_main
+from robossl_ros.worker import LatestWorker
+
+
+def _multiple_of(n: int):  # type: ignore[no-untyped-def]
+    return lambda v: None if v > 0 and v % n == 0 else f"must be a positive multiple of {n}, got {v}"
+
+
+SPECS = [
+    ParamSpec("left_image_topic", "left/image_raw", "left camera image", check=non_empty, read_only=True),
+    ParamSpec("right_image_topic", "right/image_raw", "right camera image", check=non_empty, read_only=True),
+    ParamSpec("left_info_topic", "left/camera_info", "left CameraInfo", check=non_empty, read_only=True),
+    ParamSpec("right_info_topic", "right/camera_info", "right CameraInfo", check=non_empty, read_only=True),
+    ParamSpec(
+        "pair_tolerance_s", 0.005, "largest left/right stamp difference of a pair [s]", in_range(0.0, 1.0)
+    ),
+    ParamSpec("rectified_width", 376, "rectified image width [px] (0 = raw)", non_negative, read_only=True),
+    ParamSpec("rectified_height", 240, "rectified image height [px] (0 = raw)", non_negative, read_only=True),
+    ParamSpec("student_width", 160, "student input width [px]", _multiple_of(32), read_only=True),
+    ParamSpec("student_height", 128, "student input height [px]", _multiple_of(32), read_only=True),
+    ParamSpec("student_channels", 1.0, "student channel multiplier", in_range(0.125, 4.0), read_only=True),
+    ParamSpec("num_disparities", 32, "SGBM disparity range [px]", _multiple_of(16), read_only=True),
+    ParamSpec(
+        "block_size", 5, "SGBM window side [px], odd", lambda v: None if v % 2 else "must be odd", True
+    ),
+    ParamSpec("policy", "persistent", "switching policy", check=one_of(*POLICIES), read_only=True),
+    ParamSpec(
+        "min_learning_frames", 100, "labelled frames before mono may fly", non_negative, read_only=True
+    ),
+    ParamSpec("quality_enter", 0.2, "mono AbsRel below which mono takes over", positive, read_only=True),
+    ParamSpec("quality_exit", 0.3, "mono AbsRel above which stereo takes back", positive, read_only=True),
+    ParamSpec("imminent_distance_m", 0.5, "stereo distance forcing stereo [m]", positive, read_only=True),
+    ParamSpec("release_distance_m", 0.9, "stereo distance releasing mono [m]", positive, read_only=True),
+    ParamSpec("learning", True, "add labelled frames and train online"),
+    ParamSpec(
+        "min_confident_fraction", 0.05, "frames with fewer confident pixels are not learned", in_range(0, 1)
+    ),
+    ParamSpec("replay_capacity", 200, "replay buffer size [frames]", positive, read_only=True),
+    ParamSpec(
+        "replay_policy", "reservoir", "replay policy", one_of("reservoir", "diversity"), read_only=True
+    ),
+    ParamSpec(
+        "cpu_fraction", 0.5, "share of one core the trainer may use", in_range(0.01, 1.0), read_only=True
+    ),
+    ParamSpec("batch_size", 8, "training batch [frames]", positive, read_only=True),
+    ParamSpec("hot_swap_every_steps", 20, "training steps between inference model updates", positive, True),
+    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
+    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+    ParamSpec("queue_depth", 2, "stereo pairs waiting for processing", positive, read_only=True),
+]
+
+
+class StereoMonoNode(PipelineNode):
+    """See module docstring."""
+
+    SPECS = SPECS
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("stereo_mono_node", **kwargs)
+        p = self.params
+        torch.set_num_threads(1)
+        self.student = StudentConfig(
+            input_height=p["student_height"], input_width=p["student_width"], width=p["student_channels"]
+        )
+        self.learner = MonoDepthLearner(self.student)
+        self.replay = ReplayBuffer(p["replay_capacity"], p["replay_policy"])
+        self.trainer = BackgroundTrainer(
+            self.learner,
+            self.replay,
+            config=TrainerConfig(
+                batch_size=p["batch_size"],
+                min_samples=p["batch_size"],
+                cpu_fraction=p["cpu_fraction"],
+                publish_every_steps=p["hot_swap_every_steps"],
+            ),
+        )
+        self.policy = SwitchingPolicy(
+            SwitchingConfig(
+                policy=p["policy"],
+                min_learning_frames=p["min_learning_frames"],
+                quality_enter=p["quality_enter"],
+                quality_exit=p["quality_exit"],
+                imminent_distance_m=p["imminent_distance_m"],
+                release_distance_m=p["release_distance_m"],
+            )
+        )
+        self.sgbm = SGBMConfig(num_disparities=p["num_disparities"], block_size=p["block_size"])
+        self.quality = QualityEstimate()
+        self.frames_learned = 0
+        self.frames_processed = 0
+        self._info: dict[str, CameraInfo] = {}
+        self._geometry: tuple[Rectifier, StereoTeacher] | None = None
+        self._geometry_key: Any = None
+        self.model_path = Path(p["model_path"]) if p["model_path"] else None
+        if self.model_path is not None and self.model_path.is_file():
+            self._load(self.model_path)
+        self.topics = {side: p[f"{side}_image_topic"] for side in ("left", "right")}
+        self.pairer = ApproximatePairer(int(p["pair_tolerance_s"] * 1e9))
+        self.worker = LatestWorker(
+            "stereo-mono", self._process, p["queue_depth"], self._on_discard, self._on_error
+        )
+        inputs = ReentrantCallbackGroup()
+        for side in ("left", "right"):
+            self.create_subscription(
+                Image,
+                self.topics[side],
+                lambda m, s=side: self._on_image(s, m),
+                SENSOR_QOS,
+                callback_group=inputs,
+            )
+            self.create_subscription(
+                CameraInfo,
+                p[f"{side}_info_topic"],
+                lambda m, s=side: self._on_info(s, m),
+                SENSOR_QOS,
+                callback_group=inputs,
+            )
+        self.pub_disparity = self.create_publisher(DisparityImage, "stereo/disparity", RESULT_QOS)
+        self.pub_depth = self.create_publisher(Image, "mono/depth", RESULT_QOS)
+        self.pub_distance = self.create_publisher(Range, "distance", RESULT_QOS)
+        self.pub_mode = self.create_publisher(String, "mode", STATUS_QOS)
+        self.pub_mode.publish(String(data=self.policy.mode.value))
+        services = MutuallyExclusiveCallbackGroup()
+        self.create_service(Trigger, "~/save_model", self._srv_save, callback_group=services)
+        self.create_service(Trigger, "~/load_model", self._srv_load, callback_group=services)
+        self.trainer.start()
+
+    # -- inputs ------------------------------------------------------------------------------------------
+    def _on_info(self, side: str, msg: CameraInfo) -> None:
+        self._info[side] = msg
+
+    def _on_image(self, side: str, msg: Image) -> None:
+        topic = self.topics[side]
+        self.monitor.received(topic)
+        try:
+            stamp_ns, array = decode_image(msg, copy=True)
+        except ValueError as exc:
+            self.drop(topic, exc)
+            return
+        if not self.monitor.accept_stamp(topic, stamp_ns):
+            return
+        result = self.pairer.add(side, stamp_ns, (stamp_ns, msg.header.frame_id, msg.encoding, array))
+        for unpaired_side, count in result.unpaired.items():
+            for _ in range(count):
+                self.drop(self.topics[unpaired_side], "unpaired")
+        if result.pair is not None:
+            self.worker.submit(result.pair)
+
+    def _on_discard(self, pair: Any) -> None:
+        self.drop(self.topics["left"], "queue_full")
+
+    def _on_error(self, pair: Any, exc: BaseException) -> None:
+        self.drop(self.topics["left"], exc)
+
+    # -- processing --------------------------------------------------------------------------------------
+    def _geometry_for(self) -> tuple[Rectifier, StereoTeacher]:
+        left, right = self._info.get("left"), self._info.get("right")
+        if left is None or right is None:
+            raise LookupError("no CameraInfo yet on both sides")
+        key = (tuple(left.k), tuple(left.p), tuple(right.k), tuple(right.p), tuple(left.d), tuple(right.d))
+        if self._geometry is None or key != self._geometry_key:
+            calibration = StereoCalibration.from_camera_info(left, right)
+            size = (self.params["rectified_width"], self.params["rectified_height"])
+            rectifier = Rectifier(calibration, size if all(size) else None)
+            self._geometry = (rectifier, StereoTeacher(rectifier.focal_px, rectifier.baseline_m, self.sgbm))
+            self._geometry_key = key
+        return self._geometry
+
+    def _process(self, pair: Any) -> None:
+        (stamp_ns, frame_id, encoding, left), (_, _, right_encoding, right) = pair
+        try:
+            rectifier, teacher = self._geometry_for()
+        except LookupError:
+            self.drop(self.topics["left"], "no_camera_info")
+            return
+        if left.shape != right.shape or encoding != right_encoding:
+            self.drop(self.topics["left"], "size_mismatch")
+            return
+        try:
+            left_r, right_r = rectifier.rectify(left, right)
+        except ValueError as exc:  # image size differs from the CameraInfo size
+            self.drop(self.topics["left"], "size_mismatch")
+            self.get_logger().warning(str(exc), throttle_duration_sec=5.0)
+            return
+        stereo = teacher(left_r, right_r)
+        grey = (
+            left_r
+            if left_r.ndim == 2
+            else cv2.cvtColor(
+                left_r, cv2.COLOR_RGB2GRAY if encoding.startswith("rgb") else cv2.COLOR_BGR2GRAY
+            )
+        )
+        mono = self._predict(grey)
+        confident = stereo.confidence > 0.5
+        if confident.any():
+            error = float(
+                np.mean(np.abs(mono[confident] - stereo.depth[confident]) / stereo.depth[confident])
+            )
+            self.quality.update(error)
+        stereo_distance = flight_distance(stereo.depth)
+        mode = self.policy.update(
+            stamp_ns * 1e-9, stereo_distance, self.quality.value, self.quality.count, self.frames_learned
+        )
+        distance = flight_distance(mono) if mode is FlightMode.MONO else stereo_distance
+        self._publish(stamp_ns, frame_id, stereo.disparity, mono, distance, teacher)
+        if mode.value != getattr(self, "_last_mode", None):
+            self._last_mode = mode.value
+            self.pub_mode.publish(String(data=mode.value))
+        self.frames_processed += 1
+        if self.params["learning"] and confident.mean() >= self.params["min_confident_fraction"]:
+            sample = make_sample(
+                grey, stereo.depth, stereo.confidence, (self.student.input_height, self.student.input_width)
+            )
+            self.replay.add(sample, sample_descriptor(sample))
+            self.frames_learned += 1
+
+    def _predict(self, grey: np.ndarray) -> np.ndarray:
+        """Student depth (H, W) float32 metres at the rectified size."""
+        small = cv2.resize(
+            grey, (self.student.input_width, self.student.input_height), interpolation=cv2.INTER_AREA
+        )
+        model, _ = self.trainer.slot.get()
+        with torch.inference_mode():
+            depth = model(image_tensor(small[None]))[0, 0].numpy()
+        return cv2.resize(depth, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+    def _publish(
+        self,
+        stamp_ns: int,
+        frame_id: str,
+        disparity: np.ndarray,
+        mono: np.ndarray,
+        distance: float,
+        teacher: StereoTeacher,
+    ) -> None:
+        msg = DisparityImage()
+        msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
+        min_d = float(self.sgbm.min_disparity)
+        msg.image = image_msg(
+            np.nan_to_num(disparity, nan=min_d - 1.0).astype(np.float32), "32FC1", stamp_ns, frame_id
+        )
+        msg.f, msg.t = teacher.focal_px, teacher.baseline_m
+        msg.min_disparity, msg.max_disparity = min_d, min_d + self.sgbm.num_disparities
+        msg.delta_d = 1.0 / 16.0
+        msg.valid_window.width, msg.valid_window.height = disparity.shape[1], disparity.shape[0]
+        self.pub_disparity.publish(msg)
+        self.pub_depth.publish(image_msg(mono.astype(np.float32), "32FC1", stamp_ns, frame_id))
+        rng = Range(
+            radiation_type=Range.INFRARED,
+            field_of_view=float(2 * math.atan(0.25 * disparity.shape[1] / teacher.focal_px)),
+        )
+        rng.header.stamp, rng.header.frame_id = stamp_msg(stamp_ns), frame_id
+        rng.min_range, rng.max_range = self.sgbm.min_depth_m, self.sgbm.max_depth_m
+        rng.range = float(distance) if math.isfinite(distance) else math.inf
+        self.pub_distance.publish(rng)
+
+    # -- persistence -------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "trainer": self.trainer.state_dict(),
+            "quality": self.quality.state_dict(),
+            "frames_learned": self.frames_learned,
+        }
+
+    def _load(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        self.trainer.load_state_dict(state["trainer"])
+        self.quality.load_state_dict(state["quality"])
+        self.frames_learned = int(state["frames_learned"])
+        self.get_logger().info(f"loaded model from {path} ({self.trainer.steps} training steps)")
+
+    def save(self) -> Path:
+        """Save the learner, replay and counters to ``model_path`` (atomic)."""
+        if self.model_path is None:
+            raise ValueError("model_path is empty; set the model_path parameter to save the model")
+        return save_checkpoint(self.model_path, self._state())
+
+    def _srv_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            response.message, response.success = f"saved {self.save()}", True
+        except (OSError, ValueError) as exc:
+            response.message, response.success = str(exc), False
+        return response
+
+    def _srv_load(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            if self.model_path is None:
+                raise ValueError("model_path is empty; set it to the checkpoint to load")
+            self._load(self.model_path)
+            response.message, response.success = f"loaded {self.model_path}", True
+        except (OSError, ValueError, KeyError) as exc:
+            response.message, response.success = str(exc), False
+        return response
+
+    # -- status ------------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        trainer = self.trainer
+        values: dict[str, Any] = {
+            "mode": self.policy.mode.value,
+            "mono_time_fraction": self.policy.mono_time_fraction,
+            "mono_absrel": self.quality.value,
+            "frames_processed": self.frames_processed,
+            "frames_learned": self.frames_learned,
+            "buffer_fill": len(self.replay) / self.replay.capacity,
+            "training_steps": trainer.steps,
+            "model_version": trainer.slot.version,
+            "trainer_running": trainer.running,
+            "training_errors": trainer.errors,
+        }
+        if trainer.errors and not trainer.running and not self.closed:
+            values["error"] = f"trainer stopped: {trainer.last_error}"
+        return values
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        self.worker.stop()
+        self.trainer.stop()
+        if self.model_path is not None and self.params["save_on_shutdown"]:
+            start = time.monotonic()
+            path = self.save()
+            self.get_logger().info(f"saved model to {path} in {time.monotonic() - start:.2f} s")
+
+
+def main(args: list[str] | None = None) -> int:
+    return node_main("stereo_mono_node", args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
