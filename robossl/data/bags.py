@@ -160,6 +160,7 @@ class BagReader:
         self.sources: list[StorageSource] = []
         self._user_typestore = typestore
         self.typestore: Any = None
+        self._cdr_store: Any = None
         self.stats = _Stats()
 
     # ------------------------------------------------------------------ open / close
@@ -343,9 +344,15 @@ class BagReader:
 
     def to_cdr(self, message: BagMessage) -> bytes:
         """The message as ROS 2 CDR bytes (converted from ROS 1 wire format for .bag input)."""
-        if self.is_ros1:
-            return bytes(self.typestore.ros1_to_cdr(message.raw, message.msgtype))
-        return bytes(message.raw)
+        if not self.is_ros1:
+            return bytes(message.raw)
+        # The ROS 2 store converts ROS 1 headers (drops ``seq``); the bag's own ROS 1 store would not.
+        if self._cdr_store is None:
+            from robossl.data.bag_types import default_typestore
+
+            self._cdr_store = default_typestore()
+        store = self._cdr_store if message.msgtype in self._cdr_store.fielddefs else self.typestore
+        return bytes(store.ros1_to_cdr(message.raw, message.msgtype))
 
 
 def iter_messages(

@@ -119,12 +119,14 @@ def record_ros(
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     own = node is None
+    initialized_here = False
     if own:
         from robossl.netsafe import apply_loopback_env
 
         apply_loopback_env()
         if not rclpy.ok():
             rclpy.init()
+            initialized_here = True
         node = rclpy.create_node("robossl_recorder")
     try:
         deadline = time.monotonic() + discovery_timeout_s
@@ -162,4 +164,5 @@ def record_ros(
     finally:
         if own:
             node.destroy_node()
+        if initialized_here:
             rclpy.try_shutdown()

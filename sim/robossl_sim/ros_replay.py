@@ -135,7 +135,9 @@ def run_ros_replay(
     from robossl.netsafe import apply_loopback_env
 
     apply_loopback_env()
-    rclpy.init()
+    initialized_here = not rclpy.ok()
+    if initialized_here:
+        rclpy.init()
     node = rclpy.create_node("robossl_replay")
     try:
         replayer = RosReplayer(node, path, config, ros)
@@ -143,4 +145,5 @@ def run_ros_replay(
         return stats, replayer.ack_timeouts
     finally:
         node.destroy_node()
-        rclpy.try_shutdown()
+        if initialized_here:
+            rclpy.try_shutdown()
