@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from stereo_msgs.msg import DisparityImage
 
+from robossl.data.image_codec import UnsupportedEncodingError, to_rgb8
 from robossl.online import BackgroundTrainer, QualityEstimate, ReplayBuffer, TrainerConfig
 from robossl.online.checkpoint import load_checkpoint, save_checkpoint
 from robossl.pipelines.stereo_mono.calibration import Rectifier, StereoCalibration
@@ -51,6 +53,23 @@ from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one
 from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
+
+
+def grey8(image: np.ndarray, encoding: str) -> np.ndarray:
+    """A decoded image as (H, W) uint8 grey (an owning copy).
+
+    Raises:
+        UnsupportedEncodingError: for 32FC1, which holds no intensities to match.
+    """
+    if encoding == "mono8":
+        return np.array(image)
+    if encoding in ("mono16", "16UC1"):
+        return (image >> 8).astype(np.uint8)
+    if encoding == "32FC1":
+        raise UnsupportedEncodingError(
+            "stereo matching needs intensity images (mono8/16, rgb8, bgr8, ...), got 32FC1"
+        )
+    return cv2.cvtColor(np.ascontiguousarray(to_rgb8(image, encoding)), cv2.COLOR_RGB2GRAY)
 
 
 def _multiple_of(n: int):  # type: ignore[no-untyped-def]
@@ -174,6 +193,7 @@ class StereoMonoNode(PipelineNode):
         services = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, "~/save_model", self._srv_save, callback_group=services)
         self.create_service(Trigger, "~/load_model", self._srv_load, callback_group=services)
+        self._student_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="student")
         self.trainer.start()
 
     # -- inputs ------------------------------------------------------------------------------------------
@@ -184,13 +204,14 @@ class StereoMonoNode(PipelineNode):
         topic = self.topics[side]
         self.monitor.received(topic)
         try:
-            stamp_ns, array = decode_image(msg, copy=True)
+            stamp_ns, array = decode_image(msg)
+            grey = grey8(array, msg.encoding)
         except ValueError as exc:
             self.drop(topic, exc)
             return
         if not self.monitor.accept_stamp(topic, stamp_ns):
             return
-        result = self.pairer.add(side, stamp_ns, (stamp_ns, msg.header.frame_id, msg.encoding, array))
+        result = self.pairer.add(side, stamp_ns, (stamp_ns, msg.header.frame_id, msg.encoding, grey))
         for unpaired_side, count in result.unpaired.items():
             for _ in range(count):
                 self.drop(self.topics[unpaired_side], "unpaired")
@@ -224,7 +245,7 @@ class StereoMonoNode(PipelineNode):
         except LookupError:
             self.drop(self.topics["left"], "no_camera_info")
             return
-        if left.shape != right.shape or encoding != right_encoding:
+        if left.shape != right.shape:
             self.drop(self.topics["left"], "size_mismatch")
             return
         try:
@@ -233,15 +254,11 @@ class StereoMonoNode(PipelineNode):
             self.drop(self.topics["left"], "size_mismatch")
             self.get_logger().warning(str(exc), throttle_duration_sec=5.0)
             return
+        # The student needs only the left image: it runs beside SGBM (both release the GIL).
+        mono_future = self._student_pool.submit(self._predict, left_r)
         stereo = teacher(left_r, right_r)
-        grey = (
-            left_r
-            if left_r.ndim == 2
-            else cv2.cvtColor(
-                left_r, cv2.COLOR_RGB2GRAY if encoding.startswith("rgb") else cv2.COLOR_BGR2GRAY
-            )
-        )
-        mono = self._predict(grey)
+        mono = mono_future.result()
+        grey = left_r
         confident = stereo.confidence > 0.5
         if confident.any():
             error = float(
@@ -367,6 +384,7 @@ class StereoMonoNode(PipelineNode):
             return
         super().close()
         self.worker.stop()
+        self._student_pool.shutdown(wait=True)
         self.trainer.stop()
         if self.model_path is not None and self.params["save_on_shutdown"]:
             start = time.monotonic()

@@ -38,6 +38,7 @@ def _stereo_source() -> tuple[object, list[tuple[int, np.ndarray, np.ndarray]], 
 
 
 @pytest.mark.ros
+@pytest.mark.slow
 def test_stereo_mono_node_end_to_end(tmp_path: Path) -> None:
     from robossl_ros.conversions import image_msg, stereo_camera_infos
     from robossl_ros.qos import STATUS_QOS
@@ -81,12 +82,14 @@ def test_stereo_mono_node_end_to_end(tmp_path: Path) -> None:
         probe.wait_for_subscribers(["left/image_raw", "right/image_raw", "left/camera_info"], timeout=60)
         probe.spin_for(0.5)
 
-        def send(stamp: int, left: np.ndarray, right: np.ndarray, left_encoding: str = "mono8") -> None:
+        def send(stamp: int, left: np.ndarray, right: np.ndarray, encoding: str = "mono8") -> None:
             info_l, info_r = stereo_camera_infos(calibration, stamp)
             probe.publishers["left/camera_info"].publish(info_l)
             probe.publishers["right/camera_info"].publish(info_r)
-            probe.publishers["left/image_raw"].publish(image_msg(left, left_encoding, stamp, "cam0"))
-            probe.publishers["right/image_raw"].publish(image_msg(right, "mono8", stamp, "cam1"))
+            if encoding == "bgr8":
+                left, right = np.repeat(left[:, :, None], 3, axis=2), np.repeat(right[:, :, None], 3, axis=2)
+            probe.publishers["left/image_raw"].publish(image_msg(left, encoding, stamp, "cam0"))
+            probe.publishers["right/image_raw"].publish(image_msg(right, encoding, stamp, "cam1"))
             probe.spin_for(0.08)
 
         good_stamps = []
@@ -106,8 +109,8 @@ def test_stereo_mono_node_end_to_end(tmp_path: Path) -> None:
         send(old_stamp, old_left, old_right)  # out-of-order stamps on both topics
         stamp, left, right = frames[17]
         send(stamp, left[: left.shape[0] // 2], right[: right.shape[0] // 2])  # pair smaller than CameraInfo
-        for stamp, left, right in frames[18:]:
-            send(stamp, left, right)
+        for k, (stamp, left, right) in enumerate(frames[18:]):
+            send(stamp, left, right, "bgr8" if k % 2 else "mono8")  # colour input is converted to grey
             good_stamps.append(stamp)
 
         def outputs_complete() -> bool:
