@@ -4,9 +4,9 @@ Two policies, both with a fixed capacity so memory stays bounded on the robot:
 
 - ``"reservoir"`` (Vitter's algorithm R): every sample ever offered has the same probability
   ``capacity / seen`` of being in the buffer, so old and new experience stay balanced.
-- ``"diversity"``: when full, a new sample replaces the stored sample most similar to it (nearest
-  neighbour in a small descriptor vector supplied by the pipeline), if that pair is closer than the closest
-  pair the new sample would form otherwise; this keeps rare views (e.g. close obstacles) that reservoir
+- ``"diversity"``: when full, the new sample replaces one member of the most similar stored pair
+  (distance between small descriptor vectors supplied by the pipeline) if the new sample is farther from
+  everything stored than that pair is from each other; this keeps rare views (e.g. close obstacles) that reservoir
   sampling would dilute when the robot flies through one kind of scene for a long time.
 
 Samples are arbitrary objects (dicts of numpy arrays); they must be picklable-free tensors / arrays for the
@@ -59,6 +59,8 @@ class ReplayBuffer:
         self._rng = np.random.default_rng(seed)
         self._samples: list[Any] = []
         self._descriptors: list[np.ndarray] = []
+        # pairwise descriptor distances of the diversity policy (inf on the diagonal and for empty slots)
+        self._distances = np.full((capacity, capacity) if policy == "diversity" else (0, 0), np.inf)
         self.seen = 0  # samples offered so far
         self._lock = threading.Lock()
 
@@ -81,6 +83,10 @@ class ReplayBuffer:
             if len(self._samples) < self.capacity:
                 self._samples.append(sample)
                 self._descriptors.append(descriptor if descriptor is not None else np.zeros(0, np.float32))
+                if self.policy == "diversity":
+                    assert descriptor is not None
+                    stored = np.stack(self._descriptors)
+                    self._set_distances(len(stored) - 1, np.linalg.norm(stored - descriptor, axis=1))
                 return True
             if self.policy == "reservoir":
                 slot = int(self._rng.integers(0, self.seen))
@@ -92,18 +98,28 @@ class ReplayBuffer:
                     return True
                 return False
             assert descriptor is not None
-            stored = np.stack(self._descriptors)
-            to_new = np.linalg.norm(stored - descriptor, axis=1)
-            nearest = int(np.argmin(to_new))
-            # distance from the nearest stored sample to ITS nearest other stored sample
-            others = np.linalg.norm(stored - stored[nearest], axis=1)
-            others[nearest] = np.inf
-            if to_new[nearest] > others.min():
-                # the new sample is more novel than the redundancy it would remove: keep it
-                self._samples[nearest] = sample
-                self._descriptors[nearest] = descriptor
+            to_new = np.linalg.norm(np.stack(self._descriptors) - descriptor, axis=1)
+            # the most redundant stored pair; the new sample replaces one of them if it is more novel
+            flat = int(np.argmin(self._distances))
+            first, second = divmod(flat, self.capacity)
+            if to_new.min() > self._distances[first, second]:
+                # drop the member of the pair that is closer to the rest of the buffer
+                victim = (
+                    first
+                    if np.sort(self._distances[first])[1] < np.sort(self._distances[second])[1]
+                    else second
+                )
+                self._samples[victim] = sample
+                self._descriptors[victim] = descriptor
+                self._set_distances(victim, to_new)
                 return True
             return False
+
+    def _set_distances(self, slot: int, distances: np.ndarray) -> None:
+        row = distances.astype(np.float64).copy()
+        row[slot] = np.inf
+        self._distances[slot, : len(row)] = row
+        self._distances[: len(row), slot] = row
 
     def sample(self, batch_size: int) -> list[Any]:
         """``batch_size`` samples drawn uniformly with replacement (empty list when the buffer is empty)."""
@@ -136,4 +152,9 @@ class ReplayBuffer:
             self.seen = int(state["seen"])
             self._samples = [_to_arrays(s) for s in state["samples"]]
             self._descriptors = [d.numpy() for d in state["descriptors"]]
+            if self.policy == "diversity":
+                self._distances.fill(np.inf)
+                stored = np.stack(self._descriptors) if self._descriptors else np.zeros((0, 0))
+                for slot, descriptor in enumerate(self._descriptors):
+                    self._set_distances(slot, np.linalg.norm(stored - descriptor, axis=1))
             self._rng.bit_generator.state = state["rng"]

@@ -190,7 +190,8 @@ class Rectifier:
                 alpha=0,
                 newImageSize=self.output_size,
             )
-        self.P_left, self.P_right = np.asarray(P1), np.asarray(P2)
+        self.R_left, self.R_right = np.asarray(R1), np.asarray(R2)  # rectification rotations (CameraInfo r)
+        self.P_left, self.P_right = np.asarray(P1), np.asarray(P2)  # rectified projections (CameraInfo p)
         self.focal_px = float(self.P_left[0, 0])
         self.baseline_m = float(-self.P_right[0, 3] / self.P_right[0, 0])
         if self.baseline_m <= 0:

@@ -1,0 +1,87 @@
+"""SGBM teacher: disparity and depth on scenes with known geometry, confidence, LR check, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robossl.pipelines.stereo_mono.teacher import SGBMConfig, StereoTeacher, flight_distance
+
+from .scenes import two_plane_pair
+
+
+@pytest.mark.parametrize("lr_check", ["internal", "full"])
+def test_recovers_known_disparity_and_metric_depth(lr_check):
+    left, right, truth = two_plane_pair()
+    teacher = StereoTeacher(focal_px=80.0, baseline_m=0.1, config=SGBMConfig(lr_check=lr_check))
+    result = teacher(left, right)
+    usable = result.valid & (result.confidence > 0.3)
+    assert usable.mean() > 0.5
+    error = np.abs(result.disparity - truth)[usable]
+    assert np.mean(error > 1.0) < 0.05
+    # depth = f B / d: background 80 * 0.1 / 4 = 2 m, foreground 0.8 m
+    assert np.nanmedian(result.depth[40:80, 60:100][usable[40:80, 60:100]]) == pytest.approx(0.8, rel=0.05)
+    assert np.nanmedian(result.depth[:, 120:][usable[:, 120:]]) == pytest.approx(2.0, rel=0.05)
+
+
+def test_full_lr_check_removes_occluded_band():
+    left, right, truth = two_plane_pair(foreground=12)
+    internal = StereoTeacher(80.0, 0.1, SGBMConfig(lr_check="none"))(left, right)
+    full = StereoTeacher(80.0, 0.1, SGBMConfig(lr_check="full"))(left, right)
+    # the background strip just left of the square is visible only in the left image (occlusion)
+    band = (slice(35, 85), slice(48, 53))
+    assert full.valid[band].mean() < internal.valid[band].mean()
+
+
+def test_untextured_region_gets_no_confidence():
+    left, right, _ = two_plane_pair()
+    left[:, :40] = 128
+    right[:, :40] = 128
+    result = StereoTeacher(80.0, 0.1)(left, right)
+    assert result.confidence[:, 5:30].max() < 0.05
+    assert result.confidence[:, 80:].mean() > 0.3
+
+
+def test_rgb_and_float_inputs_are_accepted():
+    left, right, truth = two_plane_pair()
+    teacher = StereoTeacher(80.0, 0.1)
+    grey = teacher(left, right)
+    rgb = teacher(np.repeat(left[..., None], 3, 2), np.repeat(right[..., None], 3, 2))
+    as_float = teacher(left / 255.0, right / 255.0)
+    assert np.nanmean(np.abs(rgb.disparity - grey.disparity)) < 0.1
+    assert np.nanmean(np.abs(as_float.disparity - grey.disparity)) < 0.3
+
+
+def test_bad_input_errors_are_specific():
+    left, right, _ = two_plane_pair()
+    teacher = StereoTeacher(80.0, 0.1)
+    with pytest.raises(ValueError, match="sizes differ: left 160x120, right 150x120"):
+        teacher(left, right[:, :150])
+    bad = left.astype(np.float32)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        teacher(bad, right)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        SGBMConfig(num_disparities=20)
+    with pytest.raises(ValueError, match="positive"):
+        StereoTeacher(0.0, 0.1)
+
+
+def test_flight_distance_is_inverse_mean_of_central_window():
+    depth = np.full((100, 100), 4.0, np.float32)
+    depth[40:60, 40:60] = 1.0  # 400 of the 2500 central pixels
+    expected = 1.0 / (400 / 2500 * 1.0 + 2100 / 2500 * 0.25)
+    assert flight_distance(depth, window=0.5) == pytest.approx(expected)
+    assert np.isnan(flight_distance(np.full((10, 10), np.nan)))
+
+
+def test_middlebury_motorcycle_bad_pixel_rate():
+    """Real data shipped with scikit-image (Middlebury 2014 motorcycle, quarter size, GT disparity)."""
+    data = pytest.importorskip("skimage.data")
+    left, right, truth = data.stereo_motorcycle()
+    teacher = StereoTeacher(100.0, 1.0, SGBMConfig(num_disparities=64, block_size=5))
+    result = teacher(left, right)
+    both = result.valid & np.isfinite(truth)
+    bad = np.mean(np.abs(result.disparity[both] - truth[both]) > 3.0)
+    assert both.sum() > 0.5 * np.isfinite(truth).sum()
+    assert bad < 0.20
