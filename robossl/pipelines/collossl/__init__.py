@@ -1,0 +1,32 @@
+"""ColloSSL: collaborative self-supervised learning from several time-synchronised body-worn IMUs.
+
+Jain, Tang, Min, Kawsar, Mathur, "ColloSSL: Collaborative Self-Supervised Learning for Human Activity
+Recognition", IMWUT 2022. Pieces:
+
+- :mod:`.windows`: aligned multi-device windows and per-device normalisation (fitted on training data);
+- :mod:`.streams`: independently time-stamped streams onto one clock;
+- :mod:`.device_selection`: multi-kernel MMD device selection (closest / all / random);
+- :mod:`.objectives`: the ColloSSL objective and the SimCLR / multi-task SSL baselines;
+- :mod:`.pretrain`, :mod:`.evaluation`, :mod:`.protocol`: training, label fractions, LOSO macro-F1;
+- :mod:`.online`: :class:`ColloSSLOnlineLearner` for live synchronised device streams.
+"""
+
+from robossl.pipelines.collossl.device_selection import DeviceSelection, multi_kernel_mmd, select_devices
+from robossl.pipelines.collossl.windows import (
+    DeviceNormalizer,
+    MultiDeviceWindows,
+    WindowConfig,
+    concatenate_windows,
+    window_recording,
+)
+
+__all__ = [
+    "DeviceNormalizer",
+    "DeviceSelection",
+    "MultiDeviceWindows",
+    "WindowConfig",
+    "concatenate_windows",
+    "multi_kernel_mmd",
+    "select_devices",
+    "window_recording",
+]
