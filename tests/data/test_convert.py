@@ -44,6 +44,9 @@ def test_euroc_conversion_matches_the_folder(real_data, tmp_path: Path, storage:
         np.testing.assert_allclose(model.K, seq.right_sensor.camera_matrix())
         np.testing.assert_allclose(model.D[:4], seq.right_sensor.distortion[:4])
         assert (model.width, model.height) == seq.right_sensor.resolution
+        # ROS stereo convention: the right projection carries the baseline, p[3] = -fx * baseline
+        assert -model.P[0, 3] / model.P[0, 0] == pytest.approx(seq.baseline_m, rel=1e-6)
+        np.testing.assert_allclose(model.R @ model.R.T, np.eye(3), atol=1e-9)
 
 
 def test_actrectut_conversion_one_topic_per_device(real_data, tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 from tqdm import tqdm
 
 from robossl.data.bag_writer import BagWriter
@@ -50,25 +52,39 @@ def _plumb_bob(sensor: CameraSensor) -> tuple[str, list[float]]:
     return "equidistant", [float(v) for v in sensor.distortion]
 
 
+def stereo_rectification(left: CameraSensor, right: CameraSensor) -> tuple[np.ndarray, ...]:
+    """``(R_left, R_right, P_left, P_right)`` from OpenCV ``stereoRectify`` for a EuRoC camera pair."""
+    right_from_left = np.linalg.inv(right.T_BS) @ left.T_BS
+    _, d_left = _plumb_bob(left)
+    _, d_right = _plumb_bob(right)
+    R1, R2, P1, P2, *_ = cv2.stereoRectify(
+        left.camera_matrix(),
+        np.asarray(d_left),
+        right.camera_matrix(),
+        np.asarray(d_right),
+        left.resolution,
+        right_from_left[:3, :3],
+        right_from_left[:3, 3].reshape(3, 1),
+        flags=cv2.CALIB_ZERO_DISPARITY,
+        alpha=0.0,
+    )
+    return R1, R2, P1, P2
+
+
 def _image_events(
     seq: EurocSequence, store: Any, max_frames: int | None
 ) -> Iterator[tuple[int, int, str, Any]]:
     count = len(seq) if max_frames is None else min(len(seq), max_frames)
-    models = [
-        (name, sensor, *_plumb_bob(sensor))
-        for name, sensor in (("cam0", seq.left_sensor), ("cam1", seq.right_sensor))
-    ]
+    R1, R2, P1, P2 = stereo_rectification(seq.left_sensor, seq.right_sensor)
+    cameras = [("cam0", seq.left_sensor, R1, P1), ("cam1", seq.right_sensor, R2, P2)]
     for index in range(count):
         frame = seq[index]
-        for (name, sensor, model, coeffs), pixels in zip(models, (frame.left, frame.right)):
-            yield (
-                frame.stamp_ns,
-                0,
-                f"/{name}/image_raw",
-                build_image(store, frame.stamp_ns, name, pixels, "mono8"),
-            )
+        for (name, sensor, R, P), pixels in zip(cameras, (frame.left, frame.right)):
+            image = build_image(store, frame.stamp_ns, name, pixels, "mono8")
+            yield frame.stamp_ns, 0, f"/{name}/image_raw", image
+            model, coeffs = _plumb_bob(sensor)
             info = build_camera_info(
-                store, frame.stamp_ns, name, sensor.resolution, sensor.camera_matrix(), coeffs, model
+                store, frame.stamp_ns, name, sensor.resolution, sensor.camera_matrix(), coeffs, model, R, P
             )
             yield frame.stamp_ns, 1, f"/{name}/camera_info", info
 
