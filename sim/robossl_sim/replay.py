@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ class Replayer:
     """Replays one bag into handlers.
 
     Args:
-        path: bag path (see :class:`robossl.data.bags.BagReader`).
+        path: bag path, or several ROS 1 ``.bag`` files (see :class:`robossl.data.bags.BagReader`).
         config: :class:`ReplayConfig`.
         sleep: sleep function (seconds); replaceable for tests of pacing logic.
         clock: monotonic clock in seconds.
@@ -85,12 +85,12 @@ class Replayer:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Sequence[str | Path],
         config: ReplayConfig | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.path = Path(path)
+        self.path = path if isinstance(path, list | tuple) else Path(path)  # type: ignore[arg-type]
         self.config = config or ReplayConfig()
         self._sleep = sleep
         self._clock = clock

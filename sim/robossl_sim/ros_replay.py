@@ -60,7 +60,7 @@ class RosReplayer:
     def __init__(
         self,
         node: Any,
-        path: str | Path,
+        path: str | Path | list[str | Path],
         config: ReplayConfig | None = None,
         ros: RosReplayConfig | None = None,
     ) -> None:
@@ -127,7 +127,9 @@ class RosReplayer:
 
 
 def run_ros_replay(
-    path: str | Path, config: ReplayConfig | None = None, ros: RosReplayConfig | None = None
+    path: str | Path | list[str | Path],
+    config: ReplayConfig | None = None,
+    ros: RosReplayConfig | None = None,
 ) -> tuple[ReplayStats, int]:
     """Create a node (loopback-only DDS), replay, shut down. Returns ``(stats, ack_timeouts)``."""
     import rclpy
