@@ -1,0 +1,135 @@
+"""Device-to-host clock mapping from time-sync round trips (NTP-style), robust to delay outliers.
+
+Each round trip gives four stamps: host send t1, device receive t2, device send t3, host receive t4. If the
+two one-way delays are equal, the device instant (t2 + t3) / 2 happened at host time (t1 + t4) / 2. Delays
+are not equal, and a scheduler hiccup can add tens of milliseconds to one of them, so the estimator
+
+1. keeps the last ``window`` round trips,
+2. uses only those with a round-trip time (t4 - t1) - (t3 - t2) at or below the ``rtt_quantile`` of the
+   window (short round trips bound the asymmetry error by half their length),
+3. fits host = a + b * device by least squares, then drops points whose residual is more than
+   ``outlier_mads`` median absolute deviations from the median and refits,
+4. fits the offset only (b = 1) while the kept points span less than ``min_drift_span_s``, because a
+   slope from a short span amplifies jitter.
+
+Drift (ppm) = (b - 1) * 1e6. Host times are seconds in whatever clock the caller stamps t1 and t4 with.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class ClockSyncConfig:
+    """Settings of :class:`ClockSync`."""
+
+    window: int = 128  # round trips kept (at 10 Hz: the last 12.8 s)
+    rtt_quantile: float = 0.5  # keep round trips whose RTT is at or below this quantile of the window
+    outlier_mads: float = 4.0  # residuals beyond this many MADs from the median are dropped before refitting
+    min_drift_span_s: float = 2.0  # kept points must span this much device time before drift is estimated
+    max_drift_ppm: float = 1000.0  # a fitted drift beyond this is treated as a bad fit (offset-only instead)
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1 round trip, got {self.window}")
+        if not 0.0 < self.rtt_quantile <= 1.0:
+            raise ValueError(f"rtt_quantile must be in (0, 1], got {self.rtt_quantile}")
+
+
+class ClockSync:
+    """Maps one device's microsecond clock to host seconds."""
+
+    def __init__(self, config: ClockSyncConfig | None = None) -> None:
+        self.config = config or ClockSyncConfig()
+        self._trips: deque[tuple[float, int, int, float]] = deque(maxlen=self.config.window)
+        self._ref_device_us = 0  # device time the fit is centred on (keeps float64 exact)
+        self._intercept_s = 0.0  # host time at _ref_device_us
+        self._slope = 1.0  # host seconds per device second
+        self._fitted = False
+        self.last_rtt_s = float("nan")  # round-trip time of the latest round trip, seconds
+
+    @property
+    def is_synced(self) -> bool:
+        """True once at least one round trip was added."""
+        return self._fitted
+
+    @property
+    def drift_ppm(self) -> float:
+        """How much faster the host clock runs than the device clock, parts per million."""
+        return (self._slope - 1.0) * 1e6
+
+    @property
+    def offset_s(self) -> float:
+        """Host time minus device time at the fit's reference point, seconds."""
+        return self._intercept_s - self._ref_device_us * 1e-6
+
+    @property
+    def n_round_trips(self) -> int:
+        return len(self._trips)
+
+    def add_round_trip(
+        self, host_send_s: float, device_rx_us: int, device_tx_us: int, host_recv_s: float
+    ) -> None:
+        """Add one request/response exchange and refit.
+
+        Args:
+            host_send_s: t1, host time the request was sent, seconds.
+            device_rx_us: t2, device time the request arrived, microseconds.
+            device_tx_us: t3, device time the response was sent, microseconds.
+            host_recv_s: t4, host time the response arrived, seconds.
+
+        Raises:
+            ValueError: if the stamps are not ordered (t4 < t1 or t3 < t2): a sign of swapped arguments.
+        """
+        if host_recv_s < host_send_s or device_tx_us < device_rx_us:
+            raise ValueError(
+                f"round trip stamps out of order (t1={host_send_s}, t2={device_rx_us}, t3={device_tx_us}, "
+                f"t4={host_recv_s}): pass host send, device receive, device send, host receive"
+            )
+        self._trips.append((host_send_s, int(device_rx_us), int(device_tx_us), host_recv_s))
+        self.last_rtt_s = (host_recv_s - host_send_s) - (device_tx_us - device_rx_us) * 1e-6
+        self._fit()
+
+    def device_to_host(self, device_time_us: int | float | np.ndarray) -> float | np.ndarray:
+        """Host time (seconds) of device time(s) in microseconds; an array maps element-wise.
+
+        Raises:
+            RuntimeError: before the first round trip (check :attr:`is_synced`).
+        """
+        if not self._fitted:
+            raise RuntimeError("clock not synced yet: add at least one round trip (device answers time sync)")
+        rel = (np.asarray(device_time_us, dtype=np.int64) - self._ref_device_us).astype(np.float64) * 1e-6
+        host = self._intercept_s + self._slope * rel
+        return float(host) if np.ndim(host) == 0 else host
+
+    def _fit(self) -> None:
+        trips = np.array([(t1, t4) for t1, _, _, t4 in self._trips], dtype=np.float64)
+        dev = np.array([(t2, t3) for _, t2, t3, _ in self._trips], dtype=np.int64)
+        ref = int(dev[-1, 0])
+        x = ((dev[:, 0] - ref) + (dev[:, 1] - ref)).astype(np.float64) * 0.5e-6  # device seconds from ref
+        y = trips.mean(axis=1)  # host midpoints, seconds
+        rtt = (trips[:, 1] - trips[:, 0]) - (dev[:, 1] - dev[:, 0]) * 1e-6
+        keep = rtt <= np.quantile(rtt, self.config.rtt_quantile)
+        slope, intercept = self._line(x[keep], y[keep])
+        residual = y - (intercept + slope * x)
+        median = np.median(residual[keep])
+        mad = max(float(np.median(np.abs(residual[keep] - median))), 1e-6)
+        keep &= np.abs(residual - median) <= self.config.outlier_mads * mad
+        slope, intercept = self._line(x[keep], y[keep])
+        self._ref_device_us, self._intercept_s, self._slope = ref, intercept, slope
+        self._fitted = True
+
+    def _line(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Least-squares host = intercept + slope * x; offset-only when the span is too short."""
+        if x.size == 0:
+            return self._slope, self._intercept_s
+        if x.size >= 3 and np.ptp(x) >= self.config.min_drift_span_s:
+            x_mean, y_mean = x.mean(), y.mean()
+            slope = float(np.sum((x - x_mean) * (y - y_mean)) / np.sum((x - x_mean) ** 2))
+            if abs(slope - 1.0) * 1e6 <= self.config.max_drift_ppm:
+                return slope, float(y_mean - slope * x_mean)
+        return 1.0, float(np.median(y - x))
