@@ -156,6 +156,8 @@ class StereoMonoNode(PipelineNode):
         )
         self.sgbm = SGBMConfig(num_disparities=p["num_disparities"], block_size=p["block_size"])
         self.quality = QualityEstimate()
+        # Smoothed stage times [ms] for diagnostics (EMA over ~20 frames).
+        self._timing = {name: QualityEstimate(0.05) for name in ("sgbm_ms", "student_ms", "processing_ms")}
         self.frames_learned = 0
         self.frames_processed = 0
         self._info: dict[str, CameraInfo] = {}
@@ -255,8 +257,10 @@ class StereoMonoNode(PipelineNode):
             self.get_logger().warning(str(exc), throttle_duration_sec=5.0)
             return
         # The student needs only the left image: it runs beside SGBM (both release the GIL).
+        started = time.perf_counter()
         mono_future = self._student_pool.submit(self._predict, left_r)
         stereo = teacher(left_r, right_r)
+        self._timing["sgbm_ms"].update((time.perf_counter() - started) * 1e3)
         mono = mono_future.result()
         grey = left_r
         confident = stereo.confidence > 0.5
@@ -275,6 +279,7 @@ class StereoMonoNode(PipelineNode):
             self._last_mode = mode.value
             self.pub_mode.publish(String(data=mode.value))
         self.frames_processed += 1
+        self._timing["processing_ms"].update((time.perf_counter() - started) * 1e3)
         if self.params["learning"] and confident.mean() >= self.params["min_confident_fraction"]:
             sample = make_sample(
                 grey, stereo.depth, stereo.confidence, (self.student.input_height, self.student.input_width)
@@ -284,6 +289,13 @@ class StereoMonoNode(PipelineNode):
 
     def _predict(self, grey: np.ndarray) -> np.ndarray:
         """Student depth (H, W) float32 metres at the rectified size."""
+        started = time.perf_counter()
+        try:
+            return self._predict_now(grey)
+        finally:
+            self._timing["student_ms"].update((time.perf_counter() - started) * 1e3)
+
+    def _predict_now(self, grey: np.ndarray) -> np.ndarray:
         small = cv2.resize(
             grey, (self.student.input_width, self.student.input_height), interpolation=cv2.INTER_AREA
         )
@@ -374,6 +386,7 @@ class StereoMonoNode(PipelineNode):
             "model_version": trainer.slot.version,
             "trainer_running": trainer.running,
             "training_errors": trainer.errors,
+            **{name: estimate.value for name, estimate in self._timing.items()},
         }
         if trainer.errors and not trainer.running and not self.closed:
             values["error"] = f"trainer stopped: {trainer.last_error}"
