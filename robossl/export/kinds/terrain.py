@@ -1,0 +1,113 @@
+"""Kinds of the acoustic -> visual terrain pipeline.
+
+- "terrain.embedding": the interaction-signal embedder
+  (:class:`robossl.pipelines.terrain.embedding.TerrainEmbedder`: standardise -> SpectrogramEncoder ->
+  ProjectionHead -> L2 normalise). Reads ``TripletEmbeddingLearner.state_dict()`` (``{"model": ...}``) or
+  any checkpoint holding the embedder's state dict under ``embedder`` / ``model`` / ``learner.model``.
+  Widths, head sizes and the standardisation buffers are read off the weights; the frame count comes from
+  ``input_shape`` ([C, F, T]) / ``frames`` in the checkpoint, else ``--input-shape C,F,T``, else 64.
+  Optional ``spectrogram`` (a SpectrogramConfig as dict) is copied into the metadata so the robot computes
+  the same features. The ONNX model takes ``spectrogram`` (B, C, F, T) log spectrograms (the
+  standardisation is inside the graph) and returns ``embedding`` (B, D) unit vectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from robossl.export.kinds.registry import Deployable, ModelKind, find_state_dict, register_kind
+from robossl.export.metadata import ExportMetadata, TensorSpec
+
+_EMBEDDER_KEYS = ("embedder", "model", "learner.model", "embedding.model")
+
+
+def _is_embedder(weights: dict[str, torch.Tensor]) -> bool:
+    return "mean" in weights and "std" in weights and any(k.startswith("encoder.features.") for k in weights)
+
+
+def _matches_embedding(state: dict[str, Any]) -> bool:
+    try:
+        return _is_embedder(find_state_dict(state, *_EMBEDDER_KEYS))
+    except KeyError:
+        return False
+
+
+def _embedder_config(weights: dict[str, torch.Tensor]) -> Any:
+    from robossl.pipelines.terrain.embedding import EmbeddingConfig
+
+    convs = sorted(
+        (int(k.split(".")[2]), v)
+        for k, v in weights.items()
+        if k.startswith("encoder.features.") and k.endswith(".weight") and v.ndim == 4
+    )
+    linears = sorted(
+        (int(k.split(".")[2]), v)
+        for k, v in weights.items()
+        if k.startswith("head.layers.") and k.endswith(".weight") and v.ndim == 2
+    )
+    if not convs or len(linears) < 2:
+        raise KeyError("embedder weights need encoder.features convolutions and a two-layer head.layers")
+    return EmbeddingConfig(
+        in_channels=int(convs[0][1].shape[1]),
+        widths=tuple(int(w.shape[0]) for _, w in convs),
+        hidden_dim=int(linears[0][1].shape[0]),
+        embedding_dim=int(linears[-1][1].shape[0]),
+    )
+
+
+def _input_shape(
+    state: dict[str, Any], weights: dict[str, torch.Tensor], override: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    channels = int(weights["mean"].shape[1])
+    if override is not None:
+        shape = tuple(override)
+    elif "input_shape" in state:
+        shape = tuple(int(v) for v in state["input_shape"])
+    else:
+        # Standardisation buffers are (1, C, F, 1) once fitted: they give the frequency bins.
+        bins = int(weights["mean"].shape[2]) if weights["mean"].shape[2] > 1 else 64
+        shape = (channels, bins, int(state.get("frames", 64)))
+    if len(shape) != 3 or shape[0] != channels:
+        raise ValueError(
+            f"terrain embedding input shape must be {channels},F,T, got {','.join(map(str, shape))}"
+        )
+    return shape
+
+
+def _build_embedding(state: dict[str, Any], input_shape: tuple[int, ...] | None) -> Deployable:
+    from robossl.pipelines.terrain.embedding import TerrainEmbedder
+
+    weights = find_state_dict(state, *_EMBEDDER_KEYS)
+    config = _embedder_config(weights)
+    model = TerrainEmbedder(config)
+    # The standardisation buffers change shape when fitted ((1, C, 1, 1) -> (1, C, F, 1)).
+    model.mean = torch.zeros_like(weights["mean"])
+    model.std = torch.ones_like(weights["std"])
+    model.load_state_dict(weights)
+    model.eval()
+    shape = _input_shape(state, weights, input_shape)
+    example = model.mean + model.std * torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
+    extra = {"embedding_dim": str(config.embedding_dim)}
+    if isinstance(state.get("spectrogram"), dict):
+        extra.update({f"spectrogram.{k}": str(v) for k, v in state["spectrogram"].items()})
+    meta = ExportMetadata(
+        model_kind="terrain.embedding",
+        inputs=[TensorSpec("spectrogram", description="(B, C, F, T) log spectrogram (standardised inside)")],
+        outputs=[TensorSpec("embedding", description=f"(B, {config.embedding_dim}) unit-length embedding")],
+        class_names=[str(c) for c in state.get("cluster_names", [])],
+        description="terrain interaction-signal embedding (triplet loss)",
+        extra=extra,
+    )
+    return Deployable(model, (example.float(),), meta)
+
+
+register_kind(
+    ModelKind(
+        "terrain.embedding",
+        "terrain interaction-signal (audio / vibration) embedding: spectrogram -> unit vector",
+        _matches_embedding,
+        _build_embedding,
+    )
+)
