@@ -94,8 +94,14 @@ class EmulatedDevices:
         """Counters of the decoder that reads host-to-device frames."""
         return self._decoder.stats.as_dict()
 
-    def _write(self, data: bytes) -> None:
+    def send(self, device_id: int, body: Body, device_time_us: int | None = None) -> None:
+        """Frame and write one message from ``device_id`` (stamped now unless a time is given).
+
+        Thread-safe: numbering and writing happen under one lock, so frames leave in sequence order.
+        """
         with self._lock:
+            t_us = self.clock.now_us() if device_time_us is None else device_time_us
+            data = self.encoders[device_id].encode(body, t_us)
             if isinstance(self._sink, int):
                 view = memoryview(data)
                 while view:
@@ -104,11 +110,6 @@ class EmulatedDevices:
                 self._sink.write(data)
                 self._sink.flush()
             self.bytes_written += len(data)
-
-    def send(self, device_id: int, body: Body, device_time_us: int | None = None) -> None:
-        """Frame and write one message from ``device_id`` (stamped now unless a time is given)."""
-        t_us = self.clock.now_us() if device_time_us is None else device_time_us
-        self._write(self.encoders[device_id].encode(body, t_us))
 
     def send_imu(
         self,
