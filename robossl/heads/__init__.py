@@ -2,5 +2,6 @@
 
 from robossl.heads.dino import DINOHead
 from robossl.heads.projection import PredictionHead, ProjectionHead
+from robossl.heads.tjepa_predictor import TJEPAPredictor
 
-__all__ = ["DINOHead", "PredictionHead", "ProjectionHead"]
+__all__ = ["DINOHead", "PredictionHead", "ProjectionHead", "TJEPAPredictor"]

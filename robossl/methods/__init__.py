@@ -1,1 +1,27 @@
-"""Methods: backbone + heads + objective + views, composed and registered by name."""
+"""Self-supervised methods composed from a backbone, heads, an objective and views, registered by name.
+
+Example::
+
+    from robossl.methods import InputSpec, Learner, LearnerConfig, build_method
+    spec = InputSpec("imu", (32, 15), rotation_groups=((0, 1, 2),))
+    learner = Learner(build_method("barlow_twins", spec), LearnerConfig(total_steps=1000))
+    metrics = learner.step(batch)              # batch: (B, 32, 15) float
+    state = learner.state_dict()               # save with robossl.online.checkpoint.save_checkpoint
+"""
+
+from robossl.methods import bootstrap, dino, tera, tjepa, two_view  # noqa: F401  (register methods)
+from robossl.methods.base import MODALITIES, InputSpec, SSLMethod
+from robossl.methods.learner import Learner, LearnerConfig
+from robossl.methods.registry import available_methods, build_method, make_config, register_method
+
+__all__ = [
+    "MODALITIES",
+    "InputSpec",
+    "Learner",
+    "LearnerConfig",
+    "SSLMethod",
+    "available_methods",
+    "build_method",
+    "make_config",
+    "register_method",
+]

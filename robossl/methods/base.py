@@ -1,0 +1,85 @@
+"""What every self-supervised method provides, and the description of its input.
+
+A method is an ``nn.Module`` composed of a backbone, heads, an objective and a view generator. Its
+``forward(batch, generator)`` returns ``(loss, metrics)``, so ``DistributedDataParallel`` can wrap it;
+the :class:`robossl.methods.learner.Learner` owns the optimizer, the step counter and the random state.
+All method state that must survive a restart (EMA teacher, DINO centre, DirectPred correlation) lives in
+parameters or persistent buffers, so ``state_dict()`` captures it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+MODALITIES = ("image", "imu", "spectrogram", "features")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What one sample looks like.
+
+    Attributes:
+        modality: one of ``MODALITIES``.
+        shape: per-sample shape without the batch axis: image ``(C, H, W)``; imu ``(T, C)``;
+            spectrogram ``(T, F)`` frames x bins; features ``(F,)``.
+        rotation_groups: IMU channel triplets (x, y, z) rotated together by the 3-D rotation view.
+    """
+
+    modality: str
+    shape: tuple[int, ...]
+    rotation_groups: tuple[tuple[int, int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
+        expected = {"image": 3, "imu": 2, "spectrogram": 2, "features": 1}[self.modality]
+        if len(self.shape) != expected:
+            raise ValueError(
+                f"{self.modality} samples need a {expected}-D shape (see InputSpec docstring), got {self.shape}"
+            )
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        object.__setattr__(
+            self, "rotation_groups", tuple(tuple(int(c) for c in g) for g in self.rotation_groups)
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "modality": self.modality,
+            "shape": list(self.shape),
+            "rotation_groups": [list(g) for g in self.rotation_groups],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> InputSpec:
+        groups = data.get("rotation_groups", [])
+        shape = data["shape"]
+        assert isinstance(shape, (list, tuple)) and isinstance(groups, (list, tuple))
+        return cls(str(data["modality"]), tuple(shape), tuple(tuple(g) for g in groups))
+
+
+class SSLMethod(nn.Module):
+    """Base class of composed methods.
+
+    Subclasses set ``self.backbone`` (the encoder that probes evaluate) and implement ``forward``.
+    """
+
+    backbone: nn.Module
+
+    def forward(  # type: ignore[override]
+        self, batch: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Compute the loss of one batch ``(B, *spec.shape)``: returns ``(scalar loss, metrics)``."""
+        raise NotImplementedError
+
+    def before_optimizer_step(self, step: int) -> None:
+        """Hook after ``backward`` and before ``optimizer.step`` (e.g. freeze DINO's last layer)."""
+
+    def after_optimizer_step(self, step: int, total_steps: int | None) -> None:
+        """Hook after ``optimizer.step`` (e.g. EMA teacher update)."""
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Representation ``(B, D)`` used by probes (the online backbone)."""
+        return self.backbone(x)
