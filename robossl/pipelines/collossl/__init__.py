@@ -12,6 +12,7 @@ Recognition", IMWUT 2022. Pieces:
 """
 
 from robossl.pipelines.collossl.device_selection import DeviceSelection, multi_kernel_mmd, select_devices
+from robossl.pipelines.collossl.online import ColloSSLOnlineLearner, OnlineLearnerConfig
 from robossl.pipelines.collossl.windows import (
     DeviceNormalizer,
     MultiDeviceWindows,
@@ -21,6 +22,8 @@ from robossl.pipelines.collossl.windows import (
 )
 
 __all__ = [
+    "ColloSSLOnlineLearner",
+    "OnlineLearnerConfig",
     "DeviceNormalizer",
     "DeviceSelection",
     "MultiDeviceWindows",
