@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +177,14 @@ class StereoMonoNode(PipelineNode):
             self.create_subscription(
                 Image,
                 self.topics[side],
-                lambda m, s=side: self._on_image(s, m),
+                partial(self._on_image, side),
                 SENSOR_QOS,
                 callback_group=inputs,
             )
             self.create_subscription(
                 CameraInfo,
                 p[f"{side}_info_topic"],
-                lambda m, s=side: self._on_info(s, m),
+                partial(self._on_info, side),
                 SENSOR_QOS,
                 callback_group=inputs,
             )
