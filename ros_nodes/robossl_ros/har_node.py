@@ -1,0 +1,252 @@
+"""``har_node``: multi-device human activity recognition learned online with ColloSSL (Jain et al. 2022).
+
+Subscribes (sensor-data QoS) to one sensor_msgs/Imu topic per body-worn device (``imu_topics``, named by
+``device_names``), and optionally ``activity/label_in`` (std_msgs/String, a class name that holds from the
+moment it arrives: a few labels are enough for the classifier head).
+
+Every ``predict_every_s`` of anchor-device time it publishes, for the window of the last ``window_s``:
+
+    ``activity``            std_msgs/String, the predicted class name ("unknown" without a classifier)
+    ``activity/scores``     std_msgs/Float32MultiArray, class probabilities (K,)
+    ``activity/embedding``  std_msgs/Float32MultiArray, the encoder embedding (F,)
+
+The two arrays carry the stamp of the newest anchor sample in ``layout.dim[0].label`` as
+``"<name>;stamp_ns=<T>"`` (the same convention as robossl audio, docs/logs.md), because std_msgs arrays
+have no header. Learning (windows aligned across devices, MMD device selection, contrastive steps) is
+:class:`robossl.pipelines.collossl.ColloSSLOnlineLearner`, trained by
+:class:`robossl.online.BackgroundTrainer` in a background thread; inference uses the hot-swapped copy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sensor_msgs.msg import Imu
+from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
+from std_srvs.srv import Trigger
+
+from robossl.online import BackgroundTrainer, TrainerConfig
+from robossl.pipelines.collossl import ColloSSLOnlineLearner, OnlineLearnerConfig
+from robossl_ros.base import PipelineNode
+from robossl_ros.conversions import imu_sample
+from robossl_ros.params import ParamSpec, in_range, non_empty, one_of, positive
+from robossl_ros.qos import RESULT_QOS, SENSOR_QOS
+from robossl_ros.runtime import node_main
+
+SPECS = [
+    ParamSpec("imu_topics", ["imu_0/imu", "imu_1/imu"], "one Imu topic per device", non_empty, True),
+    ParamSpec("device_names", ["imu_0", "imu_1"], "device name per topic (same order)", non_empty, True),
+    ParamSpec("anchor_device", "imu_0", "device the classifier and predictions use", non_empty, True),
+    ParamSpec(
+        "class_names", ["class_0"], "activity names; their count sets the classifier size", non_empty, True
+    ),
+    ParamSpec("sample_rate_hz", 50.0, "grid rate of aligned windows [Hz]", positive, read_only=True),
+    ParamSpec("window_s", 1.0, "window length [s]", in_range(0.1, 10.0), read_only=True),
+    ParamSpec("overlap_s", 0.5, "overlap of training windows [s]", in_range(0.0, 9.9), read_only=True),
+    ParamSpec("predict_every_s", 0.1, "prediction period in anchor time [s]", in_range(0.0, 10.0)),
+    ParamSpec("buffer_windows", 512, "replay capacity [windows]", positive, read_only=True),
+    ParamSpec("min_windows", 16, "windows before training starts", positive, read_only=True),
+    ParamSpec("batch_size", 32, "windows per training step", positive, read_only=True),
+    ParamSpec("policy", "closest", "device selection policy", one_of("closest", "all", "random"), True),
+    ParamSpec("cpu_fraction", 0.3, "share of one core the trainer may use", in_range(0.01, 1.0), True),
+    ParamSpec("hot_swap_every_steps", 10, "training steps between inference model updates", positive, True),
+    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
+    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+]
+
+
+def array_msg(values: np.ndarray, name: str, stamp_ns: int) -> Float32MultiArray:
+    """A 1-D Float32MultiArray whose dimension label carries the stamp: ``"<name>;stamp_ns=<T>"``."""
+    msg = Float32MultiArray()
+    msg.layout.dim = [
+        MultiArrayDimension(label=f"{name};stamp_ns={int(stamp_ns)}", size=len(values), stride=len(values))
+    ]
+    msg.data = np.asarray(values, dtype=np.float32).tolist()
+    return msg
+
+
+def array_stamp_ns(msg: Float32MultiArray) -> int:
+    """The stamp written by :func:`array_msg`.
+
+    Raises:
+        ValueError: when the label has no ``stamp_ns=`` field.
+    """
+    for part in msg.layout.dim[0].label.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key == "stamp_ns":
+            return int(value)
+    raise ValueError(f"array label {msg.layout.dim[0].label!r} has no stamp_ns field")
+
+
+class HarNode(PipelineNode):
+    """See module docstring."""
+
+    SPECS = SPECS
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("har_node", **kwargs)
+        p = self.params
+        topics, names = list(p["imu_topics"]), list(p["device_names"])
+        if len(topics) != len(names) or len(set(names)) != len(names) or len(names) < 2:
+            raise ValueError(
+                f"need >= 2 distinct device_names, one per imu_topics entry; got {names} for {topics}"
+            )
+        torch.set_num_threads(1)
+        self.class_names = list(p["class_names"])
+        self.config = OnlineLearnerConfig(
+            device_names=tuple(names),
+            anchor_device=p["anchor_device"],
+            channels=6,
+            num_classes=len(self.class_names),
+            sample_rate_hz=p["sample_rate_hz"],
+            window_s=p["window_s"],
+            overlap_s=p["overlap_s"],
+            buffer_windows=p["buffer_windows"],
+            min_windows=p["min_windows"],
+            batch_size=p["batch_size"],
+            policy=p["policy"],
+        )
+        self.learner = ColloSSLOnlineLearner(self.config)
+        self.trainer = BackgroundTrainer(
+            self.learner,
+            self.learner.replay,
+            config=TrainerConfig(
+                batch_size=p["batch_size"],
+                min_samples=p["min_windows"],
+                cpu_fraction=p["cpu_fraction"],
+                publish_every_steps=p["hot_swap_every_steps"],
+            ),
+        )
+        self.model_path = Path(p["model_path"]) if p["model_path"] else None
+        if self.model_path is not None and self.model_path.is_file():
+            self.trainer.load(str(self.model_path))
+            self.get_logger().info(f"loaded model from {self.model_path} ({self.trainer.steps} steps)")
+        self.topic_of = dict(zip(names, topics))
+        self.anchor = p["anchor_device"]
+        horizon = int(2 * p["window_s"] * max(p["sample_rate_hz"], 1.0)) + 16
+        self._anchor_stamps: deque[float] = deque(maxlen=horizon)
+        self._anchor_samples: deque[np.ndarray] = deque(maxlen=horizon)
+        self._next_prediction_s: float | None = None
+        self.predictions = 0
+        self.pub_activity = self.create_publisher(String, "activity", RESULT_QOS)
+        self.pub_scores = self.create_publisher(Float32MultiArray, "activity/scores", RESULT_QOS)
+        self.pub_embedding = self.create_publisher(Float32MultiArray, "activity/embedding", RESULT_QOS)
+        for name, topic in self.topic_of.items():
+            self.create_subscription(Imu, topic, partial(self._on_imu, name), SENSOR_QOS)
+        self.create_subscription(String, "activity/label_in", self._on_label, RESULT_QOS)
+        self.create_service(Trigger, "~/save_model", self._srv_save)
+        self.trainer.start()
+
+    # -- inputs ------------------------------------------------------------------------------------------
+    def _on_imu(self, device: str, msg: Imu) -> None:
+        topic = self.topic_of[device]
+        self.monitor.received(topic)
+        try:
+            sample = imu_sample(msg)
+        except ValueError as exc:
+            self.drop(topic, exc)
+            return
+        if not self.monitor.accept_stamp(topic, sample.stamp_ns):
+            return
+        # ColloSSL channel order: accelerometer first.
+        values = np.concatenate([sample.linear_acceleration, sample.angular_velocity]).astype(np.float32)
+        stamp_s = sample.stamp_ns * 1e-9
+        self.learner.add_samples(device, np.array([stamp_s]), values[None])
+        if device == self.anchor:
+            self._anchor_stamps.append(stamp_s)
+            self._anchor_samples.append(values)
+            self._maybe_predict(sample.stamp_ns)
+
+    def _on_label(self, msg: String) -> None:
+        if msg.data not in self.class_names:
+            self.drop("activity/label_in", "unknown_class")
+            return
+        self.learner.add_labels(np.array([time.time()]), np.array([self.class_names.index(msg.data)]))
+
+    # -- inference ---------------------------------------------------------------------------------------
+    def _maybe_predict(self, stamp_ns: int) -> None:
+        stamp_s = stamp_ns * 1e-9
+        window_s = self.config.window_s
+        if self._next_prediction_s is None:
+            self._next_prediction_s = stamp_s + window_s  # the first full window
+        if stamp_s < self._next_prediction_s or self._anchor_stamps[0] > stamp_s - window_s:
+            return
+        self._next_prediction_s = max(self._next_prediction_s + self.params["predict_every_s"], stamp_s)
+        length = self.config.window_samples
+        grid = (
+            stamp_s
+            - (length - 1) / self.config.sample_rate_hz
+            + np.arange(length) / self.config.sample_rate_hz
+        )
+        stamps = np.fromiter(self._anchor_stamps, dtype=np.float64)
+        samples = np.stack(self._anchor_samples)
+        window = np.stack([np.interp(grid, stamps, samples[:, c]) for c in range(samples.shape[1])], axis=1)
+        # Normalise with the learner's running statistics of the anchor device (updated in this thread).
+        x = self.learner._stats[self.anchor].normalise(window)  # noqa: SLF001 - see docs/ros_nodes.md
+        model, _ = self.trainer.slot.get()
+        with torch.inference_mode():
+            embedding, logits = model(torch.from_numpy(x)[None])
+        scores = torch.softmax(logits[0], 0).numpy() if logits is not None else np.zeros(0, np.float32)
+        name = self.class_names[int(scores.argmax())] if scores.size else "unknown"
+        self.pub_embedding.publish(array_msg(embedding[0].numpy(), "embedding", stamp_ns))
+        self.pub_scores.publish(array_msg(scores, "classes", stamp_ns))
+        self.pub_activity.publish(String(data=name))
+        self.predictions += 1
+
+    # -- persistence and status --------------------------------------------------------------------------
+    def save(self) -> Path:
+        """Save learner (weights, replay, streams, normalisation) and trainer counters to ``model_path``."""
+        if self.model_path is None:
+            raise ValueError("model_path is empty; set the model_path parameter to save the model")
+        self.trainer.save(str(self.model_path))
+        return self.model_path
+
+    def _srv_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            response.message, response.success = f"saved {self.save()}", True
+        except (OSError, ValueError) as exc:
+            response.message, response.success = str(exc), False
+        return response
+
+    def status(self) -> dict[str, Any]:
+        trainer, learner = self.trainer, self.learner
+        values: dict[str, Any] = {
+            "buffer_fill": len(learner.replay) / learner.replay.capacity,
+            "training_steps": trainer.steps,
+            "model_version": trainer.slot.version,
+            "predictions": self.predictions,
+            "windows": learner.stats["windows"],
+            "gap_windows": learner.stats["gap_windows"],
+            "labelled_windows": learner.stats["labelled_windows"],
+            "mode": "learning" if trainer.running else "stopped",
+        }
+        if trainer.metrics:
+            values["loss"] = trainer.metrics[-1].get("loss", float("nan"))
+        if learner.stats["windows"] == 0:
+            values["waiting"] = learner.waiting_reason()
+        if trainer.errors and not trainer.running and not self.closed:
+            values["error"] = f"trainer stopped: {trainer.last_error}"
+        return values
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        self.trainer.stop()
+        if self.model_path is not None and self.params["save_on_shutdown"]:
+            self.save()
+            self.get_logger().info(f"saved model to {self.model_path}")
+
+
+def main(args: list[str] | None = None) -> int:
+    return node_main("har_node", args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
