@@ -32,6 +32,7 @@ from robossl.data.image_codec import (
     ImageStepError,
     UnsupportedEncodingError,
 )
+from robossl.data.messages import AudioFormatError
 
 STATUS_PREFIX = "robossl"  # DiagnosticStatus.name is "robossl/<node name>"
 
@@ -52,6 +53,8 @@ def drop_reason(exc: BaseException) -> str:
         return "non_finite"
     if isinstance(exc, ImageCodecError):
         return "bad_image"
+    if isinstance(exc, AudioFormatError):
+        return "bad_audio_layout"
     return "pipeline_error"
 
 

@@ -82,7 +82,7 @@ class Probe:
         while time.monotonic() < deadline:
             if predicate():
                 return True
-            self.rclpy.spin_once(self.node, timeout_sec=0.02)
+            self.rclpy.spin_once(self.node, timeout_sec=min(0.02, max(0.0, deadline - time.monotonic())))
         return predicate()
 
     def spin_for(self, seconds: float) -> None:

@@ -1,0 +1,316 @@
+"""``terrain_node``: self-supervised visual terrain segmentation from interaction audio (Zurn et al. 2021).
+
+Subscribes (sensor-data QoS):
+    ``camera/image_raw``    sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8), a forward-down camera
+    ``camera/camera_info``  sensor_msgs/CameraInfo (intrinsics of that camera; undistorted images)
+    ``audio``               std_msgs/Int16MultiArray, robossl's audio layout (docs/logs.md), mono mic
+    ``odom``                nav_msgs/Odometry, the robot's pose in a fixed frame (x, y, yaw are used)
+The camera mount on the base comes from the ``camera_mount`` parameter ``[x, z, pitch_down_deg]``.
+
+Publishes:
+    ``terrain/labels``      sensor_msgs/Image mono8, terrain cluster id per pixel (255 = unknown), with
+                            the input image's stamp and frame
+    ``terrain/clusters``    std_msgs/String JSON cluster statistics (k, clips per cluster, silhouette,
+                            training steps), reliable + transient local, after each learning round
+
+Learning (clips -> triplets mined from the tracks' appearance -> embedding -> k-means -> track labels
+painted into earlier images -> segmentation) is :class:`robossl.pipelines.terrain.pipeline.TerrainPipeline`,
+run in a background thread in small rounds under a CPU budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Int16MultiArray, String
+from std_srvs.srv import Trigger
+
+from robossl.data.image_codec import to_rgb8
+from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig
+from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount
+from robossl_ros.base import PipelineNode
+from robossl_ros.conversions import decode_audio, decode_camera_info, decode_image, image_msg, stamp_to_ns
+from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, positive
+from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
+from robossl_ros.runtime import node_main
+from robossl_ros.worker import LatestWorker
+
+
+def _mount(value: list[float]) -> str | None:
+    return None if len(value) == 3 else f"must be [x_m, z_m, pitch_down_deg], got {value}"
+
+
+SPECS = [
+    ParamSpec("image_topic", "camera/image_raw", "camera image", non_empty, read_only=True),
+    ParamSpec("camera_info_topic", "camera/camera_info", "camera intrinsics", non_empty, read_only=True),
+    ParamSpec("audio_topic", "audio", "interaction audio (Int16MultiArray)", non_empty, read_only=True),
+    ParamSpec("odom_topic", "odom", "robot pose (nav_msgs/Odometry)", non_empty, read_only=True),
+    ParamSpec(
+        "camera_mount", [0.3, 0.5, 30.0], "camera on the base: [x m, z m, pitch down deg]", _mount, True
+    ),
+    ParamSpec("num_clusters", 4, "terrain clusters (0 = choose by silhouette)", in_range(0, 254), True),
+    ParamSpec("sample_rate", 16000, "audio sample rate [Hz]", positive, read_only=True),
+    ParamSpec("min_clips", 64, "audio clips before the first embedding", positive, read_only=True),
+    ParamSpec("embedding_steps", 5, "embedding steps per learning round", non_negative),
+    ParamSpec("segmentation_steps", 5, "segmentation steps per learning round", non_negative),
+    ParamSpec("cpu_fraction", 0.3, "share of one core learning may use", in_range(0.01, 1.0)),
+    ParamSpec("segment_every_n", 1, "segment every n-th image", positive),
+    ParamSpec("queue_depth", 5000, "inputs waiting for the pipeline while it learns", positive, True),
+    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
+    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+]
+
+
+def yaw_of(q: Any) -> float:
+    """Heading (rotation about z) of a geometry_msgs/Quaternion, radians."""
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+class TerrainNode(PipelineNode):
+    """See module docstring."""
+
+    SPECS = SPECS
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("terrain_node", **kwargs)
+        p = self.params
+        torch.set_num_threads(1)
+        k = p["num_clusters"]
+        config = TerrainPipelineConfig(
+            sample_rate=p["sample_rate"], num_clusters=k or None, min_clips=p["min_clips"]
+        )
+        if config.spectrogram.sample_rate != p["sample_rate"]:
+            from dataclasses import replace
+
+            config = replace(config, spectrogram=replace(config.spectrogram, sample_rate=p["sample_rate"]))
+        self.pipeline = TerrainPipeline(config)
+        self.mount = camera_mount(*[float(v) for v in p["camera_mount"]])
+        # Inference and learning both use the segmentation network: learning runs in short rounds and
+        # segmentation waits for the current round instead of reading weights mid-update.
+        self._model_lock = threading.Lock()
+        self.model_path = Path(p["model_path"]) if p["model_path"] else None
+        if self.model_path is not None and self.model_path.is_file():
+            self.pipeline.load_state_dict(load_checkpoint(self.model_path)["pipeline"])
+            self.get_logger().info(f"loaded terrain model from {self.model_path}")
+        self.topics = {name: p[f"{name}_topic"] for name in ("image", "camera_info", "audio", "odom")}
+        self._camera_key: Any = None
+        self.images_seen = 0
+        self.labels_published = 0
+        self.rounds = 0
+        self._last_error = ""
+        self.ingest = LatestWorker(
+            "terrain-ingest", self._ingest, p["queue_depth"], self._on_ingest_discard, self._on_ingest_error
+        )
+        self.pub_labels = self.create_publisher(Image, "terrain/labels", RESULT_QOS)
+        self.pub_clusters = self.create_publisher(String, "terrain/clusters", STATUS_QOS)
+        inputs = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(
+            Image, self.topics["image"], self._on_image, SENSOR_QOS, callback_group=inputs
+        )
+        self.create_subscription(
+            CameraInfo, self.topics["camera_info"], self._on_info, SENSOR_QOS, callback_group=inputs
+        )
+        self.create_subscription(
+            Int16MultiArray, self.topics["audio"], self._on_audio, SENSOR_QOS, callback_group=inputs
+        )
+        self.create_subscription(
+            Odometry, self.topics["odom"], self._on_odom, SENSOR_QOS, callback_group=inputs
+        )
+        self.create_service(
+            Trigger, "~/save_model", self._srv_save, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+        self._stop = threading.Event()
+        self._learner = threading.Thread(target=self._learn_loop, name="terrain-learner", daemon=True)
+        self._learner.start()
+
+    # -- inputs ------------------------------------------------------------------------------------------
+    def _on_info(self, msg: CameraInfo) -> None:
+        topic = self.topics["camera_info"]
+        self.monitor.received(topic)
+        try:
+            model = decode_camera_info(msg)
+        except ValueError as exc:
+            self.drop(topic, exc)
+            return
+        key = (model.width, model.height, tuple(model.K.ravel()))
+        if key != self._camera_key and model.K[0, 0] > 0 and model.K[1, 1] > 0:
+            K = model.K
+            camera = PinholeCamera(K[0, 0], K[1, 1], K[0, 2], K[1, 2], model.width, model.height)
+            self.pipeline.set_camera(camera, self.mount)
+            self._camera_key = key
+
+    def _on_image(self, msg: Image) -> None:
+        topic = self.topics["image"]
+        self.monitor.received(topic)
+        try:
+            stamp_ns, array = decode_image(msg)
+            rgb = np.ascontiguousarray(to_rgb8(array, msg.encoding))
+        except ValueError as exc:
+            self.drop(topic, exc)
+            return
+        if not self.monitor.accept_stamp(topic, stamp_ns):
+            return
+        camera = self.pipeline.camera
+        if camera is not None and rgb.shape[:2] != (camera.height, camera.width):
+            self.drop(topic, "size_mismatch")
+            return
+        self.ingest.submit(("image", stamp_ns, (rgb.copy(), msg.header.frame_id)))
+
+    def _ingest(self, job: tuple[str, int, Any]) -> None:
+        """Ingestion thread: feeds the pipeline in arrival order (the pipeline may block while it learns)."""
+        kind, stamp_ns, payload = job
+        if kind == "pose":
+            self.pipeline.add_pose(stamp_ns * 1e-9, payload)
+        elif kind == "audio":
+            self.pipeline.add_audio(stamp_ns * 1e-9, payload)
+        else:
+            rgb, frame_id = payload
+            if not self.pipeline.add_image(stamp_ns * 1e-9, rgb):
+                self.drop(self.topics["image"], "pipeline_rejected")
+                return
+            self.images_seen += 1
+            if self.images_seen % self.params["segment_every_n"] == 0:
+                with self._model_lock:
+                    labels = self.pipeline.segment(rgb)
+                self.pub_labels.publish(image_msg(labels, "mono8", stamp_ns, frame_id))
+                self.labels_published += 1
+
+    def _on_ingest_discard(self, job: tuple[str, int, Any]) -> None:
+        self.drop(self.topics[job[0] if job[0] != "pose" else "odom"], "queue_full")
+
+    def _on_ingest_error(self, job: tuple[str, int, Any], exc: BaseException) -> None:
+        self.drop(self.topics[job[0] if job[0] != "pose" else "odom"], exc)
+
+    def _on_audio(self, msg: Int16MultiArray) -> None:
+        topic = self.topics["audio"]
+        self.monitor.received(topic)
+        try:
+            chunk = decode_audio(msg)
+        except ValueError as exc:
+            self.drop(topic, exc)
+            return
+        if chunk.sample_rate_hz != self.params["sample_rate"]:
+            self.drop(topic, "wrong_rate")
+            return
+        if not self.monitor.accept_stamp(topic, chunk.stamp_ns):
+            return
+        self.ingest.submit(("audio", chunk.stamp_ns, np.array(chunk.samples[:, 0])))
+
+    def _on_odom(self, msg: Odometry) -> None:
+        topic = self.topics["odom"]
+        self.monitor.received(topic)
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        position = msg.pose.pose.position
+        pose = (position.x, position.y, yaw_of(msg.pose.pose.orientation))
+        if not all(math.isfinite(v) for v in pose):
+            self.drop(topic, "non_finite")
+            return
+        if not self.monitor.accept_stamp(topic, stamp_ns):
+            return
+        self.ingest.submit(("pose", stamp_ns, pose))
+
+    # -- learning ----------------------------------------------------------------------------------------
+    def _learn_loop(self) -> None:
+        torch.set_num_threads(1)
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                with self._model_lock:
+                    metrics = self.pipeline.learn(
+                        self.params["embedding_steps"], self.params["segmentation_steps"]
+                    )
+            except Exception as exc:  # keep the robot's learner alive; report in diagnostics
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                self.get_logger().error(f"terrain learning round failed: {self._last_error}")
+                metrics = {}
+            if not metrics:
+                self._stop.wait(0.2)
+                continue
+            self.rounds += 1
+            self.pub_clusters.publish(String(data=json.dumps(self.cluster_statistics())))
+            elapsed = time.perf_counter() - started
+            fraction = self.params["cpu_fraction"]
+            self._stop.wait(elapsed * (1.0 - fraction) / fraction)
+
+    def cluster_statistics(self) -> dict[str, Any]:
+        """JSON-friendly cluster statistics (published on ``terrain/clusters``)."""
+        stats = self.pipeline.stats()
+        return {
+            "num_clusters": stats["num_clusters"],
+            "clips_per_cluster": stats["cluster_counts"],
+            "silhouette": {str(k): v for k, v in stats["silhouette"].items()},
+            "clips": stats["clips"],
+            "clips_with_visual_descriptor": stats["clips_with_visual_descriptor"],
+            "embedding_steps": stats["embedding_steps"],
+            "segmentation_steps": stats["segmentation_steps"],
+            "learning_rounds": self.rounds,
+        }
+
+    # -- persistence and status --------------------------------------------------------------------------
+    def save(self) -> Path:
+        """Save the pipeline's learned and buffered state to ``model_path``."""
+        if self.model_path is None:
+            raise ValueError("model_path is empty; set the model_path parameter to save the model")
+        with self._model_lock:
+            state = self.pipeline.state_dict()
+        return save_checkpoint(self.model_path, {"pipeline": state})
+
+    def _srv_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            response.message, response.success = f"saved {self.save()}", True
+        except (OSError, ValueError) as exc:
+            response.message, response.success = str(exc), False
+        return response
+
+    def status(self) -> dict[str, Any]:
+        stats = self.pipeline.stats()
+        values: dict[str, Any] = {
+            "clips": stats["clips"],
+            "images": stats["images"],
+            "buffer_fill": stats["clips"] / self.pipeline.config.max_clips,
+            "num_clusters": stats["num_clusters"],
+            "training_steps": stats["embedding_steps"] + stats["segmentation_steps"],
+            "embedding_steps": stats["embedding_steps"],
+            "segmentation_steps": stats["segmentation_steps"],
+            "model_version": self.rounds,
+            "labels_published": self.labels_published,
+            "mode": "segmenting"
+            if stats["segmentation_steps"]
+            else ("clustering" if stats["num_clusters"] else "collecting"),
+            "camera_known": self.pipeline.camera is not None,
+        }
+        for reason, count in stats["dropped"].items():
+            values[f"pipeline_dropped.{reason}"] = count
+        if self._last_error:
+            values["last_error"] = self._last_error
+        return values
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        self._stop.set()
+        self._learner.join(timeout=30.0)
+        self.ingest.stop(timeout=30.0)
+        if self.model_path is not None and self.params["save_on_shutdown"]:
+            path = self.save()
+            self.get_logger().info(f"saved model to {path}")
+
+
+def main(args: list[str] | None = None) -> int:
+    return node_main("terrain_node", args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
