@@ -25,7 +25,10 @@ def exported(tmp_path_factory):
         "classifier": classifier.state_dict(),
         "class_names": CLASSES,
         "device": "right_hand",
-        "normalizer": {"mean": {"right_hand": [0.1, 0.2, 0.3, 0.4, 0.5]}, "std": {"right_hand": [1, 2, 3, 4, 5]}},
+        "normalizer": {
+            "mean": {"right_hand": [0.1, 0.2, 0.3, 0.4, 0.5]},
+            "std": {"right_hand": [1, 2, 3, 4, 5]},
+        },
         "window_length": 32,
     }
     assert detect_kind(state) == "collossl.har"
@@ -80,3 +83,29 @@ def test_window_length_override_checks_channels(tmp_path) -> None:
     assert tuple(load_deployable(ckpt, input_shape=(64, 6)).example_inputs[0].shape) == (2, 64, 6)
     with pytest.raises(ValueError, match="must be L,6"):
         load_deployable(ckpt, input_shape=(64, 5))
+
+
+def test_online_learner_checkpoint_matches_learner_predict(tmp_path) -> None:
+    """The online ColloSSL learner's checkpoint exports to a model whose prepare() + run reproduce
+    learner.predict (running normalisation included) on real-looking streams."""
+    from robossl.pipelines.collossl.online import ColloSSLOnlineLearner, OnlineLearnerConfig
+
+    config = OnlineLearnerConfig(
+        device_names=("hip", "wrist", "ankle"), anchor_device="wrist", channels=6, num_classes=4
+    )
+    learner = ColloSSLOnlineLearner(config)
+    rng = np.random.default_rng(0)
+    stamps = np.arange(0, 20, 1 / 32)
+    for name in config.device_names:
+        learner.add_samples(name, stamps, (rng.standard_normal((len(stamps), 6)) * 3 + 1).astype(np.float32))
+    state = learner.state_dict()
+    assert detect_kind(state) == "collossl.online"
+    d = load_deployable(save_checkpoint(tmp_path / "online.pt", state))
+    report = export_onnx(d.module, d.example_inputs, tmp_path / "online.onnx", d.metadata)
+    model = OnnxModel(report.path)
+    assert model.metadata.inputs[0].shape == (None, 32, 6)
+    for window in rng.standard_normal((5, 32, 6)).astype(np.float32) * 3 + 1:
+        class_id, embedding = learner.predict(window)
+        out = model(model.prepare(window[None]))
+        assert int(out["logits"].argmax()) == class_id
+        assert np.abs(out["embedding"][0] - embedding).max() <= 1e-4
