@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from robossl.losses.distributed import check_gather_possible, distributed_ready
+from robossl.losses.distributed import check_gather_possible, distributed_ready, gather_with_grad
 
 
 def _standardise(z: torch.Tensor, eps: float) -> torch.Tensor:
@@ -50,9 +50,7 @@ def barlow_twins_loss(
     n = z_a.shape[0]
     c = _standardise(z_a, eps).T @ _standardise(z_b, eps)  # (D, D), unnormalised
     if gather_distributed and distributed_ready():
-        import torch.distributed.nn.functional as dist_functional
-
-        c = dist_functional.all_reduce(c)
+        c = gather_with_grad(c.unsqueeze(0)).sum(dim=0)  # sum over processes, gradient to each
         n = n * dist.get_world_size()
     c = c / n
     diagonal = torch.diagonal(c)

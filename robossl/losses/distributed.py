@@ -24,13 +24,28 @@ def check_gather_possible(gather_distributed: bool) -> None:
         )
 
 
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums the gradient over processes and returns this rank's slice."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return tuple(parts)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        stacked = torch.stack(grads)
+        dist.all_reduce(stacked)
+        return stacked[dist.get_rank()]
+
+
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``x`` ``(B, ...)`` from every process along dim 0; gradients flow back to each rank."""
+    """Concatenate ``x`` ``(B, ...)`` from every process along dim 0 (same B on every process);
+    gradients flow back to the process that produced each part."""
     if not distributed_ready():
         return x
-    import torch.distributed.nn.functional as dist_functional
-
-    return torch.cat(dist_functional.all_gather(x), dim=0)
+    return torch.cat(_GatherWithGrad.apply(x), dim=0)
 
 
 def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:

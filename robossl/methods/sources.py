@@ -1,0 +1,233 @@
+"""Pretraining data: an ``.npz`` of windows, a dataset folder, or one topic of a bag -> :class:`WindowSet`.
+
+- ``.npz``: array ``windows`` ``(N, *sample_shape)`` (required), optional ``labels`` ``(N,)`` and
+  ``groups`` ``(N,)`` (subject / run ids for held-out splits). The modality follows from the sample rank
+  (1 -> features, 2 -> imu ``(T, C)``, 3 -> image ``(C, H, W)``) unless given.
+- dataset folder: ActRecTut (``subject*_<task>/data.mat``; all IMUs side by side) or BorealTC
+  (``<CLASS>/imu_XX.csv``), windowed with labels and subject / run groups.
+- bag (ROS 1 ``.bag``, rosbag2 folder, ``.mcap`` / ``.db3``) with a topic: ``sensor_msgs/Imu`` ->
+  sliding windows of (gyro xyz, acc xyz); ``sensor_msgs/Image`` -> RGB frames resized to a square.
+
+Windows are standardised per channel with statistics that the checkpoint keeps (:class:`Standardizer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robossl.methods.base import InputSpec
+
+
+@dataclass
+class WindowSet:
+    """Samples ready for pretraining and probing.
+
+    Attributes:
+        windows: ``(N, *spec.shape)`` float32.
+        spec: modality and sample shape.
+        labels: ``(N,)`` int64 class ids, or None when the source has none.
+        groups: ``(N,)`` int64 subject / run ids for held-out splits, or None.
+        class_names: names of the label ids.
+        group_names: names of the group ids.
+    """
+
+    windows: np.ndarray
+    spec: InputSpec
+    labels: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+    group_names: tuple[str, ...] = ()
+
+    def subset(self, index: np.ndarray) -> WindowSet:
+        return WindowSet(
+            self.windows[index],
+            self.spec,
+            None if self.labels is None else self.labels[index],
+            None if self.groups is None else self.groups[index],
+            self.class_names,
+            self.group_names,
+        )
+
+
+@dataclass
+class Standardizer:
+    """Per-channel ``(x - mean) / std``; channel axis: last for imu/spectrogram/features, 0 for images."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, windows: np.ndarray, spec: InputSpec) -> Standardizer:
+        if spec.modality == "image":
+            return cls(np.zeros(1, np.float32), np.ones(1, np.float32))  # images stay in [0, 1]
+        flat = windows.reshape(-1, windows.shape[-1])
+        return cls(flat.mean(0).astype(np.float32), np.maximum(flat.std(0), 1e-6).astype(np.float32))
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        return ((windows - self.mean) / self.std).astype(np.float32)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[float]]) -> Standardizer:
+        return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))
+
+
+def sliding_windows(signal: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """``(N, C)`` -> ``(W, length, C)`` windows starting every ``hop`` samples."""
+    if length < 1 or hop < 1:
+        raise ValueError(f"window length and hop must be >= 1 samples, got {length}, {hop}")
+    if signal.shape[0] < length:
+        raise ValueError(f"signal of {signal.shape[0]} samples is shorter than one window ({length})")
+    starts = np.arange(0, signal.shape[0] - length + 1, hop)
+    return signal[starts[:, None] + np.arange(length)[None, :]]
+
+
+def _infer_modality(sample_rank: int) -> str:
+    modality = {1: "features", 2: "imu", 3: "image"}.get(sample_rank)
+    if modality is None:
+        raise ValueError(f"cannot infer a modality for samples of rank {sample_rank}; pass --modality")
+    return modality
+
+
+def load_npz(path: Path, modality: str | None = None) -> WindowSet:
+    with np.load(path, allow_pickle=False) as data:
+        if "windows" not in data:
+            raise ValueError(f"{path} has arrays {sorted(data.files)}; it needs 'windows' (N, ...) float")
+        windows = np.asarray(data["windows"], dtype=np.float32)
+        labels = np.asarray(data["labels"], dtype=np.int64) if "labels" in data else None
+        groups = np.asarray(data["groups"], dtype=np.int64) if "groups" in data else None
+    for name, array in (("labels", labels), ("groups", groups)):
+        if array is not None and array.shape != (windows.shape[0],):
+            raise ValueError(f"{path}: '{name}' must be ({windows.shape[0]},), got {array.shape}")
+    spec = InputSpec(modality or _infer_modality(windows.ndim - 1), tuple(windows.shape[1:]))
+    return WindowSet(windows, spec, labels, groups)
+
+
+def acc_triplets(channels_per_device: int, num_devices: int) -> tuple[tuple[int, int, int], ...]:
+    """Accelerometer xyz channel triplets when each device's channels start with acc x, y, z."""
+    return tuple(tuple(d * channels_per_device + i for i in range(3)) for d in range(num_devices))  # type: ignore[misc]
+
+
+def load_actrectut_windows(
+    root: Path | None, task: str = "gesture", length: int = 32, hop: int = 16
+) -> WindowSet:
+    """ActRecTut: every IMU side by side ``(T, devices x 5)``; label at the window centre; group = subject."""
+    from robossl.data.actrectut import ACTRECTUT_SUBJECTS, load_actrectut
+
+    parts, labels, groups = [], [], []
+    class_names: tuple[str, ...] = ()
+    devices = 0
+    for index, subject in enumerate(ACTRECTUT_SUBJECTS):
+        recording = load_actrectut(subject, task, root)
+        signal = np.concatenate([recording.devices[d] for d in recording.device_names], axis=1)
+        windows = sliding_windows(signal, length, hop)
+        centre = np.arange(0, signal.shape[0] - length + 1, hop) + length // 2
+        parts.append(windows)
+        labels.append(recording.labels[centre])
+        groups.append(np.full(len(windows), index, dtype=np.int64))
+        class_names, devices = recording.class_names, len(recording.device_names)
+    windows = np.concatenate(parts).astype(np.float32)
+    spec = InputSpec("imu", tuple(windows.shape[1:]), acc_triplets(windows.shape[2] // devices, devices))
+    return WindowSet(
+        windows,
+        spec,
+        np.concatenate(labels),
+        np.concatenate(groups),
+        tuple(class_names),
+        tuple(f"subject{s}" for s in ACTRECTUT_SUBJECTS),
+    )
+
+
+def load_borealtc_windows(root: Path | None, window_s: float = 1.0, hop_s: float = 0.5) -> WindowSet:
+    """BorealTC IMU windows ``(100, 6)`` (wx, wy, wz, ax, ay, az); group = run."""
+    from robossl.data.borealtc import WindowConfig, load_borealtc, make_windows
+
+    vib = make_windows(load_borealtc(root), WindowConfig(window_s=window_s, hop_s=hop_s))
+    spec = InputSpec("imu", tuple(vib.imu.shape[1:]), ((0, 1, 2), (3, 4, 5)))
+    return WindowSet(
+        vib.imu.astype(np.float32), spec, vib.labels, vib.run_ids, vib.class_names, vib.run_names
+    )
+
+
+def _is_bag(path: Path) -> bool:
+    return path.suffix in (".bag", ".mcap", ".db3") or (path.is_dir() and (path / "metadata.yaml").is_file())
+
+
+def load_bag_topic(
+    path: Path, topic: str, length: int = 64, hop: int = 32, image_size: int = 64
+) -> WindowSet:
+    """Windows of an Imu topic or frames of an Image topic of a bag (uses :mod:`robossl.data.bags`)."""
+    from robossl.data.bags import BagReader
+
+    with BagReader(path) as bag:
+        topics = bag.topics
+        if topic not in topics:
+            raise ValueError(f"topic {topic!r} is not in {path}; topics: {sorted(topics)}")
+        msgtype = topics[topic].msgtype
+        if msgtype == "sensor_msgs/msg/Imu":
+            rows = [
+                (
+                    m.msg.angular_velocity.x,
+                    m.msg.angular_velocity.y,
+                    m.msg.angular_velocity.z,
+                    m.msg.linear_acceleration.x,
+                    m.msg.linear_acceleration.y,
+                    m.msg.linear_acceleration.z,
+                )
+                for m in bag.messages([topic])
+            ]
+            signal = np.asarray(rows, dtype=np.float32)
+            signal = signal[np.isfinite(signal).all(axis=1)]
+            windows = sliding_windows(signal, length, hop)
+            spec = InputSpec("imu", (length, 6), ((0, 1, 2), (3, 4, 5)))
+            return WindowSet(windows.astype(np.float32), spec)
+        if msgtype == "sensor_msgs/msg/Image":
+            import cv2
+
+            from robossl.data.image_codec import image_to_array, to_rgb8
+
+            frames = []
+            for m in bag.messages([topic]):
+                msg = m.msg
+                array = image_to_array(
+                    msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data
+                )
+                rgb = cv2.resize(
+                    to_rgb8(array, msg.encoding), (image_size, image_size), interpolation=cv2.INTER_AREA
+                )
+                frames.append(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)
+            if not frames:
+                raise ValueError(f"topic {topic!r} in {path} has no readable images")
+            return WindowSet(np.stack(frames), InputSpec("image", (3, image_size, image_size)))
+    raise ValueError(
+        f"topic {topic!r} has type {msgtype}; pretraining reads sensor_msgs/msg/Imu or Image topics"
+    )
+
+
+def load_source(
+    source: str | Path, topic: str | None = None, task: str = "gesture", modality: str | None = None
+) -> WindowSet:
+    """Dispatch on the kind of ``source`` (see the module docstring)."""
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"data source {path} does not exist")
+    if path.suffix == ".npz":
+        return load_npz(path, modality)
+    if _is_bag(path):
+        if not topic:
+            raise ValueError(f"{path} is a bag: choose a topic with --topic (an Imu or Image topic)")
+        return load_bag_topic(path, topic)
+    if path.is_dir():
+        if any(path.glob(f"subject*_{task}/data.mat")):
+            return load_actrectut_windows(path, task)
+        if any(path.glob("*/imu_*.csv")):
+            return load_borealtc_windows(path)
+    raise ValueError(
+        f"do not know how to read {path}: expected an .npz of windows, a bag with --topic, an ActRecTut "
+        "folder (subject*_<task>/data.mat) or a BorealTC folder (<CLASS>/imu_XX.csv)"
+    )
