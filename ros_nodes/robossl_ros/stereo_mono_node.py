@@ -89,7 +89,7 @@ SPECS = [
     ParamSpec("rectified_height", 240, "rectified image height [px] (0 = raw)", non_negative, read_only=True),
     ParamSpec("student_width", 160, "student input width [px]", _multiple_of(32), read_only=True),
     ParamSpec("student_height", 128, "student input height [px]", _multiple_of(32), read_only=True),
-    ParamSpec("student_channels", 1.0, "student channel multiplier", in_range(0.125, 4.0), read_only=True),
+    ParamSpec("student_channels", 0.5, "student channel multiplier", in_range(0.125, 4.0), read_only=True),
     ParamSpec("num_disparities", 32, "SGBM disparity range [px]", _multiple_of(16), read_only=True),
     ParamSpec(
         "block_size", 5, "SGBM window side [px], odd", lambda v: None if v % 2 else "must be odd", True
