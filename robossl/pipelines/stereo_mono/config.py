@@ -29,8 +29,21 @@ class StereoMonoConfig:
     min_confident_fraction: float = 0.05  # frames with fewer confident stereo pixels are not stored
     confidence_threshold: float = 0.3  # stereo pixels with confidence below are ignored as labels
     quality_smoothing: float = 0.05  # EMA weight of the mono-vs-stereo quality estimate
-    flight_window: float = 0.5  # central window (fraction of width/height) for the distance ahead
+    flight_window: float = 0.6  # central window (fraction of width/height) for the distance ahead
+    distance_percentile: float = 10.0  # depth percentile in the window used as distance; 0 = paper's average
+    inference_backend: str = "torch"  # "torch" or "onnxruntime" (re-exported after each hot swap)
+    inference_threads: int = 1  # ONNX Runtime intra-op threads
     run_mono_in_stereo_mode: bool = True  # run the student every frame (needed for the quality estimate)
+
+    def __post_init__(self) -> None:
+        if self.inference_backend not in ("torch", "onnxruntime"):
+            raise ValueError(
+                f"inference_backend must be 'torch' or 'onnxruntime', got {self.inference_backend!r}"
+            )
+        if self.replay_policy not in ("reservoir", "diversity"):
+            raise ValueError(f"replay_policy must be 'reservoir' or 'diversity', got {self.replay_policy!r}")
+        if not 0.0 < self.flight_window <= 1.0:
+            raise ValueError(f"flight_window must be in (0, 1], got {self.flight_window}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StereoMonoConfig:

@@ -28,6 +28,7 @@ from robossl.pipelines.stereo_mono.learner import (
     make_sample,
     sample_descriptor,
 )
+from robossl.pipelines.stereo_mono.onnx_runtime import OnnxDepthRunner, export_student_onnx
 from robossl.pipelines.stereo_mono.switching import FlightMode, SwitchingPolicy
 from robossl.pipelines.stereo_mono.teacher import StereoTeacher, _to_grey, flight_distance
 
@@ -80,6 +81,12 @@ class StereoMonoPipeline:
         self.frames = 0  # frames processed
         self.frames_labelled = 0  # frames added to the replay buffer
         self.student_size = (config.student.input_height, config.student.input_width)
+        self._onnx: OnnxDepthRunner | None = None
+        self._onnx_version = -1
+
+    def _distance(self, depth: np.ndarray, valid: np.ndarray | None) -> float:
+        c = self.config
+        return flight_distance(depth, valid, c.flight_window, c.min_confident_fraction, c.distance_percentile)
 
     # -- inference -------------------------------------------------------------------------------------
     def predict_mono(self, left_grey: np.ndarray) -> tuple[np.ndarray, int]:
@@ -87,8 +94,16 @@ class StereoMonoPipeline:
         model, version = self.trainer.slot.get()
         height, width = self.student_size
         small = cv2.resize(left_grey, (width, height), interpolation=cv2.INTER_AREA)
-        with torch.inference_mode():
-            depth = model(image_tensor(small[None]))[0, 0].numpy()
+        if self.config.inference_backend == "onnxruntime":
+            if self._onnx is None or self._onnx_version != version:
+                self._onnx = OnnxDepthRunner(
+                    export_student_onnx(model, height, width), self.config.inference_threads
+                )
+                self._onnx_version = version
+            depth = self._onnx(small)
+        else:
+            with torch.inference_mode():
+                depth = model(image_tensor(small[None]))[0, 0].numpy()
         full = cv2.resize(depth, (left_grey.shape[1], left_grey.shape[0]), interpolation=cv2.INTER_LINEAR)
         return full.astype(np.float32), version
 
@@ -112,13 +127,13 @@ class StereoMonoPipeline:
         left_rect, right_rect = self.rectifier.rectify(left_grey, right_grey)
         stereo = self.teacher(left_rect, right_rect)
         confident = stereo.confidence >= self.config.confidence_threshold
-        stereo_distance = flight_distance(stereo.depth, confident, self.config.flight_window)
+        stereo_distance = self._distance(stereo.depth, confident)
 
         mono_depth, version, frame_absrel = None, self.trainer.slot.version, float("nan")
         mono_distance = float("nan")
         if self.config.run_mono_in_stereo_mode or self.policy.mode is FlightMode.MONO:
             mono_depth, version = self.predict_mono(left_rect)
-            mono_distance = flight_distance(mono_depth, None, self.config.flight_window)
+            mono_distance = self._distance(mono_depth, None)
             frame_absrel = absrel(mono_depth, stereo.depth, confident)
             self.quality.update(frame_absrel)
 

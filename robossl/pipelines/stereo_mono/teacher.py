@@ -42,7 +42,7 @@ class SGBMConfig:
     mode: str = "3way"  # "sgbm" (5 paths), "3way" (fast, 4 paths) or "hh" (full 8 paths, slow)
     lr_check: str = "internal"  # "internal" (disp12MaxDiff), "full" (mirrored right match) or "none"
     lr_tolerance_px: float = 1.0  # largest left-right disagreement kept, pixels
-    texture_scale: float = 12.0  # mean |gradient| (grey levels/pixel) at which texture confidence saturates
+    texture_scale: float = 6.0  # mean |gradient| (grey levels/pixel) at which texture confidence saturates
     spread_scale_px: float = 1.0  # local disparity std (pixels) at which smoothness confidence is 1/e
     min_depth_m: float = 0.1  # depths below this are invalid
     max_depth_m: float = 20.0  # depths above this are invalid (tiny disparities are noise)
@@ -187,19 +187,29 @@ class StereoTeacher:
 
 
 def flight_distance(
-    depth: np.ndarray, valid: np.ndarray | None = None, window: float = 0.5, min_valid_fraction: float = 0.05
+    depth: np.ndarray,
+    valid: np.ndarray | None = None,
+    window: float = 0.5,
+    min_valid_fraction: float = 0.05,
+    percentile: float = 0.0,
 ) -> float:
-    """The paper's coarse output: the average distance in the flight direction, metres.
+    """The coarse output: the distance in the flight direction, metres.
 
-    Averages inverse depth (i.e. disparity, as the original persistent-SSL work did) over the central
-    ``window`` fraction of the image width and height, then inverts, so near obstacles dominate.
+    With ``percentile=0`` this is the paper's average: inverse depth (i.e. disparity, as the original
+    persistent-SSL work used) averaged over the central ``window`` fraction of the image width and height,
+    then inverted, so near obstacles dominate. With ``percentile=p > 0`` it is the p-th percentile of depth in
+    the window instead: an obstacle filling more than p % of the window sets the distance even when the
+    rest of the view is far away (more conservative for collision avoidance).
 
     Args:
         depth: (H, W) metres (NaN = unknown).
         valid: optional (H, W) bool mask of pixels to use.
         window: side fraction of the central window in (0, 1].
         min_valid_fraction: below this fraction of usable pixels the answer is NaN (unknown).
+        percentile: 0 for the inverse-depth average, else the depth percentile in (0, 100).
     """
+    if not 0.0 <= percentile < 100.0:
+        raise ValueError(f"percentile must be in [0, 100), got {percentile}")
     height, width = depth.shape
     dy, dx = int(round(height * (1 - window) / 2)), int(round(width * (1 - window) / 2))
     crop = depth[dy : height - dy, dx : width - dx]
@@ -208,4 +218,6 @@ def flight_distance(
         usable &= valid[dy : height - dy, dx : width - dx]
     if usable.sum() < max(1, min_valid_fraction * crop.size):
         return float("nan")
+    if percentile > 0:
+        return float(np.percentile(crop[usable], percentile))
     return float(1.0 / np.mean(1.0 / crop[usable]))
