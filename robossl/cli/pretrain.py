@@ -5,7 +5,8 @@ Examples:
     robossl pretrain --method barlow_twins --data ../shared/data/har/actrectut --steps 500
     robossl pretrain --method simclr --data windows.npz --set temperature=0.2 --batch-size 256
     robossl pretrain --method byol --data run.mcap_folder --topic /imu --out runs/byol_imu
-    robossl pretrain --method dino --data ../shared/data/terrain/borealtc --resume --out runs/dino
+    robossl pretrain --method dino --data ../shared/data/terrain/borealtc --steps 2000 --stop-at 500
+    robossl pretrain --method dino --data ../shared/data/terrain/borealtc --steps 2000 --resume
     robossl pretrain --method tera --data windows.npz --device cuda
     torchrun --nproc_per_node=2 -m robossl.cli.main pretrain --method simclr --data windows.npz \\
         --gather-distributed        # DDP on CPU (gloo); negatives gathered from both processes
@@ -43,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/pretrain", help="output folder")
     parser.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    parser.add_argument(
+        "--stop-at", type=int, help="stop (with a checkpoint) at this step; the schedule still spans --steps"
+    )
     parser.add_argument(
         "--threads", type=int, help="CPU threads for torch and BLAS (default: library default)"
     )
@@ -183,7 +187,8 @@ def _run(args: argparse.Namespace) -> int:
 
     batch_size = min(args.batch_size, windows.shape[0])
     progress = tqdm(total=args.steps, initial=learner.step_count, desc=args.method, disable=rank != 0)
-    while learner.step_count < args.steps:
+    stop_at = min(args.steps, args.stop_at) if args.stop_at else args.steps
+    while learner.step_count < stop_at:
         # Batch choice depends only on (seed, step, rank): a resumed run sees the same batches.
         rng = np.random.default_rng([args.seed, learner.step_count, rank])
         metrics = learner.step(windows[rng.choice(windows.shape[0], batch_size, replace=False)])
