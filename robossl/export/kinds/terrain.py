@@ -1,5 +1,13 @@
 """Kinds of the acoustic -> visual terrain pipeline.
 
+Both read the terrain pipeline's checkpoint (``TerrainPipeline.state_dict()``: ``embedder`` and ``segmenter``
+learner states; choose one with ``--model-kind``) as well as the learners' own state dicts.
+
+- "terrain.segmentation": the weakly supervised segmentation network
+  (:class:`robossl.pipelines.terrain.segmentation.TerrainSegNet`); class count and width are read off the
+  weights, the image size comes from ``input_shape`` / the pipeline's buffered ``images`` / ``--input-shape
+  3,H,W`` (default 3,96,128). The ONNX model takes ``image`` (B, 3, H, W) RGB in [0, 1] (raw uint8 * 1/255)
+  and returns ``logits`` (B, K, H, W) and ``labels`` (B, H, W) int64 (argmax: the terrain id per pixel).
 - "terrain.embedding": the interaction-signal embedder
   (:class:`robossl.pipelines.terrain.embedding.TerrainEmbedder`: standardise -> SpectrogramEncoder ->
   ProjectionHead -> L2 normalise). Reads ``TripletEmbeddingLearner.state_dict()`` (``{"model": ...}``) or
@@ -16,11 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from robossl.export.kinds.registry import Deployable, ModelKind, find_state_dict, register_kind
-from robossl.export.metadata import ExportMetadata, TensorSpec
+from robossl.export.metadata import ExportMetadata, Normalisation, TensorSpec
 
-_EMBEDDER_KEYS = ("embedder", "model", "learner.model", "embedding.model")
+_EMBEDDER_KEYS = ("embedder.model", "embedder", "model", "learner.model")
+_SEGMENTER_KEYS = ("segmenter.model", "segmenter", "model", "learner.model")
 
 
 def _is_embedder(weights: dict[str, torch.Tensor]) -> bool:
@@ -65,6 +76,8 @@ def _input_shape(
         shape = tuple(override)
     elif "input_shape" in state:
         shape = tuple(int(v) for v in state["input_shape"])
+    elif isinstance(state.get("clip_spectrograms"), torch.Tensor) and state["clip_spectrograms"].ndim == 4:
+        shape = tuple(int(v) for v in state["clip_spectrograms"].shape[1:])  # the pipeline's buffered clips
     else:
         # Standardisation buffers are (1, C, F, 1) once fitted: they give the frequency bins.
         bins = int(weights["mean"].shape[2]) if weights["mean"].shape[2] > 1 else 64
@@ -109,5 +122,82 @@ register_kind(
         "terrain interaction-signal (audio / vibration) embedding: spectrogram -> unit vector",
         _matches_embedding,
         _build_embedding,
+    )
+)
+
+
+class SegmentationDeployable(nn.Module):
+    """TerrainSegNet with the per-pixel argmax as a second output (what a label-image publisher needs)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.network(image)
+        return {"logits": logits, "labels": logits.argmax(dim=1)}
+
+
+def _matches_segmentation(state: dict[str, Any]) -> bool:
+    try:
+        weights = find_state_dict(state, *_SEGMENTER_KEYS)
+    except KeyError:
+        return False
+    return "enc1.0.weight" in weights and "dec1.0.weight" in weights and "classifier.weight" in weights
+
+
+def _image_shape(state: dict[str, Any], override: tuple[int, ...] | None) -> tuple[int, int, int]:
+    if override is not None:
+        shape = tuple(override)
+    elif "input_shape" in state:
+        shape = tuple(int(v) for v in state["input_shape"])
+    elif isinstance(state.get("images"), torch.Tensor) and state["images"].ndim == 4:
+        height, width = (int(v) for v in state["images"].shape[1:3])  # buffered (N, H, W, 3) camera images
+        shape = (3, height, width)
+    else:
+        shape = (3, 96, 128)
+    if len(shape) != 3 or shape[0] != 3:
+        raise ValueError(
+            f"terrain segmentation input shape must be 3,H,W (RGB), got {','.join(map(str, shape))}"
+        )
+    return (3, int(shape[1]), int(shape[2]))
+
+
+def _build_segmentation(state: dict[str, Any], input_shape: tuple[int, ...] | None) -> Deployable:
+    from robossl.pipelines.terrain.segmentation import TerrainSegNet
+
+    weights = find_state_dict(state, *_SEGMENTER_KEYS)
+    num_classes, width = int(weights["classifier.weight"].shape[0]), int(weights["enc1.0.weight"].shape[0])
+    network = TerrainSegNet(num_classes, width)
+    network.load_state_dict(weights)
+    network.eval()
+    shape = _image_shape(state, input_shape)
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(2, 3, max(1, shape[1] // 8), max(1, shape[2] // 8), generator=generator)
+    example = F.interpolate(coarse, size=shape[1:], mode="bilinear", align_corners=False)
+    names = [str(c) for c in state.get("class_names", [])] or [f"terrain_{k}" for k in range(num_classes)]
+    meta = ExportMetadata(
+        model_kind="terrain.segmentation",
+        inputs=[TensorSpec("image", description="(B, 3, H, W) RGB camera image in [0, 1]")],
+        outputs=[
+            TensorSpec("logits", description="(B, K, H, W) per-pixel terrain class scores"),
+            TensorSpec("labels", description="(B, H, W) int64 terrain id per pixel (argmax of logits)"),
+        ],
+        normalisation={
+            "image": Normalisation(scale=1 / 255.0, description="uint8 RGB -> [0, 1], (B, 3, H, W)")
+        },
+        class_names=names,
+        description="weakly supervised terrain segmentation (labels from acoustic terrain clusters)",
+        extra={"width": str(width)},
+    )
+    return Deployable(SegmentationDeployable(network).eval(), (example,), meta)
+
+
+register_kind(
+    ModelKind(
+        "terrain.segmentation",
+        "terrain segmentation network: RGB image -> per-pixel terrain logits + label image",
+        _matches_segmentation,
+        _build_segmentation,
     )
 )
