@@ -128,3 +128,22 @@ def test_flatten_outputs_names_missing_keys() -> None:
         flatten_outputs({"logits": torch.zeros(1)}, ["depth"])
     with pytest.raises(ValueError, match="returns 2 outputs but metadata names 1"):
         flatten_outputs((torch.zeros(1), torch.zeros(1)), ["y"])
+
+
+class DataDependent(nn.Module):
+    """Python control flow on tensor values: torch.export refuses it, the TorchScript tracer follows one branch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if float(x.sum()) > 0:
+            return x * 2.0
+        return x - 1.0
+
+
+def test_auto_falls_back_to_legacy_exporter(tmp_path) -> None:
+    meta = ExportMetadata("test.branch", [TensorSpec("x")], [TensorSpec("y")])
+    x = torch.ones(2, 3)
+    report = export_onnx(DataDependent(), x, tmp_path / "branch.onnx", meta)
+    assert report.exporter == "legacy" and report.metadata.extra["exporter"] == "legacy"
+    np.testing.assert_allclose(OnnxModel(report.path)(x.numpy()), 2.0 * x.numpy())
+    with pytest.raises(RuntimeError, match="could not export the module to ONNX:\ndynamo: "):
+        export_onnx(DataDependent(), x, tmp_path / "branch2.onnx", meta, exporter="dynamo")
