@@ -7,6 +7,7 @@ in :meth:`status`, and saves its model in :meth:`close` (called once on shutdown
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,6 +63,13 @@ class PipelineNode(Node):
         self.monitor.dropped(topic, reason)
         detail = "" if isinstance(exc_or_reason, str) else f": {exc_or_reason}"
         self.get_logger().warning(f"dropped input on {topic} ({reason}){detail}", throttle_duration_sec=2.0)
+
+    def log_info(self, text: str) -> None:
+        """Log through ROS while its context is up, else to stderr (``close()`` runs after Ctrl-C shut it)."""
+        if self.context.ok():
+            self.get_logger().info(text)
+        else:
+            print(f"[INFO] [{self.get_name()}]: {text}", file=sys.stderr, flush=True)
 
     def status(self) -> dict[str, Any]:
         """The node's own diagnostic values (buffer fill, training steps, model version, mode, ...)."""

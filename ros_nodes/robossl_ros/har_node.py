@@ -241,7 +241,7 @@ class HarNode(PipelineNode):
         self.trainer.stop()
         if self.model_path is not None and self.params["save_on_shutdown"]:
             self.save()
-            self.get_logger().info(f"saved model to {self.model_path}")
+            self.log_info(f"saved model to {self.model_path}")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -403,7 +403,7 @@ class StereoMonoNode(PipelineNode):
         if self.model_path is not None and self.params["save_on_shutdown"]:
             start = time.monotonic()
             path = self.save()
-            self.get_logger().info(f"saved model to {path} in {time.monotonic() - start:.2f} s")
+            self.log_info(f"saved model to {path} in {time.monotonic() - start:.2f} s")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -305,7 +305,7 @@ class TerrainNode(PipelineNode):
         self.ingest.stop(timeout=30.0)
         if self.model_path is not None and self.params["save_on_shutdown"]:
             path = self.save()
-            self.get_logger().info(f"saved model to {path}")
+            self.log_info(f"saved model to {path}")
 
 
 def main(args: list[str] | None = None) -> int:
