@@ -96,6 +96,7 @@ class StreamDecoder:
         self._pending = b""  # bytes after the last delimiter seen
         self._last_seq: dict[int, int] = {}  # device_id -> last sequence number seen
         self._discarding = False  # inside an over-long run: drop bytes until the next delimiter
+        self._workspace = fastpath.DecodeWorkspace()  # reused decode buffers
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Message]:
         """Decode a chunk and return the messages completed by it, in stream order."""
@@ -110,7 +111,7 @@ class StreamDecoder:
             chunk = chunk[zero:]
             self._discarding = False
         buf = self._pending + chunk if self._pending else chunk
-        table = fastpath.decode_frames(buf)
+        table = fastpath.decode_frames(buf, self._workspace)
         self._pending = buf[table.consumed :]
         if len(self._pending) > MAX_ENCODED_SIZE:
             self.stats.overflow_bytes += len(self._pending)

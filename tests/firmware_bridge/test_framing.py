@@ -80,3 +80,18 @@ def test_crc32c_agrees_with_crcmod_reference() -> None:
     for n in (1, 7, 8, 9, 63, 300):
         data = bytes((i * 37 + n) & 0xFF for i in range(n))
         assert crc32c(data) == reference(data)
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=100, deadline=None)
+def test_fast_path_crc_kernels_agree_with_the_reference(data: bytes) -> None:
+    import numpy as np
+
+    from firmware_bridge import fastpath
+    from firmware_bridge.crc import CRC32C_TABLES
+
+    array = np.frombuffer(data + bytes(8), dtype=np.uint8)  # slack: kernels may read whole words
+    expected = crc32c(data)
+    assert fastpath._crc32c_table(array, 0, len(data), CRC32C_TABLES) == expected
+    if fastpath.HARDWARE_CRC:
+        assert fastpath._crc32c_hardware(array, 0, len(data), CRC32C_TABLES) == expected

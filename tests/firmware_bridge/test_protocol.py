@@ -215,3 +215,41 @@ def test_bad_imu_shapes_get_actionable_errors() -> None:
         encode_payload(ImuBatch(raw=np.zeros((2, 3), np.int16), sample_period_us=10), 0, 0)
     with pytest.raises(ValueError, match="send smaller batches"):
         encode_payload(ImuBatch(raw=np.zeros((400, 6), np.float32), sample_period_us=10), 0, 0)
+
+
+def _reference_scan(data: bytes) -> tuple[list[int], int, int]:
+    """Pure-Python reference of the fast path: (seqs of good frames, bad fragments, bytes consumed)."""
+    last_zero = data.rfind(b"\x00")
+    complete = data[: last_zero + 1] if last_zero >= 0 else b""
+    good, bad = [], 0
+    for fragment in complete.split(b"\x00"):
+        if not fragment:
+            continue
+        try:
+            good.append(decode_payload(cobs_decode(fragment)).header.seq)
+        except (ProtocolError, ValueError):
+            bad += 1
+    return good, bad, last_zero + 1
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.integers(0, 2**32 - 1).map(lambda s: encode_frame(_imu(1 + s % 30, 6, s), 1, s % 65536)),
+        ),
+        max_size=12,
+    ),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_fast_path_matches_reference_on_frames_mixed_with_garbage(pieces: list[bytes], seed: int) -> None:
+    data = bytearray(b"".join(pieces))
+    rng = np.random.default_rng(seed)
+    for pos in rng.integers(0, max(len(data), 1), size=min(3, len(data))):
+        data[pos] = int(rng.integers(0, 256))  # random overwrites, zeros included
+    table = fastpath.decode_frames(bytes(data))
+    good, bad, consumed = _reference_scan(bytes(data))
+    assert [int(s) for s in table.headers["seq"]] == good
+    assert int(table.errors.sum()) == bad
+    assert table.consumed == consumed
