@@ -136,7 +136,14 @@ class SerialBridge:
         self._next_command_id = 1
         self._next_request_id = 1
         self._next_sync_s = 0.0
-        self._counters = {"queue_dropped": 0, "callback_errors": 0, "sync_requests": 0, "sync_responses": 0}
+        self._counters = {
+            "queue_dropped": 0,  # messages dropped because nobody emptied the queue
+            "callback_errors": 0,  # on_message raised
+            "handler_errors": 0,  # valid frames whose content could not be used (e.g. absurd times)
+            "sync_requests": 0,  # time-sync requests sent
+            "sync_responses": 0,  # time-sync responses received
+            "sync_rejected": 0,  # time-sync responses with impossible stamps
+        }
         self.error: BaseException | None = None  # what stopped the reader, if it stopped by itself
 
     # lifecycle -------------------------------------------------------------------------------------
@@ -264,42 +271,50 @@ class SerialBridge:
 
     def _handle(self, messages: list[Message], receive_time_s: float) -> None:
         for message in messages:
-            header, body = message.header, message.body
-            clock = self.clock_sync(header.device_id)
-            if isinstance(body, TimeSyncResponse):
-                self._counters["sync_responses"] += 1
-                try:
-                    clock.add_round_trip(
-                        body.host_time_us * 1e-6,
-                        body.device_rx_time_us,
-                        header.device_time_us,
-                        receive_time_s,
-                    )
-                except ValueError as exc:  # out-of-order stamps: drop this round trip, keep going
-                    log.warning("dropped time-sync round trip: %s", exc)
-                if not self.config.deliver_sync_responses:
-                    continue
-            if isinstance(body, ConfigAck):
-                with self._ack_cond:
-                    self._acks[body.command_id] = body
-                    self._ack_cond.notify_all()
-            if clock.is_synced:
-                host_time = float(clock.device_to_host(header.device_time_us))
-            else:
-                span_us = body.sample_period_us * (body.raw.shape[0] - 1) if isinstance(body, ImuBatch) else 0
-                host_time = receive_time_s - span_us * 1e-6
-            received = ReceivedMessage(
-                header.device_id,
-                MessageType(header.msg_type),
-                header.seq,
-                header.device_time_us,
-                host_time,
-                receive_time_s,
-                clock.is_synced,
-                body,
-                clock,
-            )
-            self._deliver(received)
+            try:
+                self._handle_one(message, receive_time_s)
+            except (ValueError, OverflowError, TypeError) as exc:  # e.g. absurd device times: drop, count
+                self._counters["handler_errors"] += 1
+                log.warning("dropped message from device %d: %s", message.header.device_id, exc)
+
+    def _handle_one(self, message: Message, receive_time_s: float) -> None:
+        header, body = message.header, message.body
+        clock = self.clock_sync(header.device_id)
+        if isinstance(body, TimeSyncResponse):
+            self._counters["sync_responses"] += 1
+            try:
+                clock.add_round_trip(
+                    body.host_time_us * 1e-6,
+                    body.device_rx_time_us,
+                    header.device_time_us,
+                    receive_time_s,
+                )
+            except ValueError as exc:  # out-of-order or absurd stamps: drop this round trip, keep going
+                self._counters["sync_rejected"] += 1
+                log.warning("dropped time-sync round trip: %s", exc)
+            if not self.config.deliver_sync_responses:
+                return
+        if isinstance(body, ConfigAck):
+            with self._ack_cond:
+                self._acks[body.command_id] = body
+                self._ack_cond.notify_all()
+        if clock.is_synced:
+            host_time = float(clock.device_to_host(header.device_time_us))
+        else:
+            span_us = body.sample_period_us * (body.raw.shape[0] - 1) if isinstance(body, ImuBatch) else 0
+            host_time = receive_time_s - span_us * 1e-6
+        received = ReceivedMessage(
+            header.device_id,
+            MessageType(header.msg_type),
+            header.seq,
+            header.device_time_us,
+            host_time,
+            receive_time_s,
+            clock.is_synced,
+            body,
+            clock,
+        )
+        self._deliver(received)
 
     def _deliver(self, received: ReceivedMessage) -> None:
         if self._on_message is not None:

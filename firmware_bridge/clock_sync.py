@@ -83,13 +83,16 @@ class ClockSync:
             host_recv_s: t4, host time the response arrived, seconds.
 
         Raises:
-            ValueError: if the stamps are not ordered (t4 < t1 or t3 < t2): a sign of swapped arguments.
+            ValueError: if the stamps are not ordered (t4 < t1 or t3 < t2): a sign of swapped arguments;
+                or if a device time is negative or absurdly large.
         """
         if host_recv_s < host_send_s or device_tx_us < device_rx_us:
             raise ValueError(
                 f"round trip stamps out of order (t1={host_send_s}, t2={device_rx_us}, t3={device_tx_us}, "
                 f"t4={host_recv_s}): pass host send, device receive, device send, host receive"
             )
+        if not (0 <= device_rx_us < 2**62 and 0 <= device_tx_us < 2**62):
+            raise ValueError(f"device times {device_rx_us}, {device_tx_us} us are out of range (0 .. 2**62)")
         self._trips.append((host_send_s, int(device_rx_us), int(device_tx_us), host_recv_s))
         self.last_rtt_s = (host_recv_s - host_send_s) - (device_tx_us - device_rx_us) * 1e-6
         self._fit()
