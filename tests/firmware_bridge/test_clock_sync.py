@@ -71,7 +71,7 @@ def test_without_drift_estimate_a_constant_offset_leaves_errors_growing() -> Non
 
 
 def test_outlier_round_trips_do_not_move_the_estimate_and_drift_is_measured() -> None:
-    link = SimulatedLink(30.0, offset_s=-5.0, jitter_s=50e-6, seed=3, outlier_rate=0.0)
+    link = SimulatedLink(30.0, offset_s=5.0, jitter_s=50e-6, seed=3, outlier_rate=0.0)
     sync = ClockSync()
     for t1 in np.arange(0.0, 5.0, 0.1):
         t1_, t2, t3, t4 = link.round_trip(float(t1))
@@ -94,3 +94,14 @@ def test_single_round_trip_gives_offset_and_bad_input_is_explained() -> None:
         sync.add_round_trip(10.0, 5, 6, 9.0)
     with pytest.raises(ValueError, match="rtt_quantile"):
         ClockSyncConfig(rtt_quantile=0.0)
+
+
+def test_negative_or_absurd_device_times_are_rejected_before_they_poison_the_window() -> None:
+    sync = ClockSync()
+    with pytest.raises(ValueError, match="out of range"):
+        sync.add_round_trip(1.0, -5, 0, 1.001)
+    with pytest.raises(ValueError, match="out of range"):
+        sync.add_round_trip(1.0, 2**63, 2**63, 1.001)
+    assert sync.n_round_trips == 0
+    sync.add_round_trip(1.0, 10, 20, 1.001)
+    assert sync.is_synced
