@@ -1,46 +1,65 @@
-"""Run the main job on its embedded default (no robot, no ROS installation, no real data needed).
+"""Run the main job on its embedded default: the pipelines live in simulation as ROS 2 nodes.
 
 Examples:
-    robossl demo                 # what `make demo` runs
-    robossl demo --seed 3
+    robossl demo                      # what `make demo` runs (about 5 minutes on 2 cores)
+    robossl demo --seed 3             # another room, terrain map and activity stream
+    robossl demo --stages drone --drone-seconds 30
 
-Current path (grows as the pipelines land): checks the installation (`robossl doctor`), then starts two
-real rclpy processes inside a private network namespace with the loopback-only DDS profile and streams
-640x480 rgb8 images between them, verifying every frame.
+Needs no robot, no ROS installation and no real data. Runs inside a private network namespace with the
+loopback-only DDS profile (re-executes itself under robossl-sandbox). Writes runs/<timestamp>/: report.html
+(self-contained), summary.json, bag/ (rosbag2 mcap of every topic), models/, config/ and logs/.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
+import os
 import sys
-import tempfile
 from pathlib import Path
 
-HELP = "run the main job on the embedded default (simulator and generated data)"
+HELP = "run all pipelines live in simulation as ROS 2 nodes and write runs/<timestamp>/report.html"
+STAGES = ("drone", "rover", "har")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run folder")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run")
+    parser.add_argument(
+        "--drone-seconds", type=float, default=90.0, help="wall-clock seconds of the drone stage"
+    )
+    parser.add_argument(
+        "--rover-seconds", type=float, default=60.0, help="wall-clock seconds of the rover stage"
+    )
+    parser.add_argument("--har-seconds", type=float, default=60.0, help="wall-clock seconds of the HAR stage")
 
 
 def run(args: argparse.Namespace) -> int:
-    from robossl.cli import doctor
+    from robossl.netsafe import is_private_netns
     from robossl.netsafe.sandbox import sandbox_argv
 
-    print("[1/2] robossl doctor")
-    if doctor.run(argparse.Namespace(json=False)) != 0:
-        return 1
-    peer = Path(__file__).resolve().parents[2] / "tests" / "netsafe" / "image_peer.py"
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "sub.json"
-        script = f"{sys.executable} {peer} sub 14 {out} & sleep 1; {sys.executable} {peer} pub 90 30; wait"
-        print("[2/2] streaming 90 images 640x480 rgb8 at 30 Hz between two rclpy processes (loopback DDS)")
-        proc = subprocess.run(sandbox_argv(["bash", "-c", script]))
-        if proc.returncode != 0 or not out.exists():
-            print("demo: DDS image stream failed", file=sys.stderr)
-            return 1
-        result = json.loads(out.read_text())
-    print(f"demo: received {result['received']}/90 images, {result['intact']} intact")
-    return 0 if result["intact"] == 90 else 1
+    for name in ("drone_seconds", "rover_seconds", "har_seconds"):
+        if getattr(args, name) <= 0:
+            print(f"robossl demo: --{name.replace('_', '-')} must be > 0", file=sys.stderr)
+            return 2
+    if not (os.environ.get("ROBOSSL_SANDBOXED") == "1" and is_private_netns()):
+        argv = [sys.executable, "-m", "robossl.cli.main", "demo", *sys.argv[2:]] if sys.argv[1:2] == ["demo"] else [
+            sys.executable, "-m", "robossl.cli.main", "demo", "--seed", str(args.seed), "--out", str(args.out),
+            "--stages", *args.stages, "--drone-seconds", str(args.drone_seconds),
+            "--rover-seconds", str(args.rover_seconds), "--har-seconds", str(args.har_seconds),
+        ]  # fmt: skip
+        full = sandbox_argv(argv)
+        os.execv(full[0], full)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from robossl_sim.demo.runner import DemoConfig, run_demo
+
+    config = DemoConfig(
+        seed=args.seed,
+        out_dir=args.out,
+        drone_seconds=args.drone_seconds,
+        rover_seconds=args.rover_seconds,
+        har_seconds=args.har_seconds,
+        stages=tuple(args.stages),
+    )
+    run_demo(config)
+    return 0

@@ -49,6 +49,7 @@ def chromium_path() -> str | None:
 
 
 def probe_html(page: Path, screenshot: Path | None = None) -> dict[str, Any]:
+    page = page.resolve()
     """Render ``page`` in headless Chromium; return images found/loaded, their sizes and the summary rows."""
     browser = chromium_path()
     if browser is None:
