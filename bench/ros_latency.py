@@ -45,8 +45,11 @@ def _in_sandbox() -> None:
         os.execv(sys.executable, argv)
 
 
+EXECUTOR = "events"  # set from --executor in main()
+
+
 def _start(node: str, params: dict[str, Any], log_dir: Path) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", f"robossl_ros.{node}", "--ros-args"]
+    argv = [sys.executable, "-m", f"robossl_ros.{node}", "--executor", EXECUTOR, "--ros-args"]
     for name, value in params.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         if isinstance(value, list):
@@ -237,11 +240,126 @@ def bench_stereo(session: Session, log_dir: Path, seconds: float, rate_hz: float
             print(f"{node} exited with {rc}; log: {log_dir / (node + '.log')}")
 
 
+def _har_streams(seconds: float, rate_hz: float) -> tuple[list[str], np.ndarray, str]:
+    """(device names, (T, D, 6) samples [accel xyz, gyro xyz], source) for 4 devices."""
+    n = int(seconds * rate_hz)
+    try:
+        from robossl.data.actrectut import load_actrectut
+        from robossl.data.locate import require_data
+
+        root = require_data("har/actrectut")
+    except FileNotFoundError:
+        t = np.arange(n) / rate_hz
+        data = np.stack(
+            [np.stack([np.sin(2 * np.pi * (1 + d) * t + c) for c in range(6)], axis=1) for d in range(4)],
+            axis=1,
+        )
+        return ["imu_0", "imu_1", "imu_2", "imu_3"], data, "generated 4-device sinusoids"
+    recording = load_actrectut(1, "walk", root=root, channels_per_imu=6)
+    names = list(recording.devices)
+    data = np.stack([recording.devices[name] for name in names], axis=1)
+    reps = int(np.ceil(n / len(data)))
+    return names, np.tile(data, (reps, 1, 1))[:n], "ActRecTut walk subject 1 (32 Hz rows replayed at 50 Hz)"
+
+
+def bench_har(session: Session, log_dir: Path, seconds: float, rate_hz: float = 50.0) -> dict[str, Any]:
+    from robossl_ros.conversions import imu_msg
+    from robossl_ros.har_node import array_stamp_ns
+    from sensor_msgs.msg import Imu
+    from std_msgs.msg import Float32MultiArray
+
+    names, data, source = _har_streams(seconds + 120.0, rate_hz)
+    topics = [f"{name}/imu" for name in names]
+    node = "har_node"
+    proc = _start(
+        node,
+        {
+            "imu_topics": topics,
+            "device_names": names,
+            "anchor_device": names[0],
+            "class_names": ["a", "b", "c", "d", "e", "f"],
+            "sample_rate_hz": rate_hz,
+            "min_windows": 8,
+            "predict_every_s": 0.1,
+            "model_path": str(log_dir / "har_model.pt"),
+        },
+        log_dir,
+    )
+    n = session.node
+    pubs = [n.create_publisher(Imu, t, 50) for t in topics]
+    received: dict[int, float] = {}
+    n.create_subscription(
+        Float32MultiArray,
+        "activity/embedding",
+        lambda m: received.setdefault(array_stamp_ns(m), time.time()),
+        100,
+    )
+    try:
+        if not session.spin_until(lambda: all(p.get_subscription_count() for p in pubs), 90):
+            raise RuntimeError(f"{node} did not start; see {log_dir / (node + '.log')}")
+        session.spin_until(lambda: False, 1.0)
+        period = 1.0 / rate_hz
+        start = time.monotonic()
+        sent = 0
+        anchor: list[int] = []
+        measuring_from = None
+        steps_at_start = 0
+        k = 0
+        while True:
+            now = time.monotonic()
+            diag = session.diagnostics.get(node, {})
+            if measuring_from is None and int(diag.get("training_steps", "0")) > 0:
+                measuring_from, steps_at_start, measure_start = len(anchor), int(diag["training_steps"]), now
+            if measuring_from is not None and now - measure_start >= seconds:
+                break
+            if now - start > seconds + 110:
+                raise RuntimeError("online training never started; see the node log")
+            stamp = time.time_ns()
+            for d, pub in enumerate(pubs):
+                sample = data[k % len(data), d].astype(np.float64)
+                pub.publish(imu_msg(np.concatenate([sample[3:], sample[:3]]), stamp, names[d]))
+                sent += 1
+            anchor.append(stamp)
+            k += 1
+            next_send = start + k * period
+            session.spin_until(lambda: time.monotonic() >= next_send, period + 1)  # noqa: B023
+        session.spin_until(lambda: False, 2.0)
+        diag = session.diagnostics.get(node, {})
+        node_received = sum(int(v) for key, v in diag.items() if key.startswith("received."))
+        node_dropped = int(diag.get("dropped_total", "0"))
+        measured = [s for s in anchor[measuring_from:] if s in received]
+        latencies = [(received[s] - s * 1e-9) * 1e3 for s in measured]
+        p50, p99 = _percentiles(latencies)
+        return {
+            "p50_ms": round(p50, 2),
+            "p99_ms": round(p99, 2),
+            "dropped": (sent - node_received) + node_dropped,
+            "inputs": sent,
+            "outputs": len(latencies),
+            "node_received": node_received,
+            "node_dropped_total": node_dropped,
+            "devices": len(names),
+            "rate_hz": rate_hz,
+            "predict_every_s": 0.1,
+            "training_steps_during_measurement": int(diag.get("training_steps", "0")) - steps_at_start,
+            "source": source,
+        }
+    finally:
+        rc = _stop(proc)
+        if rc != 0:
+            print(f"{node} exited with {rc}; log: {log_dir / (node + '.log')}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement time per node [s]")
     parser.add_argument("--only", choices=sorted(TARGETS), action="append", default=[])
+    parser.add_argument(
+        "--executor", choices=("multi", "single", "events"), default="multi", help="node executor"
+    )
     args = parser.parse_args()
+    global EXECUTOR
+    EXECUTOR = args.executor
     _in_sandbox()
     from _common import print_table, write_results
 
@@ -250,7 +368,7 @@ def main() -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="ros_latency_"))
     session = Session()
     try:
-        runners = {"stereo_mono_node": bench_stereo}
+        runners = {"stereo_mono_node": bench_stereo, "har_node": bench_har}
         for name, runner in runners.items():
             if args.only and name not in args.only:
                 continue
@@ -271,7 +389,7 @@ def main() -> int:
         for name, r in results.items()
     ]
     print_table(rows)
-    write_results("ros_latency", results, targets_p99_ms=TARGETS, logs=str(log_dir))
+    write_results("ros_latency", results, targets_p99_ms=TARGETS, executor=args.executor, logs=str(log_dir))
     return 0
 
 

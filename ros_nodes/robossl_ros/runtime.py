@@ -24,6 +24,9 @@ NODE_TYPES: dict[str, str] = {
 """Node name -> ``module:Class`` of every robossl node (the default node name is the key)."""
 
 
+EXECUTORS = ("multi", "single", "events")
+
+
 def node_class(node_type: str) -> type:
     """The class of a robossl node type.
 
@@ -42,6 +45,7 @@ def spin_nodes(
     ros_args: Sequence[str] | None = None,
     duration_s: float | None = None,
     threads: int | None = None,
+    executor: str = "multi",
 ) -> int:
     """Create the nodes, spin them until shutdown, close them. Returns a process exit status.
 
@@ -49,39 +53,50 @@ def spin_nodes(
         factories: callables returning a node each (called after ``rclpy.init``).
         ros_args: command-line arguments for ``rclpy.init`` (e.g. ``["--ros-args", "--params-file", f]``).
         duration_s: stop after this many seconds (None: until Ctrl-C / SIGTERM).
-        threads: executor threads (None: rclpy's default, the CPU count).
+        threads: executor threads of the multi-threaded executor (None: rclpy's default, the CPU count).
+        executor: ``"multi"`` (rclpy MultiThreadedExecutor), ``"single"`` (SingleThreadedExecutor) or
+            ``"events"`` (rclpy.experimental.EventsExecutor: single-threaded, lowest overhead).
 
     Returns:
         0 after a normal stop, 2 when a node could not start because of a parameter or input error.
     """
     from robossl.netsafe import apply_loopback_env, require_loopback_env
 
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; use one of {EXECUTORS}")
     apply_loopback_env()
     require_loopback_env()
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
     rclpy.init(args=list(ros_args) if ros_args is not None else None)
     # SIGTERM (e.g. from a supervisor) takes the same clean path as Ctrl-C.
     previous_term = signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
-    executor = MultiThreadedExecutor(num_threads=threads)
+    if executor == "events":
+        from rclpy.experimental import EventsExecutor
+
+        runner: Any = EventsExecutor()
+    elif executor == "single":
+        runner = SingleThreadedExecutor()
+    else:
+        runner = MultiThreadedExecutor(num_threads=threads)
     nodes: list[Any] = []
     status = 0
     try:
         for factory in factories:
             node = factory()
             nodes.append(node)
-            executor.add_node(node)
+            runner.add_node(node)
         deadline = None if duration_s is None else time.monotonic() + duration_s
         while rclpy.ok() and (deadline is None or time.monotonic() < deadline):
-            executor.spin_once(timeout_sec=0.1)
+            runner.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except ValueError as exc:  # ParameterError and bad configuration: say why, do not dump a traceback
         print(f"robossl node failed to start: {exc}", file=sys.stderr)
         status = 2
     finally:
-        executor.shutdown(timeout_sec=5.0)  # lets in-flight callbacks finish before models are saved
+        runner.shutdown(timeout_sec=5.0)  # lets in-flight callbacks finish before models are saved
         for node in reversed(nodes):
             try:
                 node.close()
@@ -95,8 +110,30 @@ def spin_nodes(
     return status
 
 
+def default_executor() -> str:
+    """``"events"`` where ``rclpy.experimental.EventsExecutor`` exists, else ``"multi"`` (e.g. Humble)."""
+    try:
+        from rclpy.experimental import EventsExecutor  # noqa: F401
+    except ImportError:
+        return "multi"
+    return "events"
+
+
 def node_main(node_type: str, args: Sequence[str] | None = None) -> int:
-    """The ``main()`` of one node: ``ros2 run robossl_ros <node_type> --ros-args --params-file f.yaml``."""
+    """The ``main()`` of one node: ``ros2 run robossl_ros <node_type> [--executor events] --ros-args ...``.
+
+    ``--executor multi|single|events`` (before ``--ros-args``) picks the executor. Default ``events``
+    (rclpy's C++ events executor: measured lower latency and no input loss under CPU contention, see
+    bench/ros_latency.py) where rclpy has it (Jazzy and newer), else ``multi``.
+    """
     cls = node_class(node_type)
     argv = list(sys.argv if args is None else args)
-    return spin_nodes([cls], ros_args=argv)
+    executor = default_executor()
+    if "--executor" in argv:
+        i = argv.index("--executor")
+        if i + 1 >= len(argv):
+            print(f"--executor needs one of {EXECUTORS}", file=sys.stderr)
+            return 2
+        executor = argv[i + 1]
+        del argv[i : i + 2]
+    return spin_nodes([cls], ros_args=argv, executor=executor)
