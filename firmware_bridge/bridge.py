@@ -218,6 +218,11 @@ class SerialBridge:
             data = self._encoder.encode(body, 0)
             self._port.write(data)
 
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes to the port unchanged (thread-safe); for link tests, e.g. injecting garbage."""
+        with self._write_lock:
+            self._port.write(bytes(data))
+
     def configure(
         self, key: ConfigKey | int, value: int, device_id: int = BROADCAST_DEVICE, timeout_s: float = 1.0
     ) -> ConfigAck:

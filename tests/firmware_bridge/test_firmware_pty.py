@@ -165,3 +165,25 @@ def test_firmware_rejects_bad_config_values_and_unknown_keys(firmware_binary: Pa
             assert (ack.status, ack.value) == (AckStatus.OK, 5)
             with pytest.raises(TimeoutError, match="device 42"):
                 bridge.configure(ConfigKey.STREAMING, 1, device_id=42, timeout_s=0.3)
+
+
+def test_firmware_receiver_drops_and_counts_garbage_then_still_obeys(firmware_binary: Path) -> None:
+    """Host-to-device corruption: the C receiver resynchronises and reports rx_errors in heartbeats."""
+    from firmware_bridge import ConfigCommand, encode_frame
+
+    with firmware(firmware_binary, "--heartbeat-ms", "0") as (_, port):
+        with SerialBridge(port, config=BridgeConfig(sync_interval_s=0)) as bridge:
+            good = encode_frame(ConfigCommand(500, int(ConfigKey.HEARTBEAT_PERIOD_MS), 0, 50), 1, 0)
+            damaged = bytearray(good)
+            damaged[10] ^= 0x01 if damaged[10] != 0x01 else 0x02  # never forge a delimiter
+            bridge.send_raw(b"\x13\x37" * 3000 + b"\x00" + bytes(damaged) + b"\x05garb\x00" + good[:-1])
+            bridge.send_raw(b"\x00")  # the trailing delimiter arrives late: still one frame
+            deadline = time.monotonic() + 5.0
+            heartbeat = None
+            while heartbeat is None and time.monotonic() < deadline:
+                message = bridge.get(timeout_s=0.5)
+                if message is not None and isinstance(message.body, Heartbeat):
+                    heartbeat = message.body
+    assert heartbeat is not None, "the config command after the garbage was not obeyed"
+    # The over-long run, the flipped frame and the short garbage fragment were each counted once.
+    assert heartbeat.rx_errors == 3

@@ -46,6 +46,19 @@ static void print_frame(const char *name, uint8_t msg_type, uint8_t device, uint
     printf("\n");
 }
 
+static void usage(FILE *out) {
+    fputs("usage: fwb_host [options]     serve the reference firmware on a new pseudo-terminal\n"
+          "       fwb_host --vectors     print the protocol test vectors\n"
+          "  --device-id N (1)  --rate HZ (1000)  --batch N (20)  --heartbeat-ms MS (1000, 0 = off)\n"
+          "  --autostart        stream at boot (default: wait for CONFIG STREAMING=1)\n"
+          "  --max-samples N    stop streaming after N samples (0 = never)\n"
+          "  --drift-ppm X  --offset-us N          simulated device clock error\n"
+          "  --flip-rate P  --drop-rate P  --seed N  --damage-log PATH   fault injection per frame\n"
+          "  --duration-s S     exit after S seconds (0 = at SIGTERM)\n"
+          "Prints 'FWB_PTY <path>' once the pty is ready.\n",
+          out);
+}
+
 static int print_vectors(void) {
     uint8_t b[128];
     /* heartbeat: frames_sent 1, samples_dropped 0, rx_errors 0, status 1 (streaming) */
@@ -89,12 +102,14 @@ int main(int argc, char **argv) {
         {"max-samples", required_argument, 0, 'm'}, {"drift-ppm", required_argument, 0, 'D'},
         {"offset-us", required_argument, 0, 'o'}, {"flip-rate", required_argument, 0, 'f'},
         {"drop-rate", required_argument, 0, 'x'}, {"seed", required_argument, 0, 's'},
+        {"help", no_argument, 0, 'H'},
         {"damage-log", required_argument, 0, 'l'}, {"duration-s", required_argument, 0, 't'},
         {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
         switch (opt) {
             case 'V': return print_vectors();
+            case 'H': usage(stdout); return 0;
             case 'd': cfg.device_id = (uint8_t)atoi(optarg); break;
             case 'r': cfg.imu_rate_hz = (uint32_t)strtoul(optarg, NULL, 10); break;
             case 'b': cfg.batch_samples = (uint16_t)atoi(optarg); break;
@@ -114,7 +129,7 @@ int main(int argc, char **argv) {
                 }
                 break;
             case 't': duration_s = atof(optarg); break;
-            default: fprintf(stderr, "usage: see the comment at the top of main_host.c\n"); return 2;
+            default: usage(stderr); return 2;
         }
     }
     if (cfg.imu_rate_hz < 1 || cfg.imu_rate_hz > 100000 || cfg.batch_samples < 1 || cfg.batch_samples > 128) {
