@@ -13,7 +13,7 @@ pyserial is imported only by :mod:`firmware_bridge.transport`, and only when a b
 """
 
 from firmware_bridge.bridge import BridgeConfig, ReceivedMessage, SerialBridge
-from firmware_bridge.clock_sync import ClockSync, ClockSyncConfig
+from firmware_bridge.clock_sync import ClockFit, ClockSync, ClockSyncConfig
 from firmware_bridge.emulator import DeviceClock, EmulatedDevices, PtyDevices, ReplayStats, open_pty
 from firmware_bridge.fastpath import FrameTable, decode_frames
 from firmware_bridge.messages import (
@@ -40,6 +40,7 @@ __all__ = [
     "AckStatus",
     "AudioChunk",
     "BridgeConfig",
+    "ClockFit",
     "ClockSync",
     "ClockSyncConfig",
     "ConfigAck",

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge import fastpath
-from firmware_bridge.clock_sync import ClockSync, ClockSyncConfig
+from firmware_bridge.clock_sync import ClockFit, ClockSync, ClockSyncConfig
 from firmware_bridge.messages import (
     Body,
     ConfigAck,
@@ -79,7 +79,7 @@ class ReceivedMessage:
     receive_time_s: float  # host clock when the bytes were read, seconds
     synced: bool  # False: no time sync yet, host_time_s is estimated from receive_time_s
     body: Body  # ImuBatch, AudioChunk, Heartbeat, ...
-    clock: ClockSync | None = field(default=None, repr=False)  # the device's clock mapping
+    clock_fit: ClockFit | None = field(default=None, repr=False)  # the device clock estimate used here
 
     def sample_host_times(self) -> np.ndarray:
         """Host time of each sample of an IMU batch, (N,) float64 seconds.
@@ -90,8 +90,10 @@ class ReceivedMessage:
         if not isinstance(self.body, ImuBatch):
             raise TypeError(f"sample_host_times needs an IMU batch, this is {self.msg_type.name}")
         offsets_us = self.body.sample_period_us * np.arange(self.body.raw.shape[0], dtype=np.int64)
-        if self.synced and self.clock is not None:
-            return np.asarray(self.clock.device_to_host(self.device_time_us + offsets_us), dtype=np.float64)
+        if self.synced and self.clock_fit is not None:
+            return np.asarray(
+                self.clock_fit.device_to_host(self.device_time_us + offsets_us), dtype=np.float64
+            )
         return self.host_time_s + offsets_us * 1e-6
 
 
@@ -303,8 +305,9 @@ class SerialBridge:
             with self._ack_cond:
                 self._acks[body.command_id] = body
                 self._ack_cond.notify_all()
-        if clock.is_synced:
-            host_time = float(clock.device_to_host(header.device_time_us))
+        fit = clock.snapshot()
+        if fit is not None:
+            host_time = float(fit.device_to_host(header.device_time_us))
         else:
             span_us = body.sample_period_us * (body.raw.shape[0] - 1) if isinstance(body, ImuBatch) else 0
             host_time = receive_time_s - span_us * 1e-6
@@ -315,9 +318,9 @@ class SerialBridge:
             header.device_time_us,
             host_time,
             receive_time_s,
-            clock.is_synced,
+            fit is not None,
             body,
-            clock,
+            fit,
         )
         self._deliver(received)
 

@@ -40,32 +40,54 @@ class ClockSyncConfig:
             raise ValueError(f"rtt_quantile must be in (0, 1], got {self.rtt_quantile}")
 
 
+@dataclass(frozen=True)
+class ClockFit:
+    """One immutable estimate: host_s = intercept_s + slope * (device_us - ref_device_us) * 1e-6."""
+
+    ref_device_us: int  # device time the line is centred on (keeps float64 exact), microseconds
+    intercept_s: float  # host time at ref_device_us, seconds
+    slope: float  # host seconds per device second
+
+    def device_to_host(self, device_time_us: int | float | np.ndarray) -> float | np.ndarray:
+        """Host time (seconds) of device time(s) in microseconds; an array maps element-wise."""
+        rel = (np.asarray(device_time_us, dtype=np.int64) - self.ref_device_us).astype(np.float64) * 1e-6
+        host = self.intercept_s + self.slope * rel
+        return float(host) if np.ndim(host) == 0 else host
+
+
 class ClockSync:
-    """Maps one device's microsecond clock to host seconds."""
+    """Maps one device's microsecond clock to host seconds.
+
+    Thread-safe for one writer (``add_round_trip``) and any number of readers: each refit replaces one
+    immutable :class:`ClockFit`, which readers take with :meth:`snapshot`.
+    """
 
     def __init__(self, config: ClockSyncConfig | None = None) -> None:
         self.config = config or ClockSyncConfig()
         self._trips: deque[tuple[float, int, int, float]] = deque(maxlen=self.config.window)
-        self._ref_device_us = 0  # device time the fit is centred on (keeps float64 exact)
-        self._intercept_s = 0.0  # host time at _ref_device_us
-        self._slope = 1.0  # host seconds per device second
-        self._fitted = False
+        self._fit_now: ClockFit | None = None  # latest estimate, replaced whole on every refit
         self.last_rtt_s = float("nan")  # round-trip time of the latest round trip, seconds
 
     @property
     def is_synced(self) -> bool:
         """True once at least one round trip was added."""
-        return self._fitted
+        return self._fit_now is not None
+
+    def snapshot(self) -> ClockFit | None:
+        """The current estimate (None before the first round trip); stays valid after later refits."""
+        return self._fit_now
 
     @property
     def drift_ppm(self) -> float:
         """How much faster the host clock runs than the device clock, parts per million."""
-        return (self._slope - 1.0) * 1e6
+        fit = self._fit_now
+        return (fit.slope - 1.0) * 1e6 if fit is not None else 0.0
 
     @property
     def offset_s(self) -> float:
         """Host time minus device time at the fit's reference point, seconds."""
-        return self._intercept_s - self._ref_device_us * 1e-6
+        fit = self._fit_now
+        return fit.intercept_s - fit.ref_device_us * 1e-6 if fit is not None else 0.0
 
     @property
     def n_round_trips(self) -> int:
@@ -103,11 +125,10 @@ class ClockSync:
         Raises:
             RuntimeError: before the first round trip (check :attr:`is_synced`).
         """
-        if not self._fitted:
+        fit = self._fit_now
+        if fit is None:
             raise RuntimeError("clock not synced yet: add at least one round trip (device answers time sync)")
-        rel = (np.asarray(device_time_us, dtype=np.int64) - self._ref_device_us).astype(np.float64) * 1e-6
-        host = self._intercept_s + self._slope * rel
-        return float(host) if np.ndim(host) == 0 else host
+        return fit.device_to_host(device_time_us)
 
     def _fit(self) -> None:
         trips = np.array([(t1, t4) for t1, _, _, t4 in self._trips], dtype=np.float64)
@@ -123,13 +144,12 @@ class ClockSync:
         mad = max(float(np.median(np.abs(residual[keep] - median))), 1e-6)
         keep &= np.abs(residual - median) <= self.config.outlier_mads * mad
         slope, intercept = self._line(x[keep], y[keep])
-        self._ref_device_us, self._intercept_s, self._slope = ref, intercept, slope
-        self._fitted = True
+        self._fit_now = ClockFit(ref, intercept, slope)
 
     def _line(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """Least-squares host = intercept + slope * x; offset-only when the span is too short."""
-        if x.size == 0:
-            return self._slope, self._intercept_s
+        if x.size == 0:  # cannot happen (the shortest round trip is always kept); keep a neutral line
+            return 1.0, float(np.median(y))
         if x.size >= 3 and np.ptp(x) >= self.config.min_drift_span_s:
             x_mean, y_mean = x.mean(), y.mean()
             slope = float(np.sum((x - x_mean) * (y - y_mean)) / np.sum((x - x_mean) ** 2))
