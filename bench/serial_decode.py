@@ -110,6 +110,32 @@ def best_time(fn: Callable[[bytes], int], stream: bytes, repeats: int, expected:
     return min(times)
 
 
+def save_plot(rows: list[dict[str, object]]) -> Path:
+    """Bar chart of the decoders' throughput (log scale) next to the JSON results."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [str(r["decoder"]) for r in rows]
+    speeds = [float(r["MB/s"]) for r in rows]  # type: ignore[arg-type]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.barh(names[::-1], speeds[::-1], color=["#888", "#888", "#c44", "#2a7"][: len(rows)])
+    ax.set_xscale("log")
+    ax.axvline(50, color="k", linestyle=":", label="target 50 MB/s")
+    ax.set_xlabel("decode throughput, MB/s (log scale)")
+    ax.set_title("serial decode: robossl fast path vs cobs + crcmod")
+    for y, v in enumerate(speeds[::-1]):
+        ax.text(v, y, f" {v:.0f}", va="center")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path = Path(__file__).resolve().parent / "results" / "serial_decode.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=float, default=16.0, help="stream size, MB")
@@ -165,6 +191,7 @@ def main() -> int:
         "ratio_vs_pure_python": round(robossl_mb_s / pure_mb_s, 1),
         "stream_decoder_mb_s": round(mb / t_stream, 1),
     }
+    plot_path = save_plot(rows)
     path = write_results(
         "serial_decode",
         results,
@@ -173,8 +200,9 @@ def main() -> int:
         intact_frames=intact,
         target={"robossl_mb_s": 50, "ratio": 10},
         reference="cobs.cobs.decode (cobs package default, C extension) + crcmod crc-32c, per fragment of bytes.split",
+        plot=plot_path.name,
     )
-    print(f"wrote {path}")
+    print(f"wrote {path} and {plot_path}")
     return 0
 
 

@@ -96,7 +96,7 @@ def test_10000_samples_arrive_with_correct_values_and_none_lost(firmware_binary:
     synced = [m for m in imu if m.synced]
     assert len(synced) > len(imu) // 2
     latency = np.array([m.receive_time_s - m.sample_host_times()[-1] for m in synced])
-    assert np.percentile(latency, 5) > -2e-3, "mapped times lie in the future: clock sync is off"
+    assert np.percentile(latency, 5) > -3e-3, "mapped times lie in the future: clock sync is off"
     assert np.median(latency) < 20e-3, f"median latency {np.median(latency) * 1e3:.1f} ms"
 
 
