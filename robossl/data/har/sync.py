@@ -1,4 +1,4 @@
-"""Put independently time-stamped device streams onto one clock.
+"""Put independently time-stamped device streams onto one clock, and bridge short NaN gaps.
 
 Body-worn IMUs (RealWorld HAR's per-position CSV files, or live streams from the serial bridge) each have
 their own timestamps. ColloSSL needs rows that are simultaneous across devices, so every stream is linearly
@@ -89,3 +89,33 @@ def _clean_stream(
         stamps, samples = stamps[order], samples[order]
     unique = np.concatenate([[True], np.diff(stamps) > 0])
     return stamps[unique], samples[unique]
+
+
+def fill_short_gaps(samples: np.ndarray, max_gap: int) -> np.ndarray:
+    """Linearly interpolate runs of at most ``max_gap`` NaN rows per channel; longer runs stay NaN.
+
+    Wireless IMUs (PAMAP2, Opportunity) drop packets, leaving NaN rows; short holes are bridged so windows
+    over them survive, long holes keep NaN and the windowing drops the windows that touch them.
+
+    Args:
+        samples: ``(T, C)`` float array with NaN for missing values.
+        max_gap: longest run of missing rows (samples) that is filled.
+
+    Returns:
+        A float32 copy with short gaps filled.
+    """
+    out = np.asarray(samples, dtype=np.float32).copy()
+    index = np.arange(len(out))
+    for c in range(out.shape[1]):
+        column = out[:, c]
+        missing = ~np.isfinite(column)
+        if not missing.any() or missing.all():
+            continue
+        filled = np.interp(index, index[~missing], column[~missing])
+        # length of the NaN run each missing row belongs to; leading/trailing runs are never filled
+        starts = np.flatnonzero(missing & ~np.concatenate([[False], missing[:-1]]))
+        stops = np.flatnonzero(missing & ~np.concatenate([missing[1:], [False]])) + 1
+        for start, stop in zip(starts, stops):
+            if stop - start <= max_gap and start > 0 and stop < len(out):
+                column[start:stop] = filled[start:stop]
+    return out

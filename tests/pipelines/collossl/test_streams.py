@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robossl.pipelines.collossl.streams import synchronise_streams
+from robossl.data.har.sync import synchronise_streams
 
 
 def _stream(start: float, stop: float, rate: float, slope: float) -> tuple[np.ndarray, np.ndarray]:
