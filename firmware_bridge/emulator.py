@@ -27,6 +27,7 @@ import numpy as np
 
 from firmware_bridge.messages import (
     AckStatus,
+    AudioChunk,
     Body,
     ConfigAck,
     ConfigCommand,
@@ -132,6 +133,13 @@ class EmulatedDevices:
         if raw.dtype != np.int16:
             raw = raw.astype(np.float32)
         self.send(device_id, ImuBatch(raw, sample_period_us, scale), device_time_us)
+
+    def send_audio(self, device_id: int, pcm: np.ndarray, sample_rate_hz: int, device_time_us: int) -> None:
+        """Write one audio chunk: ``pcm`` (N,) or (N, C) int16, first frame at ``device_time_us``."""
+        frames = np.asarray(pcm)
+        if frames.dtype != np.int16:
+            raise ValueError(f"audio must be int16 PCM, got {frames.dtype}; scale and convert it first")
+        self.send(device_id, AudioChunk(frames.reshape(frames.shape[0], -1), sample_rate_hz), device_time_us)
 
     def handle_host_bytes(self, data: bytes) -> None:
         """Decode host-to-device bytes and answer time-sync requests and configuration commands."""

@@ -54,6 +54,7 @@ class ConfigKey(IntEnum):
     IMU_RATE_HZ = 2  # sampling rate, 1..100000 Hz
     IMU_BATCH_SAMPLES = 3  # samples per IMU_BATCH frame, 1..128
     HEARTBEAT_PERIOD_MS = 4  # 0 disables heartbeats
+    AUDIO_RATE_HZ = 5  # microphone sampling rate, 0 = no audio, up to 48000 Hz
 
 
 class AckStatus(IntEnum):

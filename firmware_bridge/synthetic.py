@@ -1,8 +1,9 @@
-"""Deterministic synthetic IMU samples: the same formula as the host firmware's HAL
+"""Deterministic synthetic IMU and audio samples: the same formulas as the host firmware's HAL
 (``firmware/host/hal_host.c``), so a test can check every received value exactly.
 
 Sample n, channel c (c = 0..5: accel x, y, z, gyro x, y, z) in raw int16 counts is the low 16 bits of
-``n * 97 * (2c + 3) + 4099 * c`` read as a signed integer.
+``n * 97 * (2c + 3) + 4099 * c`` read as a signed integer. Audio sample n (mono int16 PCM) is the low
+16 bits of ``n * 1103 + 12345``.
 """
 
 from __future__ import annotations
@@ -33,3 +34,9 @@ def synthetic_imu_raw(first: int, count: int) -> np.ndarray:
         0xFFFF
     )
     return value.astype(np.uint16).view(np.int16)
+
+
+def synthetic_audio(first: int, count: int) -> np.ndarray:
+    """Synthetic microphone samples ``first .. first + count - 1``, (count,) int16 PCM."""
+    n = np.arange(first, first + count, dtype=np.uint64) & np.uint64(0xFFFFFFFF)
+    return ((n * np.uint64(1103) + np.uint64(12345)) & np.uint64(0xFFFF)).astype(np.uint16).view(np.int16)

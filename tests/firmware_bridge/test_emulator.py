@@ -123,3 +123,20 @@ def test_actrectut_gesture_imus_replay_through_the_protocol_exactly(real_data) -
     for device, expected in streams.items():
         got = np.concatenate([m.body.raw for m in messages if m.header.device_id == device])  # type: ignore[union-attr]
         np.testing.assert_array_equal(got, expected)
+
+
+def test_audio_chunks_round_trip_and_float_audio_is_refused() -> None:
+    from firmware_bridge import AudioChunk
+
+    sink = io.BytesIO()
+    devices = EmulatedDevices(sink, [6])
+    pcm = (np.sin(np.arange(512) / 5.0) * 20000).astype(np.int16)
+    devices.send_audio(6, pcm[:256], 16000, device_time_us=1000)
+    devices.send_audio(6, pcm[256:], 16000, device_time_us=1000 + 16000)
+    messages = StreamDecoder().feed(sink.getvalue())
+    assert [m.header.device_time_us for m in messages] == [1000, 17000]
+    bodies = [m.body for m in messages]
+    assert all(isinstance(b, AudioChunk) and b.sample_rate_hz == 16000 for b in bodies)
+    np.testing.assert_array_equal(np.concatenate([b.pcm[:, 0] for b in bodies]), pcm)  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="int16"):
+        devices.send_audio(6, pcm.astype(np.float32), 16000, 0)

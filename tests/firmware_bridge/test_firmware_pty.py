@@ -187,3 +187,45 @@ def test_firmware_receiver_drops_and_counts_garbage_then_still_obeys(firmware_bi
     assert heartbeat is not None, "the config command after the garbage was not obeyed"
     # The over-long run, the flipped frame and the short garbage fragment were each counted once.
     assert heartbeat.rx_errors == 3
+
+
+def test_firmware_streams_audio_chunks_alongside_imu(firmware_binary: Path) -> None:
+    from firmware_bridge import AudioChunk
+    from firmware_bridge.synthetic import synthetic_audio
+
+    args = (
+        "--rate",
+        "1000",
+        "--batch",
+        "10",
+        "--audio-rate",
+        "16000",
+        "--audio-chunk",
+        "160",
+        "--heartbeat-ms",
+        "0",
+    )
+    with firmware(firmware_binary, *args) as (_, port):
+        with SerialBridge(port, config=BridgeConfig(sync_interval_s=0)) as bridge:
+            assert (
+                bridge.configure(ConfigKey.AUDIO_RATE_HZ, 50_000, device_id=1).status == AckStatus.BAD_VALUE
+            )
+            bridge.start_streaming(device_id=1)
+            audio: list[ReceivedMessage] = []
+            imu: list[ReceivedMessage] = []
+            deadline = time.monotonic() + 10.0
+            while len(audio) < 30 and time.monotonic() < deadline:
+                message = bridge.get(timeout_s=0.5)
+                if message is not None and isinstance(message.body, AudioChunk):
+                    audio.append(message)
+                elif message is not None and isinstance(message.body, ImuBatch):
+                    imu.append(message)
+            stats = bridge.stats()
+    assert len(audio) == 30 and imu
+    pcm = np.concatenate([m.body.pcm[:, 0] for m in audio])  # type: ignore[union-attr]
+    np.testing.assert_array_equal(pcm, synthetic_audio(0, 30 * 160))
+    assert all(m.body.sample_rate_hz == 16000 and m.body.pcm.shape == (160, 1) for m in audio)  # type: ignore[union-attr]
+    np.testing.assert_array_equal(np.diff([m.device_time_us for m in audio]), 10_000)  # 160 frames at 16 kHz
+    raw = np.concatenate([m.body.raw for m in imu])  # type: ignore[union-attr]
+    np.testing.assert_array_equal(raw, synthetic_imu_raw(0, raw.shape[0]))
+    assert stats["frames_bad"] == 0 and stats["frames_lost"] == 0

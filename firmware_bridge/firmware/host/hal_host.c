@@ -20,6 +20,7 @@ static int slave_fd = -1; /* kept open so the pty stays configured and never han
 static struct timespec start;
 static uint64_t frames_written;
 static uint32_t imu_index;
+static uint32_t audio_index;
 static uint64_t rng_state;
 
 static uint64_t rng_next(void) { /* xorshift64* */
@@ -95,6 +96,10 @@ void hal_imu_read(int16_t out[FWB_IMU_CHANNELS]) {
     for (int c = 0; c < FWB_IMU_CHANNELS; ++c) out[c] = hal_host_synthetic(imu_index, c);
     imu_index++;
 }
+
+int16_t hal_host_synthetic_audio(uint32_t n) { return (int16_t)(uint16_t)((n * 1103u + 12345u) & 0xFFFFu); }
+
+int16_t hal_audio_read(void) { return hal_host_synthetic_audio(audio_index++); }
 
 int hal_host_open(const hal_host_options_t *options, char *path, size_t cap) {
     opts = *options;

@@ -19,6 +19,9 @@ typedef struct {
 /* Synthetic IMU value of sample n, channel c (shared formula with firmware_bridge/synthetic.py). */
 int16_t hal_host_synthetic(uint32_t n, int c);
 
+/* Synthetic audio sample n (shared formula with firmware_bridge/synthetic.py). */
+int16_t hal_host_synthetic_audio(uint32_t n);
+
 /* Open a pseudo-terminal in raw mode; writes the path of its device end into path. 0 on success. */
 int hal_host_open(const hal_host_options_t *options, char *path, size_t cap);
 /* Sleep until the device clock reaches until_us, a byte arrives, or max_wait_us passes. */

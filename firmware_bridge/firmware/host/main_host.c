@@ -6,7 +6,7 @@
  * Options: --device-id N (1)  --rate HZ (1000)  --batch N (20)  --heartbeat-ms MS (1000)
  *          --autostart (stream at boot; default waits for CONFIG STREAMING=1)  --max-samples N (0 = no limit)
  *          --drift-ppm X (0)  --offset-us N (0)  --flip-rate P (0)  --drop-rate P (0)  --seed N (1)
- *          --damage-log PATH  --duration-s S (0 = until SIGTERM)
+ *          --damage-log PATH  --duration-s S (0 = until SIGTERM)  --audio-rate HZ (0)  --audio-chunk N (256)
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -51,7 +51,8 @@ static void usage(FILE *out) {
           "       fwb_host --vectors     print the protocol test vectors\n"
           "  --device-id N (1)  --rate HZ (1000)  --batch N (20)  --heartbeat-ms MS (1000, 0 = off)\n"
           "  --autostart        stream at boot (default: wait for CONFIG STREAMING=1)\n"
-          "  --max-samples N    stop streaming after N samples (0 = never)\n"
+          "  --max-samples N    stop streaming IMU data after N samples (0 = never)\n"
+          "  --audio-rate HZ (0 = off, <= 48000)  --audio-chunk N (256)   synthetic microphone\n"
           "  --drift-ppm X  --offset-us N          simulated device clock error\n"
           "  --flip-rate P  --drop-rate P  --seed N  --damage-log PATH   fault injection per frame\n"
           "  --duration-s S     exit after S seconds (0 = at SIGTERM)\n"
@@ -91,7 +92,7 @@ static int print_vectors(void) {
 }
 
 int main(int argc, char **argv) {
-    fwb_app_config_t cfg = {1, 1000, 20, 1000, 0, 0, ACCEL_SCALE, GYRO_SCALE};
+    fwb_app_config_t cfg = {1, 1000, 20, 1000, 0, 0, ACCEL_SCALE, GYRO_SCALE, 0, 256};
     hal_host_options_t opts = {0};
     opts.seed = 1;
     double duration_s = 0;
@@ -102,7 +103,8 @@ int main(int argc, char **argv) {
         {"max-samples", required_argument, 0, 'm'}, {"drift-ppm", required_argument, 0, 'D'},
         {"offset-us", required_argument, 0, 'o'}, {"flip-rate", required_argument, 0, 'f'},
         {"drop-rate", required_argument, 0, 'x'}, {"seed", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'H'},
+        {"help", no_argument, 0, 'H'},           {"audio-rate", required_argument, 0, 'A'},
+        {"audio-chunk", required_argument, 0, 'C'},
         {"damage-log", required_argument, 0, 'l'}, {"duration-s", required_argument, 0, 't'},
         {0, 0, 0, 0}};
     int opt;
@@ -110,6 +112,8 @@ int main(int argc, char **argv) {
         switch (opt) {
             case 'V': return print_vectors();
             case 'H': usage(stdout); return 0;
+            case 'A': cfg.audio_rate_hz = (uint32_t)strtoul(optarg, NULL, 10); break;
+            case 'C': cfg.audio_chunk = (uint16_t)atoi(optarg); break;
             case 'd': cfg.device_id = (uint8_t)atoi(optarg); break;
             case 'r': cfg.imu_rate_hz = (uint32_t)strtoul(optarg, NULL, 10); break;
             case 'b': cfg.batch_samples = (uint16_t)atoi(optarg); break;
@@ -132,8 +136,9 @@ int main(int argc, char **argv) {
             default: usage(stderr); return 2;
         }
     }
-    if (cfg.imu_rate_hz < 1 || cfg.imu_rate_hz > 100000 || cfg.batch_samples < 1 || cfg.batch_samples > 128) {
-        fprintf(stderr, "fwb_host: --rate must be 1..100000 and --batch 1..128\n");
+    if (cfg.imu_rate_hz < 1 || cfg.imu_rate_hz > 100000 || cfg.batch_samples < 1 || cfg.batch_samples > 128 ||
+        cfg.audio_rate_hz > 48000 || cfg.audio_chunk < 1 || cfg.audio_chunk > 1024) {
+        fprintf(stderr, "fwb_host: need --rate 1..100000, --batch 1..128, --audio-rate 0..48000, --audio-chunk 1..1024\n");
         return 2;
     }
     char path[256];

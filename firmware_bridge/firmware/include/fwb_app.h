@@ -14,10 +14,12 @@ typedef struct {
     uint64_t max_samples;       /* stop streaming after this many samples, 0 = never */
     float accel_scale;          /* m/s^2 per count */
     float gyro_scale;           /* rad/s per count */
+    uint32_t audio_rate_hz;     /* microphone sampling rate, 0 = no audio, else 1..48000 */
+    uint16_t audio_chunk;       /* audio frames per AUDIO_CHUNK frame, 1..1024 */
 } fwb_app_config_t;
 
 void fwb_app_init(const fwb_app_config_t *config);
-/* Do all work that is due; returns the device time (us) at which the next sample is due, or
+/* Do all work that is due; returns the device time (us) at which the next IMU or audio sample is due, or
  * UINT64_MAX when not streaming, so the caller can sleep until then or until a byte arrives. */
 uint64_t fwb_app_poll(void);
 /* Samples taken since boot. */

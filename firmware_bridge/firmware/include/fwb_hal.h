@@ -1,4 +1,4 @@
-/* Hardware abstraction the reference firmware needs. A port implements these four functions;
+/* Hardware abstraction the reference firmware needs. A port implements these five functions;
  * host/hal_host.c implements them on a pseudo-terminal with synthetic IMU data. */
 #ifndef FWB_HAL_H
 #define FWB_HAL_H
@@ -19,5 +19,8 @@ size_t hal_uart_read(uint8_t *buf, size_t cap);
 
 /* Read one IMU sample in raw counts (accel x, y, z, gyro x, y, z). */
 void hal_imu_read(int16_t out[FWB_IMU_CHANNELS]);
+
+/* Read one mono microphone sample (int16 PCM). Only called when audio streaming is enabled. */
+int16_t hal_audio_read(void);
 
 #endif /* FWB_HAL_H */

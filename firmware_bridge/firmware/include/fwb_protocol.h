@@ -31,7 +31,8 @@ enum fwb_config_key {
     FWB_KEY_STREAMING = 1,
     FWB_KEY_IMU_RATE_HZ = 2,
     FWB_KEY_IMU_BATCH_SAMPLES = 3,
-    FWB_KEY_HEARTBEAT_PERIOD_MS = 4
+    FWB_KEY_HEARTBEAT_PERIOD_MS = 4,
+    FWB_KEY_AUDIO_RATE_HZ = 5
 };
 
 enum fwb_ack_status { FWB_ACK_OK = 0, FWB_ACK_UNKNOWN_KEY = 1, FWB_ACK_BAD_VALUE = 2 };

@@ -7,6 +7,7 @@
 #include "fwb_protocol.h"
 
 #define MAX_BATCH 128u
+#define MAX_AUDIO_CHUNK 1024u
 #define IMU_FIXED 8u /* n_samples u16, n_channels u8, format u8, period_us u32 */
 
 static fwb_app_config_t cfg;
@@ -22,6 +23,10 @@ static uint64_t next_heartbeat_us;
 static int16_t batch[MAX_BATCH][FWB_IMU_CHANNELS];
 static uint16_t batch_len;
 static uint64_t batch_time_us;
+static int16_t audio[MAX_AUDIO_CHUNK];
+static uint16_t audio_len;
+static uint64_t audio_index; /* audio samples taken in the current stream */
+static uint64_t audio_time_us;
 
 static void send(uint8_t msg_type, uint64_t device_time_us, size_t body_len) {
     fwb_header_t header = {0};
@@ -56,6 +61,20 @@ static void send_batch(void) {
     batch_len = 0;
 }
 
+static uint64_t audio_due_us(uint64_t index) {
+    return stream_start_us + index * 1000000u / cfg.audio_rate_hz;
+}
+
+static void send_audio(void) {
+    fwb_put_u16(body, audio_len);
+    body[2] = 1; /* mono */
+    body[3] = 0;
+    fwb_put_u32(body + 4, cfg.audio_rate_hz);
+    for (uint16_t i = 0; i < audio_len; ++i) fwb_put_u16(body + 8 + 2u * i, (uint16_t)audio[i]);
+    send(FWB_MSG_AUDIO_CHUNK, audio_time_us, 8u + 2u * audio_len);
+    audio_len = 0;
+}
+
 static void send_heartbeat(uint64_t now) {
     fwb_put_u32(body, frames_sent + 1u); /* counts this heartbeat too */
     fwb_put_u32(body + 4, 0u);           /* nothing is ever dropped: the UART write blocks */
@@ -69,6 +88,8 @@ static void start_stream(uint64_t now) {
     stream_start_us = now;
     stream_index = 0;
     batch_len = 0;
+    audio_index = 0;
+    audio_len = 0;
 }
 
 static uint8_t apply_config(uint8_t key, uint32_t value, uint64_t now) {
@@ -77,6 +98,7 @@ static uint8_t apply_config(uint8_t key, uint32_t value, uint64_t now) {
             if (value > 1u) return FWB_ACK_BAD_VALUE;
             if (value && !cfg.streaming) start_stream(now);
             if (!value && batch_len) send_batch();
+            if (!value && audio_len) send_audio();
             cfg.streaming = (uint8_t)value;
             return FWB_ACK_OK;
         case FWB_KEY_IMU_RATE_HZ:
@@ -94,6 +116,12 @@ static uint8_t apply_config(uint8_t key, uint32_t value, uint64_t now) {
             cfg.heartbeat_ms = value;
             next_heartbeat_us = now + (uint64_t)value * 1000u;
             return FWB_ACK_OK;
+        case FWB_KEY_AUDIO_RATE_HZ:
+            if (value > 48000u) return FWB_ACK_BAD_VALUE;
+            if (audio_len) send_audio();
+            cfg.audio_rate_hz = value;
+            audio_index = cfg.audio_rate_hz ? (now > stream_start_us ? (now - stream_start_us) * value / 1000000u : 0u) : 0u;
+            return FWB_ACK_OK;
         default:
             return FWB_ACK_UNKNOWN_KEY;
     }
@@ -105,6 +133,7 @@ static uint32_t current_value(uint8_t key) {
         case FWB_KEY_IMU_RATE_HZ: return cfg.imu_rate_hz;
         case FWB_KEY_IMU_BATCH_SAMPLES: return cfg.batch_samples;
         case FWB_KEY_HEARTBEAT_PERIOD_MS: return cfg.heartbeat_ms;
+        case FWB_KEY_AUDIO_RATE_HZ: return cfg.audio_rate_hz;
         default: return 0u;
     }
 }
@@ -133,6 +162,8 @@ void fwb_app_init(const fwb_app_config_t *config) {
     cfg = *config;
     if (cfg.imu_rate_hz < 1u) cfg.imu_rate_hz = 1u;
     if (cfg.batch_samples < 1u || cfg.batch_samples > MAX_BATCH) cfg.batch_samples = MAX_BATCH;
+    if (cfg.audio_chunk < 1u || cfg.audio_chunk > MAX_AUDIO_CHUNK) cfg.audio_chunk = 256u;
+    if (cfg.audio_rate_hz > 48000u) cfg.audio_rate_hz = 48000u;
     fwb_rx_init(&rx);
     seq = 0;
     frames_sent = 0;
@@ -159,18 +190,34 @@ uint64_t fwb_app_poll(void) {
         next_heartbeat_us = now + (uint64_t)cfg.heartbeat_ms * 1000u;
     }
     if (!cfg.streaming) return UINT64_MAX;
-    while (sample_due_us(stream_index) <= now) {
-        if (cfg.max_samples && samples_sent + batch_len >= cfg.max_samples) {
-            if (batch_len) send_batch();
-            cfg.streaming = 0;
-            return UINT64_MAX;
+    uint64_t next_audio = UINT64_MAX;
+    if (cfg.audio_rate_hz) {
+        while (audio_due_us(audio_index) <= now) {
+            if (audio_len == 0) audio_time_us = audio_due_us(audio_index);
+            audio[audio_len++] = hal_audio_read();
+            audio_index++;
+            if (audio_len >= cfg.audio_chunk) send_audio();
         }
+        next_audio = audio_due_us(audio_index);
+    }
+    int imu_done = cfg.max_samples && samples_sent + batch_len >= cfg.max_samples;
+    while (!imu_done && sample_due_us(stream_index) <= now) {
         if (batch_len == 0) batch_time_us = sample_due_us(stream_index);
         hal_imu_read(batch[batch_len++]);
         stream_index++;
         if (batch_len >= cfg.batch_samples) send_batch();
+        imu_done = cfg.max_samples && samples_sent + batch_len >= cfg.max_samples;
     }
-    return sample_due_us(stream_index);
+    if (imu_done) {
+        if (batch_len) send_batch();
+        if (!cfg.audio_rate_hz) {
+            cfg.streaming = 0;
+            return UINT64_MAX;
+        }
+        return next_audio;
+    }
+    uint64_t next_imu = sample_due_us(stream_index);
+    return next_imu < next_audio ? next_imu : next_audio;
 }
 
 uint64_t fwb_app_samples_sent(void) { return samples_sent; }
