@@ -81,8 +81,13 @@ class StereoMonoPipeline:
         self.frames = 0  # frames processed
         self.frames_labelled = 0  # frames added to the replay buffer
         self.student_size = (config.student.input_height, config.student.input_width)
-        self._onnx: OnnxDepthRunner | None = None
-        self._onnx_version = -1
+        if config.inference_backend == "onnxruntime":
+            # the ONNX export runs in the thread that publishes weights (the trainer), never in inference
+            self.trainer.slot.set_prepare(self._to_onnx)
+
+    def _to_onnx(self, model: torch.nn.Module) -> OnnxDepthRunner:
+        height, width = self.student_size
+        return OnnxDepthRunner(export_student_onnx(model, height, width), self.config.inference_threads)
 
     def _distance(self, depth: np.ndarray, valid: np.ndarray | None) -> float:
         c = self.config
@@ -91,17 +96,13 @@ class StereoMonoPipeline:
     # -- inference -------------------------------------------------------------------------------------
     def predict_mono(self, left_grey: np.ndarray) -> tuple[np.ndarray, int]:
         """Student depth (H, W) metres for a rectified grey image, with the model version used."""
-        model, version = self.trainer.slot.get()
         height, width = self.student_size
         small = cv2.resize(left_grey, (width, height), interpolation=cv2.INTER_AREA)
         if self.config.inference_backend == "onnxruntime":
-            if self._onnx is None or self._onnx_version != version:
-                self._onnx = OnnxDepthRunner(
-                    export_student_onnx(model, height, width), self.config.inference_threads
-                )
-                self._onnx_version = version
-            depth = self._onnx(small)
+            runner, version = self.trainer.slot.get_prepared()
+            depth = runner(small)
         else:
+            model, version = self.trainer.slot.get()
             with torch.inference_mode():
                 depth = model(image_tensor(small[None]))[0, 0].numpy()
         full = cv2.resize(depth, (left_grey.shape[1], left_grey.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -180,10 +181,14 @@ class StereoMonoPipeline:
         """Stop the background trainer and publish its latest weights."""
         self.trainer.stop()
 
-    def train_steps(self, count: int) -> list[dict[str, float]]:
-        """Train ``count`` steps synchronously (returns each step's metrics); publishes the weights."""
+    def train_steps(self, count: int, publish: bool = False) -> list[dict[str, float]]:
+        """Train ``count`` steps synchronously and return each step's metrics.
+
+        Weights reach inference every ``config.trainer.publish_every_steps`` steps, and at the end when
+        ``publish`` is set.
+        """
         metrics = self.trainer.train_steps(count)
-        if metrics:
+        if metrics and publish:
             self.trainer.slot.publish(self.learner.inference_model())
         return metrics
 

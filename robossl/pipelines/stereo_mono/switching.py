@@ -40,8 +40,8 @@ class SwitchingConfig:
 
     policy: str = "persistent"  # "persistent", "stereo_only" or "mono_only"
     min_learning_frames: int = 100  # frames seen by the learner before mono may take over
-    quality_enter: float = 0.20  # running mono AbsRel (vs stereo) below which mono takes over
-    quality_exit: float = 0.30  # running mono AbsRel above which stereo takes back
+    quality_enter: float = 0.25  # running mono AbsRel (vs stereo) below which mono takes over
+    quality_exit: float = 0.35  # running mono AbsRel above which stereo takes back
     min_quality_count: int = 20  # quality measurements needed before the estimate is trusted
     imminent_distance_m: float = 0.5  # stereo distance below which stereo takes over (training wheels)
     release_distance_m: float = 0.9  # stereo distance above which mono may resume after a take-over

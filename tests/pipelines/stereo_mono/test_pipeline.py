@@ -123,6 +123,6 @@ def test_real_euroc_frames_learn_with_replay(real_data):
     assert 1.0 < np.nanmedian([o.stereo_distance for o in outputs]) < 6.0
     probe = sequence[60]
     before = pipeline.process(probe.left, probe.right, 100.0).mono_absrel
-    pipeline.train_steps(30)
+    pipeline.train_steps(30, publish=True)
     after = pipeline.process(probe.left, probe.right, 101.0).mono_absrel
     assert after < before

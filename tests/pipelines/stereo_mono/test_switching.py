@@ -22,12 +22,12 @@ def test_starts_on_stereo_and_switches_when_mono_is_good(caplog):
     policy = SwitchingPolicy(SwitchingConfig(**CONFIG))
     with caplog.at_level(logging.INFO):
         assert run(policy, 1, learned=5) == [FlightMode.STEREO]  # too few frames learned
-        assert run(policy, 1, quality=0.25)[-1] is FlightMode.STEREO  # quality not good enough
+        assert run(policy, 1, quality=0.3)[-1] is FlightMode.STEREO  # quality not good enough
         assert run(policy, 3)[-1] is FlightMode.MONO
     assert len(policy.transitions) == 1
     transition = policy.transitions[0]
     assert (transition.source, transition.target) == (FlightMode.STEREO, FlightMode.MONO)
-    assert "AbsRel 0.100 < 0.2" in transition.reason
+    assert "AbsRel 0.100 < 0.25" in transition.reason
     assert "stereo -> mono" in caplog.text
 
 
@@ -44,9 +44,9 @@ def test_imminent_collision_hands_control_to_stereo_until_clear():
 def test_quality_hysteresis():
     policy = SwitchingPolicy(SwitchingConfig(**CONFIG))
     run(policy, 5)
-    assert run(policy, 5, quality=0.25)[-1] is FlightMode.MONO  # between enter and exit: stay
-    assert run(policy, 1, quality=0.35)[-1] is FlightMode.STEREO
-    assert "> 0.3" in policy.transitions[-1].reason
+    assert run(policy, 5, quality=0.3)[-1] is FlightMode.MONO  # between enter and exit: stay
+    assert run(policy, 1, quality=0.4)[-1] is FlightMode.STEREO
+    assert "> 0.35" in policy.transitions[-1].reason
 
 
 def test_unknown_quality_never_switches_to_mono():

@@ -1,0 +1,604 @@
+"""Persistent stereo -> mono depth: closed-loop flight, real EuRoC frames, Middlebury, speed.
+
+Run (one benchmark at a time): ``flock /tmp/robossl-bench.lock python bench/stereo_mono.py``
+(``--quick`` for a smoke run with short flights).
+
+1. Middlebury motorcycle (scikit-image): SGBM bad-pixel rate at 3 px on pixels where both SGBM and the
+   ground truth have a disparity (target <= 20 %), and the density of SGBM's valid pixels.
+2. EuRoC V1_01 micro excerpt (95 real stereo pairs): rectify, SGBM, online learning with replay over the
+   frames in order; mono-vs-stereo agreement on confident pixels is measured on each frame BEFORE training on
+   it (prequential), and reported for the first and last 20 frames.
+3. Speed on one core: SGBM at 376x240, student inference with ONNX Runtime at 128x160, and pipeline
+   throughput on EuRoC with the background trainer running (must stay above the 20 Hz camera rate).
+4. Closed loop in the MuJoCo drone room: a student pretrained offline on stereo flights in training rooms,
+   then 3 held-out rooms x {stereo_only, mono_only, persistent} x ``--minutes`` simulated minutes: collisions
+   per 100 m, share of time on mono, mono AbsRel against simulator ground truth.
+
+Pictures go to bench/results/stereo_mono_*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
+
+import numpy as np  # noqa: E402
+from _common import RESULTS_DIR, print_table, write_results  # noqa: E402
+
+TARGETS = {
+    "middlebury_bad3": 0.20,
+    "sgbm_hz_376x240": 30.0,
+    "student_onnx_hz_128x160": 60.0,
+    "mono_time_fraction": 0.70,
+    "absrel": 0.25,
+}
+
+SIM_SETTINGS: dict[str, Any] = {
+    "sgbm": {"num_disparities": 48},
+    "student": {"input_height": 64, "input_width": 96},
+    "trainer": {"batch_size": 8, "publish_every_steps": 50},
+    "inference_backend": "onnxruntime",
+}
+
+
+def quiet() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+
+
+# -- 1. Middlebury -----------------------------------------------------------------------------------------
+def middlebury() -> dict[str, Any]:
+    from skimage import data
+
+    from robossl.pipelines.stereo_mono import SGBMConfig, StereoTeacher
+
+    left, right, truth = data.stereo_motorcycle()
+    teacher = StereoTeacher(100.0, 1.0, SGBMConfig(num_disparities=64, block_size=5))
+    result = teacher(left, right)
+    gt_valid = np.isfinite(truth)
+    both = result.valid & gt_valid
+    error = np.abs(result.disparity[both] - truth[both])
+    confident = both & (result.confidence >= 0.3)
+    return {
+        "image": f"{left.shape[1]}x{left.shape[0]}",
+        "bad3_valid": float(np.mean(error > 3.0)),
+        "bad1_valid": float(np.mean(error > 1.0)),
+        "density": float(both.sum() / gt_valid.sum()),
+        "bad3_confident": float(np.mean(np.abs(result.disparity - truth)[confident] > 3.0)),
+        "confident_density": float(confident.sum() / gt_valid.sum()),
+        "target_bad3": TARGETS["middlebury_bad3"],
+    }
+
+
+# -- 2. EuRoC ----------------------------------------------------------------------------------------------
+def euroc_pipeline(rectified_width: int = 376, backend: str = "torch"):
+    from robossl.data.euroc import EurocSequence
+    from robossl.data.locate import require_data
+    from robossl.pipelines.stereo_mono import StereoCalibration, StereoMonoConfig, StereoMonoPipeline
+
+    sequence = EurocSequence(require_data("stereo/euroc_v1_01_easy_micro"))
+    calibration = StereoCalibration.from_euroc(sequence.left_sensor, sequence.right_sensor)
+    config = StereoMonoConfig.from_dict(
+        {
+            "rectified_width": rectified_width,
+            "sgbm": {"num_disparities": 48},
+            "student": {"input_height": 96, "input_width": 160},
+            "trainer": {"batch_size": 8},
+            "replay_capacity": 95,
+            "replay_policy": "diversity",
+            "inference_backend": backend,
+        }
+    )
+    return sequence, StereoMonoPipeline(config, calibration)
+
+
+def delta_accuracy(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    usable = mask & np.isfinite(target) & (target > 0)
+    if not usable.any():
+        return float("nan")
+    ratio = np.maximum(pred[usable] / target[usable], target[usable] / pred[usable])
+    return float(np.mean(ratio < 1.25))
+
+
+def euroc(steps_per_frame: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    import torch
+
+    torch.manual_seed(0)
+    sequence, pipeline = euroc_pipeline()
+    rows = []
+    example = None
+    for index, frame in enumerate(sequence):
+        out = pipeline.process(frame.left, frame.right, frame.stamp_ns * 1e-9)
+        confident = out.confidence >= pipeline.config.confidence_threshold
+        assert out.mono_depth is not None
+        rel_distance = abs(out.mono_distance - out.stereo_distance) / out.stereo_distance
+        rows.append(
+            {
+                "frame": index,
+                "absrel": out.mono_absrel,
+                "delta125": delta_accuracy(out.mono_depth, out.stereo_depth, confident),
+                "distance_relerr": rel_distance,
+                "confident_fraction": float(confident.mean()),
+            }
+        )
+        pipeline.train_steps(steps_per_frame, publish=True)
+        if index == len(sequence) - 1:
+            example = (frame.left, out)
+    first, last = rows[:20], rows[-20:]
+
+    def mean(part: list[dict[str, float]], key: str) -> float:
+        return float(np.nanmean([r[key] for r in part]))
+
+    summary = {
+        "frames": len(rows),
+        "train_steps": pipeline.trainer.steps,
+        "steps_per_frame": steps_per_frame,
+        "rectified": f"{pipeline.rectifier.output_size[0]}x{pipeline.rectifier.output_size[1]}",
+        "baseline_m": pipeline.rectifier.baseline_m,
+        "stereo_confident_fraction": mean(rows, "confident_fraction"),
+        "mono_vs_stereo_absrel_first20": mean(first, "absrel"),
+        "mono_vs_stereo_absrel_last20": mean(last, "absrel"),
+        "mono_vs_stereo_delta125_first20": mean(first, "delta125"),
+        "mono_vs_stereo_delta125_last20": mean(last, "delta125"),
+        "distance_relerr_first20": mean(first, "distance_relerr"),
+        "distance_relerr_last20": mean(last, "distance_relerr"),
+        "note": "prequential: each frame is scored before the learner trains on it; no ground truth in the excerpt",
+    }
+    return summary, {"rows": rows, "example": example}
+
+
+# -- 3. Speed ----------------------------------------------------------------------------------------------
+def rate(function, seconds: float = 2.0) -> float:
+    function()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        function()
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def speed(seconds: float) -> dict[str, Any]:
+    from robossl.pipelines.stereo_mono import MonoDepthNet, StudentConfig, count_parameters
+    from robossl.pipelines.stereo_mono.onnx_runtime import OnnxDepthRunner, export_student_onnx
+
+    sequence, pipeline = euroc_pipeline(backend="onnxruntime")
+    frame = sequence[10]
+    left, right = pipeline.rectifier.rectify(frame.left, frame.right)
+    sgbm_hz = rate(lambda: pipeline.teacher(left, right), seconds)
+    student = MonoDepthNet(StudentConfig())
+    runner = OnnxDepthRunner(export_student_onnx(student, 128, 160), threads=1)
+    image = (np.random.default_rng(0).random((128, 160)) * 255).astype(np.uint8)
+    onnx_hz = rate(lambda: runner(image), seconds)
+
+    # pipeline throughput on EuRoC while the background trainer runs (half a core budget)
+    for index in range(0, 95, 3):
+        f = sequence[index]
+        pipeline.process(f.left, f.right, f.stamp_ns * 1e-9)
+    frames = [sequence[i] for i in range(0, 95, 5)]
+    idle_hz = rate(lambda: pipeline.process(frames[0].left, frames[0].right, 0.0), seconds)
+    pipeline.config.trainer.cpu_fraction = 0.5
+    pipeline.start_learning()
+    counter = {"i": 0}
+
+    def step() -> None:
+        f = frames[counter["i"] % len(frames)]
+        counter["i"] += 1
+        pipeline.process(f.left, f.right, f.stamp_ns * 1e-9)
+
+    try:
+        training_hz = rate(step, 2 * seconds)
+    finally:
+        pipeline.stop_learning()
+    return {
+        "sgbm_hz_376x240": sgbm_hz,
+        "sgbm_disparities": pipeline.config.sgbm.num_disparities,
+        "student_params": count_parameters(student),
+        "student_onnx_hz_128x160": onnx_hz,
+        "pipeline_hz_376x240_idle": idle_hz,
+        "pipeline_hz_376x240_while_training": training_hz,
+        "train_steps_during_measurement": pipeline.trainer.steps,
+        "camera_hz": sequence.left_sensor.rate_hz,
+        "note": "one core: torch.set_num_threads(1), ONNX Runtime intra_op_num_threads=1; the machine is shared",
+    }
+
+
+# -- 4. Closed loop ----------------------------------------------------------------------------------------
+def pretrain(rooms: int, seconds: float, steps: int, checkpoint: Path) -> dict[str, Any]:
+    import torch
+    from robossl_sim.closed_loop import pretrain_student
+    from robossl_sim.worlds.drone_room import DroneRoom
+    from tqdm import tqdm
+
+    from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline
+
+    torch.manual_seed(0)
+    settings = {
+        **SIM_SETTINGS,
+        "switching": {"policy": "stereo_only"},
+        "run_mono_in_stereo_mode": False,
+        "replay_capacity": 2000,
+    }
+    with DroneRoom(0) as room:
+        calibration = room.calibration
+    pipeline = StereoMonoPipeline(StereoMonoConfig.from_dict(settings), calibration)
+    start = time.perf_counter()
+    with tqdm(total=steps, desc="pretraining student", mininterval=10) as bar:
+        losses = pretrain_student(
+            pipeline, list(range(rooms)), seconds, steps, progress=lambda _: bar.update()
+        )
+    pipeline.save(checkpoint, include_replay=False)
+    return {
+        "rooms": rooms,
+        "seconds_per_room": seconds,
+        "labelled_frames": pipeline.frames_labelled,
+        "steps": steps,
+        "losses": losses,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def run_condition(job: tuple[str, int, float, str]) -> dict[str, Any]:
+    """One flight (runs in a worker process)."""
+    condition, seed, minutes, checkpoint = job
+    quiet()
+    import torch
+    from robossl_sim.closed_loop import FlightConfig, fly
+    from robossl_sim.worlds.drone_room import DroneRoom
+
+    from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline
+
+    torch.manual_seed(seed)
+    policy = condition
+    settings = {
+        **SIM_SETTINGS,
+        "switching": {"policy": policy, "min_learning_frames": 25, "min_quality_count": 10},
+        "run_mono_in_stereo_mode": condition != "stereo_only",
+    }
+    start = time.perf_counter()
+    with DroneRoom(seed, "heldout") as room:
+        pipeline = StereoMonoPipeline(StereoMonoConfig.from_dict(settings), room.calibration)
+        if condition != "stereo_only":
+            pipeline.load(checkpoint)
+        learning = condition == "persistent"
+        flight = FlightConfig(duration_s=60.0 * minutes, train_steps=1 if learning else 0, seed=seed)
+        log = fly(room, pipeline, flight)
+        layout = room.layout
+    summary = log.summary()
+    return {
+        "condition": condition,
+        "seed": seed,
+        "summary": summary,
+        "log": log,
+        "layout": layout,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    for condition in ("stereo_only", "mono_only", "persistent"):
+        mine = [r for r in runs if r["condition"] == condition]
+        collisions = sum(r["summary"]["collisions"] for r in mine)
+        distance = sum(r["summary"]["distance_m"] for r in mine)
+        mono = float(np.mean([r["summary"]["mono_time_fraction"] for r in mine]))
+        mono_absrel = float(np.nanmean([r["summary"]["mono_absrel"] for r in mine]))
+        stereo_absrel = float(np.nanmean([r["summary"]["stereo_absrel"] for r in mine]))
+        results[condition] = {
+            "collisions_per_100m": 100.0 * collisions / max(distance, 1e-6),
+            "mono_time_fraction": mono,
+            # stereo_only never runs the student: its depth error is the stereo teacher's (confident pixels)
+            "absrel": stereo_absrel if condition == "stereo_only" else mono_absrel,
+            "absrel_of": "stereo (confident pixels)" if condition == "stereo_only" else "mono (all pixels)",
+            "stereo_absrel_confident": stereo_absrel,
+            "collisions": collisions,
+            "distance_m": distance,
+            "transitions": float(sum(r["summary"]["transitions"] for r in mine)),
+            "per_seed": [
+                {"seed": r["seed"], **{k: v for k, v in r["summary"].items() if k != "transitions"}}
+                for r in mine
+            ],
+        }
+    return results
+
+
+# -- pictures ----------------------------------------------------------------------------------------------
+def depth_picture(checkpoint: Path, euroc_example: Any, path: Path) -> None:
+    import cv2
+    import matplotlib.pyplot as plt
+    from robossl_sim.worlds.drone_room import DroneRoom
+
+    from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline
+
+    with DroneRoom(0, "heldout") as room:
+        settings = {**SIM_SETTINGS, "switching": {"policy": "stereo_only"}}
+        pipeline = StereoMonoPipeline(StereoMonoConfig.from_dict(settings), room.calibration)
+        pipeline.load(checkpoint)
+        x, y, yaw = room.layout.start
+        room.reset((x, y, yaw + 1.0))
+        render = room.render()
+        out = pipeline.process(render.left, render.right, 0.0)
+    grey = cv2.cvtColor(render.left, cv2.COLOR_RGB2GRAY)
+    figure, axes = plt.subplots(2, 4, figsize=(12, 5))
+    vmax = float(np.nanpercentile(render.left_depth, 95))
+    panels = [
+        (render.left, "held-out room: left image", None),
+        (np.where(out.confidence >= 0.3, out.stereo_depth, np.nan), "stereo depth (confident)", vmax),
+        (out.mono_depth, "mono depth (pretrained student)", vmax),
+        (render.left_depth, "simulator ground truth", vmax),
+    ]
+    del grey
+    for axis, (image, title, top) in zip(axes[0], panels):
+        if top is None:
+            axis.imshow(image)
+        else:
+            axis.imshow(image, cmap="magma_r", vmin=0, vmax=top)
+        axis.set_title(title, fontsize=9)
+        axis.axis("off")
+    if euroc_example is not None:
+        left, euroc_out = euroc_example
+        vmax_e = float(np.nanpercentile(euroc_out.stereo_depth, 95))
+        rect = cv2.resize(left, (euroc_out.disparity.shape[1], euroc_out.disparity.shape[0]))
+        for axis, (image, title, top) in zip(
+            axes[1],
+            [
+                (rect, "EuRoC V1_01 (last frame, raw)", None),
+                (
+                    np.where(euroc_out.confidence >= 0.3, euroc_out.stereo_depth, np.nan),
+                    "stereo depth",
+                    vmax_e,
+                ),
+                (euroc_out.mono_depth, "mono depth (online, 95 frames)", vmax_e),
+                (euroc_out.confidence, "stereo confidence", 1.0),
+            ],
+        ):
+            if top is None:
+                axis.imshow(image, cmap="gray")
+            elif title == "stereo confidence":
+                axis.imshow(image, cmap="viridis", vmin=0, vmax=1)
+            else:
+                axis.imshow(image, cmap="magma_r", vmin=0, vmax=top)
+            axis.set_title(title, fontsize=9)
+            axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def learning_picture(
+    pretrain_info: dict[str, Any], runs: list[dict[str, Any]], euroc_rows: list, path: Path
+) -> None:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    losses = np.asarray(pretrain_info["losses"])
+    if len(losses):
+        window = max(1, len(losses) // 50)
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        axes[0].plot(losses, color="0.8", lw=0.5)
+        axes[0].plot(np.arange(len(smooth)) + window // 2, smooth, color="tab:blue")
+    axes[0].set(title="offline pretraining (training rooms)", xlabel="step", ylabel="scale-aware log loss")
+    for run in runs:
+        if run["condition"] != "persistent" or not run["log"].quality:
+            continue
+        quality = np.asarray(run["log"].quality)
+        axes[1].plot(quality[:, 0] / 60, quality[:, 1], lw=1, label=f"room {run['seed']}: running vs stereo")
+        axes[1].plot(
+            quality[:, 0] / 60, quality[:, 2], lw=0.6, ls=":", label=f"room {run['seed']}: vs ground truth"
+        )
+    axes[1].axhline(TARGETS["absrel"], color="k", lw=0.5, ls="--")
+    axes[1].set(title="persistent flight, held-out rooms", xlabel="simulated minutes", ylabel="mono AbsRel")
+    axes[1].legend(fontsize=6)
+    frames = [r["frame"] for r in euroc_rows]
+    axes[2].plot(frames, [r["absrel"] for r in euroc_rows], label="AbsRel mono vs stereo")
+    axes[2].plot(frames, [r["distance_relerr"] for r in euroc_rows], label="distance-ahead rel. error")
+    axes[2].set(title="EuRoC V1_01: online learning (prequential)", xlabel="frame", ylim=(0, 1.0))
+    axes[2].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def paths_picture(runs: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib.pyplot as plt
+    from robossl_sim.flight_plot import draw_flight
+
+    seeds = sorted({r["seed"] for r in runs})
+    conditions = ("stereo_only", "mono_only", "persistent")
+    figure, axes = plt.subplots(len(seeds), 3, figsize=(10, 3.4 * len(seeds)), squeeze=False)
+    for row, seed in enumerate(seeds):
+        for col, condition in enumerate(conditions):
+            run = next(r for r in runs if r["seed"] == seed and r["condition"] == condition)
+            draw_flight(axes[row][col], run["layout"], run["log"], f"{condition}, held-out room {seed}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="short flights and little training (smoke run)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="simulated minutes per flight")
+    parser.add_argument("--seeds", type=int, default=3, help="held-out rooms")
+    parser.add_argument("--pretrain-rooms", type=int, default=16)
+    parser.add_argument(
+        "--pretrain-seconds", type=float, default=40.0, help="simulated seconds per training room"
+    )
+    parser.add_argument("--pretrain-steps", type=int, default=1200)
+    parser.add_argument("--euroc-steps", type=int, default=2, help="training steps per EuRoC frame")
+    parser.add_argument("--workers", type=int, default=2, help="processes for the closed-loop flights")
+    parser.add_argument("--speed-seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    if args.quick:
+        args.minutes, args.seeds, args.pretrain_rooms, args.pretrain_steps = 0.5, 1, 2, 30
+        args.pretrain_seconds, args.speed_seconds = 10.0, 0.5
+    quiet()
+    begin = time.perf_counter()
+    name = "stereo_mono_quick" if args.quick else "stereo_mono"
+    checkpoint = RESULTS_DIR / f".{name}_student.pt"
+
+    print("== Middlebury motorcycle", flush=True)
+    mb = middlebury()
+    print_table([{k: v for k, v in mb.items() if not isinstance(v, str)}])
+
+    print("== EuRoC V1_01 micro: online learning over 95 frames", flush=True)
+    eu, eu_detail = euroc(args.euroc_steps)
+    print_table([{k: v for k, v in eu.items() if isinstance(v, float)}])
+
+    print("== speed (one core)", flush=True)
+    sp = speed(args.speed_seconds)
+    print_table([{k: v for k, v in sp.items() if isinstance(v, (int, float))}])
+
+    print("== closed loop: pretraining the student offline in training rooms", flush=True)
+    pre = pretrain(args.pretrain_rooms, args.pretrain_seconds, args.pretrain_steps, checkpoint)
+    jobs = [
+        (condition, seed, args.minutes, str(checkpoint))
+        for seed in range(args.seeds)
+        for condition in ("persistent", "mono_only", "stereo_only")
+    ]
+    print(f"== closed loop: {len(jobs)} flights of {args.minutes} simulated minutes", flush=True)
+    context = multiprocessing.get_context("spawn")
+    runs = []
+    with context.Pool(args.workers) as pool:
+        for run in pool.imap_unordered(run_condition, jobs):
+            s = run["summary"]
+            print(
+                f"  {run['condition']:>11} room {run['seed']}: {s['collisions']:.0f} collisions / {s['distance_m']:.0f} m, "
+                f"mono {100 * s['mono_time_fraction']:.0f} %, mono AbsRel {s['mono_absrel']:.3f} ({run['wall_s']:.0f} s)",
+                flush=True,
+            )
+            runs.append(run)
+    runs.sort(key=lambda r: (r["seed"], r["condition"]))
+    results = aggregate(runs)
+    table = [
+        {
+            "condition": c,
+            "collisions_per_100m": r["collisions_per_100m"],
+            "mono_time_fraction": r["mono_time_fraction"],
+            "absrel": r["absrel"],
+            "absrel_of": r["absrel_of"],
+        }
+        for c, r in results.items()
+    ]
+    print_table(table)
+
+    stereo_rate = results["stereo_only"]["collisions_per_100m"]
+    persistent = results["persistent"]
+    anchors = [
+        {
+            "check": "persistent collisions/100m <= stereo_only",
+            "value": persistent["collisions_per_100m"],
+            "target": stereo_rate,
+            "ratio": persistent["collisions_per_100m"] / stereo_rate if stereo_rate else float("inf"),
+            "met": persistent["collisions_per_100m"] <= stereo_rate,
+        },
+        {
+            "check": "persistent mono time >= 0.70",
+            "value": persistent["mono_time_fraction"],
+            "target": TARGETS["mono_time_fraction"],
+            "ratio": persistent["mono_time_fraction"] / TARGETS["mono_time_fraction"],
+            "met": persistent["mono_time_fraction"] >= TARGETS["mono_time_fraction"],
+        },
+    ]
+    for condition in ("mono_only", "persistent"):
+        value = results[condition]["absrel"]
+        anchors.append(
+            {
+                "check": f"{condition} mono AbsRel <= 0.25",
+                "value": value,
+                "target": TARGETS["absrel"],
+                "ratio": value / TARGETS["absrel"],
+                "met": value <= TARGETS["absrel"],
+            }
+        )
+    for key, check, higher in (
+        ("sgbm_hz_376x240", "SGBM 376x240 Hz >= 30", True),
+        ("student_onnx_hz_128x160", "student ONNX 128x160 Hz >= 60", True),
+    ):
+        anchors.append(
+            {
+                "check": check,
+                "value": sp[key],
+                "target": TARGETS[key],
+                "ratio": sp[key] / TARGETS[key],
+                "met": sp[key] >= TARGETS[key] if higher else sp[key] <= TARGETS[key],
+            }
+        )
+    anchors.append(
+        {
+            "check": "pipeline Hz while training >= camera Hz",
+            "value": sp["pipeline_hz_376x240_while_training"],
+            "target": sp["camera_hz"],
+            "ratio": sp["pipeline_hz_376x240_while_training"] / sp["camera_hz"],
+            "met": sp["pipeline_hz_376x240_while_training"] >= sp["camera_hz"],
+        }
+    )
+    anchors.append(
+        {
+            "check": "Middlebury bad3 <= 0.20",
+            "value": mb["bad3_valid"],
+            "target": TARGETS["middlebury_bad3"],
+            "ratio": mb["bad3_valid"] / TARGETS["middlebury_bad3"],
+            "met": mb["bad3_valid"] <= TARGETS["middlebury_bad3"],
+        }
+    )
+    print("== against the issue's targets")
+    print_table(anchors)
+
+    prefix = RESULTS_DIR / name
+    depth_picture(checkpoint, eu_detail["example"], Path(f"{prefix}_depth.png"))
+    learning_picture(pre, runs, eu_detail["rows"], Path(f"{prefix}_learning.png"))
+    paths_picture(runs, Path(f"{prefix}_paths.png"))
+    transitions = {
+        f"{r['condition']}_room{r['seed']}": r["log"].transitions[:50] for r in runs if r["log"].transitions
+    }
+    path = write_results(
+        name,
+        results,
+        speed=sp,
+        middlebury=mb,
+        euroc=eu,
+        targets=anchors,
+        closed_loop={
+            "minutes_per_flight": args.minutes,
+            "heldout_rooms": args.seeds,
+            "camera_hz": 5.0,
+            "student_input": "64x96 grey",
+            "pretraining": {k: v for k, v in pre.items() if k != "losses"},
+            "pretraining_final_loss": float(np.mean(pre["losses"][-50:])) if pre["losses"] else float("nan"),
+            "persistent_starts_from": "the offline-pretrained student, keeps learning (1 step/s) and switches",
+            "mono_only": "the offline-pretrained student, frozen, no stereo take-over",
+            "transitions": transitions,
+        },
+        pictures=[f"{name}_depth.png", f"{name}_learning.png", f"{name}_paths.png"],
+        wall_s=time.perf_counter() - begin,
+    )
+    checkpoint.unlink(missing_ok=True)
+    print(f"wrote {path} in {time.perf_counter() - begin:.0f} s")
+    print(
+        json.dumps(
+            {
+                c: {k: r[k] for k in ("collisions_per_100m", "mono_time_fraction", "absrel")}
+                for c, r in results.items()
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
