@@ -2,8 +2,8 @@
 
 A :class:`StorageSource` is one ``.bag``, ``.mcap`` or ``.db3`` file. :func:`open_storage` opens it with
 ``rosbags``; when that fails (truncated file, missing index or footer, broken sqlite pages) and salvage is on,
-it falls back to :class:`McapScanSource` / :class:`Sqlite3ScanSource`, which read every record up to the
-damage. Used by :mod:`robossl.data.bags`; not meant to be used directly.
+it falls back to :class:`McapScanSource` / :class:`Sqlite3ScanSource` /
+:class:`robossl.data.ros1_scan.Ros1ScanSource`, which read every record up to the damage. Used by :mod:`robossl.data.bags`; not meant to be used directly.
 """
 
 from __future__ import annotations
@@ -358,16 +358,16 @@ def open_storage(path: Path, salvage: bool) -> tuple[StorageSource | None, str |
             raise BagError(
                 path,
                 f"cannot be opened ({reason}); it is truncated or corrupted. Read it with salvage=True "
-                "(CLI: --salvage) to recover the messages before the damage",
+                "(the CLI default; --strict turns it off) to recover the messages before the damage",
             ) from exc
-        if kind == "ros1":
-            return (
-                None,
-                f"{path}: cannot be opened ({reason}); ROS 1 bags cannot be salvaged, run `rosbag reindex`",
-            )
-    scanner: McapScanSource | Sqlite3ScanSource
+    scanner: Any
     try:
-        scanner = McapScanSource(path) if kind == "mcap" else Sqlite3ScanSource(path)
+        if kind == "ros1":
+            from robossl.data.ros1_scan import Ros1ScanSource
+
+            scanner = Ros1ScanSource(path)
+        else:
+            scanner = McapScanSource(path) if kind == "mcap" else Sqlite3ScanSource(path)
     except (BagError, sqlite3.DatabaseError, OSError) as exc:
         return None, f"{path}: cannot be opened ({reason}) and scanning failed too ({exc})"
     recovered = sum(c.count for c in scanner.connections)

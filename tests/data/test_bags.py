@@ -251,3 +251,23 @@ def test_writer_refuses_existing_folder_and_conflicting_types(tmp_path: Path) ->
         writer.write("/a", T0, store.types["std_msgs/msg/String"](data="x"))
         with pytest.raises(BagError, match="added as std_msgs/msg/String"):
             writer.write("/a", T0, build_imu(store, T0, "imu", [0, 0, 0], [0, 0, 0]))
+
+
+@pytest.mark.data
+def test_truncated_real_ros1_bag_salvages_leading_messages(real_data, tmp_path: Path) -> None:
+    source = real_data("rosbag/imu_tools/ardrone_imu.bag")
+    cut = tmp_path / "cut.bag"
+    data = source.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with pytest.raises(BagError, match=r"cut\.bag.*truncated or corrupted"):
+        BagReader(cut, salvage=False).open()
+    with BagReader(cut) as reader:
+        salvaged = list(reader.messages())
+        assert "cut.bag" in reader.problems[0] and "Recovered" in reader.problems[0]
+    with BagReader(source) as reader:
+        full = list(reader.messages())
+    assert 0.4 * len(full) < len(salvaged) < 0.7 * len(full)
+    assert [(m.topic, m.log_time_ns, bytes(m.raw)) for m in salvaged] == [
+        (m.topic, m.log_time_ns, bytes(m.raw)) for m in full[: len(salvaged)]
+    ]
+    assert salvaged[-1].msg.__msgtype__ in ("sensor_msgs/msg/Imu", "sensor_msgs/msg/MagneticField")
