@@ -24,6 +24,10 @@ MAX_PAYLOAD_SIZE = 4096  # header + body + CRC; larger frames are rejected (resy
 MAX_BODY_SIZE = MAX_PAYLOAD_SIZE - HEADER_SIZE - CRC_SIZE
 
 
+_LE_INT16 = np.dtype("<i2")
+_LE_FLOAT32 = np.dtype("<f4")
+
+
 class ProtocolError(ValueError):
     """A payload that is not a valid message (bad CRC, version, length or body)."""
 
@@ -137,14 +141,15 @@ class ImuBatch:
         offset = cls.FIXED.size
         scale = None
         dtype: np.dtype
+        native: type
         if fmt == SampleFormat.INT16:
             if len(body) < offset + 4 * c:
                 raise ProtocolError(f"INT16 IMU batch body of {len(body)} bytes cannot hold {c} scales")
             scale = np.frombuffer(body, dtype="<f4", count=c, offset=offset).astype(np.float32)
             offset += 4 * c
-            dtype = np.dtype("<i2")
+            dtype, native = _LE_INT16, np.int16
         elif fmt == SampleFormat.FLOAT32:
-            dtype = np.dtype("<f4")
+            dtype, native = _LE_FLOAT32, np.float32
         else:
             raise ProtocolError(f"IMU batch has unknown sample format {fmt} (expected 1=int16 or 2=float32)")
         expected = offset + n * c * dtype.itemsize
@@ -152,7 +157,7 @@ class ImuBatch:
             raise ProtocolError(
                 f"IMU batch of {n} x {c} format {fmt} needs {expected} body bytes, got {len(body)}"
             )
-        raw = np.frombuffer(body, dtype=dtype, offset=offset).reshape(n, c).astype(dtype.newbyteorder("="))
+        raw = np.frombuffer(body, dtype=dtype, offset=offset).reshape(n, c).astype(native)
         return cls(raw=raw, sample_period_us=period, scale=scale)
 
 
