@@ -154,3 +154,30 @@ def test_collapse_monitor_flags_constant_output_and_nan():
 def test_bad_budget_rejected():
     with pytest.raises(ValueError, match="cpu_fraction"):
         TrainerConfig(cpu_fraction=1.5)
+
+
+def test_prepare_hook_runs_at_publish_time_in_the_publisher_thread():
+    import threading
+
+    seen_threads = []
+
+    def prepare(model: torch.nn.Module) -> float:
+        seen_threads.append(threading.current_thread().name)
+        return float(model.weight.item())
+
+    learner = LinearLearner()
+    slot = ModelSlot(learner.model, prepare=None)
+    slot.set_prepare(prepare)
+    assert slot.get_prepared() == (pytest.approx(learner.model.weight.item()), 0)
+    trainer = BackgroundTrainer(
+        learner, filled_replay(), slot, TrainerConfig(batch_size=16, publish_every_steps=3)
+    )
+    trainer.start()
+    deadline = time.time() + 5
+    while slot.version < 2 and time.time() < deadline:
+        time.sleep(0.01)
+    trainer.stop()
+    prepared, version = slot.get_prepared()
+    assert version >= 2
+    assert prepared == pytest.approx(slot.get()[0].weight.item())
+    assert "robossl-trainer" in seen_threads

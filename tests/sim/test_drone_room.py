@@ -10,9 +10,10 @@ import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline, StereoTeacher  # noqa: E402
 from robossl_sim.closed_loop import FlightConfig, fly  # noqa: E402
 from robossl_sim.worlds.drone_room import DroneRoom, DroneRoomConfig, make_layout  # noqa: E402
+
+from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline, StereoTeacher  # noqa: E402
 
 EMPTY = DroneRoomConfig(obstacle_count=(0, 0))
 
@@ -83,18 +84,19 @@ def pipeline_for(room: DroneRoom, policy: str) -> StereoMonoPipeline:
     return StereoMonoPipeline(config, room.calibration)
 
 
+@pytest.mark.slow
 def test_closed_loop_stereo_avoids_walls_that_a_blind_student_hits(empty_room):
     """An untrained student predicts 2 m everywhere, so mono_only flight never turns and hits walls;
-    stereo flight turns away. Both fly 40 simulated seconds from the same pose."""
-    flight = FlightConfig(duration_s=40.0, train_steps=0, absrel_every_frames=10)
+    stereo flight turns away. Both fly 30 simulated seconds from the same pose."""
+    flight = FlightConfig(duration_s=30.0, camera_hz=4.0, train_steps=0, absrel_every_frames=10)
     logs = {}
     for policy in ("stereo_only", "mono_only"):
         empty_room.reset((0.0, 0.0, 0.3))
         logs[policy] = fly(empty_room, pipeline_for(empty_room, policy), flight)
     stereo, blind = logs["stereo_only"].summary(), logs["mono_only"].summary()
-    assert blind["collisions"] >= 3
+    assert blind["collisions"] >= 2
     assert stereo["collisions"] <= 1
-    assert stereo["distance_m"] > 8.0
+    assert stereo["distance_m"] > 6.0
     assert stereo["mono_time_fraction"] == 0.0 and blind["mono_time_fraction"] == 1.0
     assert stereo["stereo_absrel"] < 0.15
-    assert len(logs["stereo_only"].positions) == 200
+    assert len(logs["stereo_only"].positions) == 120

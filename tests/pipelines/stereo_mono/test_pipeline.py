@@ -66,6 +66,22 @@ def test_learning_improves_agreement_and_checkpoint_restores(tmp_path):
         other.load(tmp_path / "stereo_mono.pt")
 
 
+def test_onnxruntime_backend_matches_torch_after_hot_swap():
+    torch_pipeline = make_pipeline()
+    onnx_pipeline = make_pipeline(inference_backend="onnxruntime")
+    scenes = [two_plane_pair(seed=s) for s in range(4)]
+    for i, (left, right, _) in enumerate(scenes):
+        torch_pipeline.process(left, right, stamp=float(i))
+    torch_pipeline.train_steps(5, publish=True)
+    onnx_pipeline.learner.load_state_dict(torch_pipeline.learner.state_dict())
+    onnx_pipeline.trainer.slot.publish(onnx_pipeline.learner.inference_model())
+    a = torch_pipeline.process(*scenes[1][:2], stamp=9.0)
+    b = onnx_pipeline.process(*scenes[1][:2], stamp=9.0)
+    assert b.model_version == 1
+    assert not np.allclose(a.mono_depth, 2.0)  # trained: not the initial constant
+    np.testing.assert_allclose(b.mono_depth, a.mono_depth, rtol=1e-3)
+
+
 def test_background_learning_keeps_inference_running():
     pipeline = make_pipeline(
         trainer={"batch_size": 4, "min_samples": 4, "publish_every_steps": 2, "cpu_fraction": 0.5}
