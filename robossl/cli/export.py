@@ -5,6 +5,7 @@ Examples:
     robossl export --checkpoint runs/terrain_seg.pt --out seg.onnx --model-kind terrain.segmentation
     robossl export --checkpoint enc.pt --out enc.onnx --input-shape 3,96,96 --quantize dynamic
     robossl export --checkpoint runs/depth.pt --out depth.onnx --quantize static --calibration frames.npy
+    robossl export --checkpoint emb.pt --out emb.onnx --quantize static --calibration clips.npy --int8-ops Conv
     robossl export --list-kinds
 
 The output is a single .onnx file (no .onnx.data) with a dynamic batch axis and metadata inside (input
@@ -42,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max abs ONNX-vs-torch difference")
     parser.add_argument("--quantize", choices=("none", "dynamic", "static"), default="none")
     parser.add_argument("--calibration", type=Path, default=None, help=".npy of normalised inputs (static)")
+    parser.add_argument(
+        "--int8-ops",
+        default="",
+        help="static: quantise only these op types, e.g. Conv (default: all supported)",
+    )
 
 
 def _parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 def _quantize(args: argparse.Namespace, fp32_path: Path) -> Path:
     import numpy as np
 
-    from robossl.export.quantize import quantize_dynamic_int8, quantize_static_int8
+    from robossl.export.quantize import StaticQuantConfig, quantize_dynamic_int8, quantize_static_int8
 
     target = fp32_path.with_suffix(".int8.onnx")
     if args.quantize == "dynamic":
@@ -133,7 +139,8 @@ def _quantize(args: argparse.Namespace, fp32_path: Path) -> Path:
     if not isinstance(data, np.ndarray) or data.ndim < 2:
         raise ValueError(f"{args.calibration} must hold one (N, ...) array of normalised inputs")
     samples = (data[i : i + 1].astype(np.float32) for i in range(len(data)))
-    return quantize_static_int8(fp32_path, target, samples)
+    ops = tuple(op.strip() for op in args.int8_ops.split(",") if op.strip())
+    return quantize_static_int8(fp32_path, target, samples, StaticQuantConfig(op_types=ops))
 
 
 def _shape(shape: tuple[int | None, ...]) -> str:

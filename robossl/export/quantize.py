@@ -37,6 +37,8 @@ class StaticQuantConfig:
     symmetric_activations: bool = False  # uint8 asymmetric activations suit ReLU outputs
     calibrate_method: str = "minmax"  # "minmax", "entropy" or "percentile"
     max_samples: int = 256  # calibration batches read from the data at most
+    op_types: tuple[str, ...] = ()  # quantise only these ONNX op types (e.g. ("Conv",)); () = all supported
+    exclude_nodes: tuple[str, ...] = ()  # ONNX node names kept in float (accuracy-sensitive layers)
 
 
 def _onnx_model_input_names(path: Path) -> list[str]:
@@ -198,6 +200,8 @@ def quantize_static_int8(
             activation_type=QuantType.QInt8 if cfg.symmetric_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[cfg.calibrate_method],
+            op_types_to_quantize=list(cfg.op_types) or None,
+            nodes_to_exclude=list(cfg.exclude_nodes) or None,
             extra_options={"ActivationSymmetric": cfg.symmetric_activations},
         )
     _restore_metadata(

@@ -84,3 +84,18 @@ def test_reader_stops_at_max_samples_and_checks_names() -> None:
     wrong = ArrayCalibrationReader([{"img": _data(1, 7)[0]}], ["image"])
     with pytest.raises(ValueError, match=r"inputs \['img'\], the model takes \['image'\]"):
         wrong.get_next()
+
+
+def test_static_op_types_keep_heads_in_float(fp32, tmp_path) -> None:
+    out = quantize_static_int8(
+        fp32, tmp_path / "conv8.onnx", list(_data(8, 8)), StaticQuantConfig(op_types=("Conv",))
+    )
+    graph = onnx.load(str(out)).graph
+    float_weights = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    heads = [n for n in graph.node if n.op_type in ("Gemm", "MatMul")]
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert heads and all(n.input[1] in float_weights for n in heads)
+    assert convs and not any(
+        n.input[1] in float_weights for n in convs
+    )  # conv weights come from DequantizeLinear
+    assert _relative_error(fp32, out, _data(8, 9)) < 0.05
