@@ -1,0 +1,492 @@
+"""Online acoustic -> visual terrain learner: the class the ROS ``terrain_node`` drives.
+
+Streams in: interaction audio chunks, camera images and robot poses, each with a timestamp (seconds, one
+clock). The learner cuts audio into clips, locates each clip's wheel tracks in earlier images, mines
+triplets from the appearance of those tracks (or from time when no image saw them), trains the audio
+embedding, clusters it into terrain ids, paints the ids along the tracks into the images, and trains the
+segmentation network on those sparse labels. Example::
+
+    pipe = TerrainPipeline(TerrainPipelineConfig(num_clusters=4), camera, base_T_camera)
+    pipe.add_pose(t, world_T_base)            # 4x4, or (x, y, yaw)
+    pipe.add_audio(t0, samples)               # float32 [-1, 1] or int16, mono, config.sample_rate
+    pipe.add_image(t, rgb)                    # (H, W, 3) uint8
+    pipe.learn(embedding_steps=50, segmentation_steps=50)   # background thread, CPU-budgeted by the caller
+    labels = pipe.segment(rgb)                # (H, W) uint8 cluster id, 255 until trained
+    pipe.stats(); pipe.state_dict(); pipe.load_state_dict(state)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from robossl.pipelines.terrain.clustering import TerrainClusters, fit_clusters
+from robossl.pipelines.terrain.embedding import EmbeddingConfig, TripletEmbeddingLearner
+from robossl.pipelines.terrain.features import AUDIO_SPECTROGRAM, SpectrogramConfig, log_spectrogram
+from robossl.pipelines.terrain.mining import group_triplets, temporal_groups, visual_triplets
+from robossl.pipelines.terrain.projection import (
+    IGNORE_INDEX,
+    PinholeCamera,
+    paint_track_labels,
+    pose_from_xy_yaw,
+    wheel_track_polygons,
+)
+from robossl.pipelines.terrain.segmentation import SegmentationConfig, SegmentationLearner
+from robossl.pipelines.terrain.visual import DESCRIPTOR_DIM, patch_descriptors
+
+
+@dataclass(frozen=True)
+class TerrainPipelineConfig:
+    """Settings of the online terrain learner."""
+
+    sample_rate: int = 16000  # audio sample rate, Hz
+    clip_s: float = 0.5  # audio clip length, seconds
+    clip_hop_s: float = 0.25  # step between clips, seconds
+    num_clusters: int | None = 4  # terrain clusters; None chooses k in k_range by silhouette
+    k_range: tuple[int, int] = (2, 8)  # candidate k when num_clusters is None
+    wheel_offsets: tuple[tuple[float, float], ...] = (
+        (0.25, 0.22),
+        (0.25, -0.22),
+        (-0.25, 0.22),
+        (-0.25, -0.22),
+    )
+    wheel_width_m: float = 0.08  # tyre width painted per wheel, metres
+    label_horizon_s: float = 10.0  # tracks driven up to this long after an image are painted into it
+    max_images: int = 300  # images kept for labelling (oldest dropped)
+    max_clips: int = 6000  # audio clips kept (oldest dropped)
+    min_clips: int = 64  # clips needed before the first embedding / clustering
+    visual_clusters: int = 8  # k-means k over patch descriptors; negatives come from another one
+    temporal_segment_s: float = 2.0  # mining without images: clips in one such stretch are positives
+    triplet_batch: int = 48  # triplets per embedding step
+    segmentation_batch: int = 8  # images per segmentation step
+    min_patch_pixels: int = 20  # pixels a track patch needs to get a visual descriptor
+    spectrogram: SpectrogramConfig = AUDIO_SPECTROGRAM  # audio front end
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)  # audio embedding network
+    segmentation_width: int = 16  # first-level channels of the segmentation network
+    seed: int = 0  # seed of weights and sampling
+
+    def __post_init__(self) -> None:
+        if self.clip_hop_s <= 0 or self.clip_s <= 0:
+            raise ValueError(
+                f"clip_s and clip_hop_s must be > 0 seconds, got {self.clip_s}, {self.clip_hop_s}"
+            )
+        if self.num_clusters is not None and not 2 <= self.num_clusters <= 254:
+            raise ValueError(
+                f"num_clusters must be in [2, 254] or None (choose by silhouette), got {self.num_clusters}"
+            )
+        if self.spectrogram.sample_rate != self.sample_rate:
+            raise ValueError(
+                f"spectrogram.sample_rate {self.spectrogram.sample_rate} differs from sample_rate {self.sample_rate}; "
+                "set both to the microphone rate"
+            )
+
+
+@dataclass
+class _Clip:
+    t0: float
+    t1: float
+    spectrogram: torch.Tensor  # (1, F, T)
+    descriptor: np.ndarray | None = None  # (DESCRIPTOR_DIM,) once an image saw the track
+    cluster: int = -1  # terrain cluster id at the last clustering, -1 before
+
+
+class TerrainPipeline:
+    """Persistent self-supervised terrain learner (see module docstring).
+
+    Args:
+        config: learner settings.
+        camera: intrinsics of the images that will be added (None: set later with :meth:`set_camera`).
+        base_T_camera: 4x4 camera mount in the base frame, OpenCV camera axes.
+    """
+
+    def __init__(
+        self,
+        config: TerrainPipelineConfig | None = None,
+        camera: PinholeCamera | None = None,
+        base_T_camera: np.ndarray | None = None,
+    ) -> None:
+        self.config = config or TerrainPipelineConfig()
+        self.camera = camera
+        self.base_T_camera = None if base_T_camera is None else np.asarray(base_T_camera, dtype=np.float64)
+        self._lock = threading.RLock()  # ingestion (node callbacks) vs learning (background thread)
+        self._rng = np.random.default_rng(self.config.seed)
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._audio_t0: float | None = None
+        self._pose_times: deque[float] = deque(maxlen=50_000)
+        self._poses: deque[np.ndarray] = deque(maxlen=50_000)
+        self._images: deque[tuple[float, np.ndarray]] = deque(maxlen=self.config.max_images)
+        self._clips: deque[_Clip] = deque(maxlen=self.config.max_clips)
+        self._embedder: TripletEmbeddingLearner | None = None
+        self._segmenter: SegmentationLearner | None = None
+        self._clusters: TerrainClusters | None = None
+        self._dropped: dict[str, int] = {"audio_nan": 0, "audio_gap": 0, "image_bad": 0, "pose_bad": 0}
+        self._last: dict[str, float] = {}
+
+    # -- ingestion -------------------------------------------------------------------------------------
+    def set_camera(self, camera: PinholeCamera, base_T_camera: np.ndarray) -> None:
+        """Intrinsics and camera mount (e.g. from CameraInfo and TF)."""
+        with self._lock:
+            self.camera = camera
+            self.base_T_camera = np.asarray(base_T_camera, dtype=np.float64)
+
+    def add_pose(self, t: float, pose: np.ndarray | tuple[float, float, float]) -> bool:
+        """Robot pose at time ``t``: 4x4 ``world_T_base`` or (x, y, yaw). Returns False if dropped."""
+        p = np.asarray(pose, dtype=np.float64)
+        if p.shape == (3,):
+            p = pose_from_xy_yaw(*p)
+        if p.shape != (4, 4) or not np.isfinite(p).all():
+            self._dropped["pose_bad"] += 1
+            return False
+        with self._lock:
+            if self._pose_times and t <= self._pose_times[-1]:
+                self._dropped["pose_bad"] += 1  # out of order
+                return False
+            self._pose_times.append(float(t))
+            self._poses.append(p)
+            self._cut_clips()
+        return True
+
+    def add_audio(self, t_start: float, samples: np.ndarray) -> bool:
+        """Mono chunk starting at ``t_start`` seconds. int16 is scaled to [-1, 1]. Returns False if dropped."""
+        x = np.asarray(samples)
+        if x.dtype == np.int16:
+            x = x.astype(np.float32) / 32768.0
+        x = x.astype(np.float32).reshape(-1)
+        if not np.isfinite(x).all():
+            self._dropped["audio_nan"] += 1
+            return False
+        with self._lock:
+            expected = (
+                None
+                if self._audio_t0 is None
+                else self._audio_t0 + len(self._audio) / self.config.sample_rate
+            )
+            if expected is None or abs(t_start - expected) > 2.0 / self.config.sample_rate:
+                if expected is not None:
+                    self._dropped["audio_gap"] += 1  # a gap or overlap restarts the stream
+                self._audio, self._audio_t0 = x, float(t_start)
+            else:
+                self._audio = np.concatenate([self._audio, x])
+            self._cut_clips()
+        return True
+
+    def add_image(self, t: float, image: np.ndarray) -> bool:
+        """RGB ``(H, W, 3)`` uint8 image taken at ``t``. Returns False if dropped (wrong size or type)."""
+        cam = self.camera
+        if (
+            image.ndim != 3
+            or image.shape[2] != 3
+            or image.dtype != np.uint8
+            or (cam is not None and image.shape[:2] != (cam.height, cam.width))
+        ):
+            self._dropped["image_bad"] += 1
+            return False
+        with self._lock:
+            self._images.append((float(t), np.ascontiguousarray(image)))
+        return True
+
+    def _pose_at(self, t: float) -> np.ndarray | None:
+        times = np.fromiter(self._pose_times, dtype=np.float64)
+        if len(times) == 0 or t < times[0] or t > times[-1]:
+            return None
+        i = int(np.searchsorted(times, t))
+        if i == 0 or times[i] == t:
+            return self._poses[i]
+        a, b = self._poses[i - 1], self._poses[i]
+        w = (t - times[i - 1]) / (times[i] - times[i - 1])
+        out = (a if w < 0.5 else b).copy()
+        out[:3, 3] = (1 - w) * a[:3, 3] + w * b[:3, 3]
+        return out
+
+    def _cut_clips(self) -> None:
+        c = self.config
+        n, hop = int(round(c.clip_s * c.sample_rate)), int(round(c.clip_hop_s * c.sample_rate))
+        while self._audio_t0 is not None and len(self._audio) >= n:
+            t0 = self._audio_t0
+            t1 = t0 + c.clip_s
+            if not self._pose_times or self._pose_times[-1] < t1:
+                return  # wait for poses that cover the clip
+            if self._pose_times[0] <= t0:
+                spec = log_spectrogram(torch.from_numpy(self._audio[:n]).unsqueeze(0), c.spectrogram)[0]
+                self._clips.append(_Clip(t0, t1, spec))
+            self._audio = self._audio[hop:]
+            self._audio_t0 = t0 + hop / c.sample_rate
+
+    # -- labelling -------------------------------------------------------------------------------------
+    def _clip_polygons(self, clips: list[_Clip]) -> tuple[np.ndarray, np.ndarray]:
+        """(M * W, 4, 3) track quads and the clip index of each."""
+        offsets = np.asarray(self.config.wheel_offsets)
+        polys, owners = [], []
+        for k, clip in enumerate(clips):
+            a, b = self._pose_at(clip.t0), self._pose_at(clip.t1)
+            if a is None or b is None:
+                continue
+            polys.append(wheel_track_polygons(a, b, offsets, self.config.wheel_width_m))
+            owners.extend([k] * len(offsets))
+        if not polys:
+            return np.zeros((0, 4, 3)), np.zeros(0, dtype=np.int64)
+        return np.concatenate(polys), np.asarray(owners, dtype=np.int64)
+
+    def _images_with_tracks(self) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per stored image: (time, image, world_T_camera, indices of clips driven within the horizon)."""
+        if self.camera is None or self.base_T_camera is None:
+            return []
+        starts = np.array([c.t0 for c in self._clips])
+        out = []
+        for t, image in self._images:
+            pose = self._pose_at(t)
+            if pose is None:
+                continue
+            inside = np.flatnonzero((starts >= t) & (starts <= t + self.config.label_horizon_s))
+            if len(inside):
+                out.append((t, image, pose @ self.base_T_camera, inside))
+        return out
+
+    def _describe_clips(self) -> None:
+        """Give clips a visual descriptor of their track from the latest earlier image that shows it."""
+        assert self.camera is not None
+        for _, image, world_T_camera, inside in self._images_with_tracks():
+            todo = [int(i) for i in inside if self._clips[int(i)].descriptor is None]
+            if not todo:
+                continue
+            polys, owners = self._clip_polygons([self._clips[i] for i in todo])
+            index_map = paint_track_labels(self.camera, world_T_camera, polys, owners, background=-1)
+            desc = patch_descriptors(image, index_map, len(todo), self.config.min_patch_pixels)
+            for row, i in enumerate(todo):
+                if np.isfinite(desc[row]).all():
+                    self._clips[i].descriptor = desc[row]
+
+    def label_images(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(image, sparse label image) for every stored image that has tracks; labels are cluster ids."""
+        with self._lock:
+            if self._clusters is None or self.camera is None:
+                return []
+            out = []
+            for _, image, world_T_camera, inside in self._images_with_tracks():
+                clips = [self._clips[int(i)] for i in inside if self._clips[int(i)].cluster >= 0]
+                polys, owners = self._clip_polygons(clips)
+                ids = np.array([clip.cluster for clip in clips], dtype=np.int64)
+                labels = paint_track_labels(self.camera, world_T_camera, polys, ids[owners])
+                if (labels != IGNORE_INDEX).any():
+                    out.append((image, labels))
+            return out
+
+    # -- learning --------------------------------------------------------------------------------------
+    def _ensure_models(self) -> None:
+        c = self.config
+        if self._embedder is None:
+            self._embedder = TripletEmbeddingLearner(c.embedding, seed=c.seed)
+            specs = torch.stack([clip.spectrogram for clip in self._clips])
+            self._embedder.model.set_normalization(specs)
+
+    def learn(self, embedding_steps: int = 50, segmentation_steps: int = 50) -> dict[str, float]:
+        """One round of background learning: embedding steps, re-clustering, segmentation steps.
+
+        Call repeatedly (e.g. from a background thread at a CPU budget). Returns metrics of this round;
+        ``{}`` until ``min_clips`` clips exist.
+        """
+        c = self.config
+        with self._lock:
+            if len(self._clips) < c.min_clips:
+                return {}
+            if self.camera is not None:
+                self._describe_clips()
+            clips = list(self._clips)
+            self._ensure_models()
+        assert self._embedder is not None
+        specs = torch.stack([clip.spectrogram for clip in clips])
+        has_desc = np.array([clip.descriptor is not None for clip in clips])
+        groups = temporal_groups(
+            np.zeros(len(clips)), np.array([clip.t0 for clip in clips]), c.temporal_segment_s
+        )
+        metrics: dict[str, float] = {}
+        if embedding_steps > 0:
+            visual = has_desc.sum() >= max(c.min_clips, 2 * c.visual_clusters)
+            if visual:
+                idx = np.flatnonzero(has_desc)
+                desc = np.stack([clips[i].descriptor for i in idx])  # type: ignore[misc]
+                a, p, n = visual_triplets(
+                    desc, embedding_steps * c.triplet_batch, c.visual_clusters, self._rng, groups[idx]
+                )
+                a, p, n = idx[a], idx[p], idx[n]
+            else:
+                a, p, n = group_triplets(groups, embedding_steps * c.triplet_batch, self._rng)
+            for s in range(embedding_steps):
+                sl = slice(s * c.triplet_batch, (s + 1) * c.triplet_batch)
+                out = self._embedder.step_triplets(specs[a[sl]], specs[p[sl]], specs[n[sl]])
+            metrics["embedding_loss"] = out["loss"]
+            metrics["visual_mining"] = float(visual)
+        self._recluster(clips, specs)
+        if segmentation_steps > 0 and self.camera is not None:
+            metrics.update(self._train_segmentation(segmentation_steps))
+        metrics["clips"] = float(len(clips))
+        self._last = metrics
+        return metrics
+
+    def _recluster(self, clips: list[_Clip], specs: torch.Tensor) -> None:
+        assert self._embedder is not None
+        emb = self._embedder.embed(specs)
+        clusters = fit_clusters(emb, self.config.num_clusters, self.config.k_range, seed=self.config.seed)
+        ids = clusters.predict(emb)
+        previous = np.array([clip.cluster for clip in clips])
+        seen = previous >= 0
+        if self._clusters is not None and clusters.k == self._clusters.k and seen.any():
+            # Keep cluster ids stable across refits so the segmentation network's classes keep their meaning.
+            counts = np.zeros((clusters.k, clusters.k), dtype=np.int64)
+            np.add.at(counts, (ids[seen], previous[seen]), 1)
+            rows, cols = linear_sum_assignment(-counts)
+            mapping = np.empty(clusters.k, dtype=np.int64)
+            mapping[rows] = cols
+            clusters = TerrainClusters(
+                centers=clusters.centers[np.argsort(mapping)], silhouette=clusters.silhouette
+            )
+            ids = mapping[ids]
+        with self._lock:
+            self._clusters = clusters
+            for clip, cluster in zip(clips, ids):
+                clip.cluster = int(cluster)
+
+    def _train_segmentation(self, steps: int) -> dict[str, float]:
+        assert self._clusters is not None
+        pairs = self.label_images()
+        if not pairs:
+            return {}
+        k = self._clusters.k
+        if self._segmenter is None or self._segmenter.config.num_classes != k:
+            self._segmenter = SegmentationLearner(
+                SegmentationConfig(num_classes=k, width=self.config.segmentation_width), seed=self.config.seed
+            )
+        images = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).float() / 255.0
+        labels = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64))
+        self._segmenter.set_class_weights(labels.numpy())
+        for _ in range(steps):
+            batch = self._rng.choice(
+                len(pairs), size=min(self.config.segmentation_batch, len(pairs)), replace=False
+            )
+            out = self._segmenter.step(images[batch], labels[batch])
+        return {"segmentation_loss": out["loss"], "labelled_images": float(len(pairs))}
+
+    # -- inference -------------------------------------------------------------------------------------
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """``(H, W)`` uint8 terrain cluster id per pixel; all ``IGNORE_INDEX`` before the first training."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"segment expects an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+        if self._segmenter is None:
+            return np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8)
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+        return self._segmenter.predict(x)[0].astype(np.uint8)
+
+    def classify_audio(self, samples: np.ndarray) -> int:
+        """Cluster id of one audio clip (``clip_s`` long), or -1 before the first clustering."""
+        if self._embedder is None or self._clusters is None:
+            return -1
+        x = torch.from_numpy(np.asarray(samples, dtype=np.float32).reshape(1, -1))
+        emb = self._embedder.embed(log_spectrogram(x, self.config.spectrogram))
+        return int(self._clusters.predict(emb)[0])
+
+    def clip_cluster_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(start time (M,), cluster id (M,)) of the clips at the last clustering."""
+        with self._lock:
+            return np.array([c.t0 for c in self._clips]), np.array(
+                [c.cluster for c in self._clips], dtype=np.int64
+            )
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and cluster statistics for diagnostics (JSON-friendly)."""
+        with self._lock:
+            ids = np.array([c.cluster for c in self._clips if c.cluster >= 0], dtype=np.int64)
+            return {
+                "clips": len(self._clips),
+                "clips_with_visual_descriptor": sum(c.descriptor is not None for c in self._clips),
+                "images": len(self._images),
+                "num_clusters": 0 if self._clusters is None else self._clusters.k,
+                "cluster_counts": np.bincount(
+                    ids, minlength=0 if self._clusters is None else self._clusters.k
+                ).tolist(),
+                "silhouette": {} if self._clusters is None else dict(self._clusters.silhouette),
+                "embedding_steps": 0 if self._embedder is None else self._embedder.steps,
+                "segmentation_steps": 0 if self._segmenter is None else self._segmenter.steps,
+                "dropped": dict(self._dropped),
+                "last": dict(self._last),
+            }
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything learned and buffered, as tensors and plain containers (``weights_only`` loadable)."""
+        with self._lock:
+            clips = list(self._clips)
+            return {
+                "embedder": None if self._embedder is None else self._embedder.state_dict(),
+                "segmenter": None if self._segmenter is None else self._segmenter.state_dict(),
+                "segmenter_classes": 0 if self._segmenter is None else self._segmenter.config.num_classes,
+                "cluster_centers": None
+                if self._clusters is None
+                else torch.from_numpy(self._clusters.centers),
+                "clip_clusters": torch.tensor([c.cluster for c in clips], dtype=torch.int64),
+                "clip_times": torch.tensor([[c.t0, c.t1] for c in clips], dtype=torch.float64).reshape(-1, 2),
+                "clip_spectrograms": torch.stack([c.spectrogram for c in clips]) if clips else torch.zeros(0),
+                "clip_descriptors": torch.from_numpy(
+                    np.stack(
+                        [
+                            c.descriptor if c.descriptor is not None else np.full(DESCRIPTOR_DIM, np.nan)
+                            for c in clips
+                        ]
+                    )
+                    if clips
+                    else np.zeros((0, DESCRIPTOR_DIM), np.float32)
+                ),
+                "pose_times": torch.tensor(list(self._pose_times), dtype=torch.float64),
+                "poses": torch.from_numpy(np.stack(self._poses)) if self._poses else torch.zeros(0, 4, 4),
+                "image_times": torch.tensor([t for t, _ in self._images], dtype=torch.float64),
+                "images": torch.from_numpy(np.stack([im for _, im in self._images]))
+                if self._images
+                else torch.zeros(0),
+                "rng": self._rng.bit_generator.state,
+                "dropped": dict(self._dropped),
+            }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (the config must be the same)."""
+        c = self.config
+        with self._lock:
+            self._clips.clear()
+            times, specs, descs = (
+                state["clip_times"],
+                state["clip_spectrograms"],
+                state["clip_descriptors"].numpy(),
+            )
+            for k in range(len(times)):
+                d = descs[k]
+                clip = _Clip(
+                    float(times[k, 0]), float(times[k, 1]), specs[k], d if np.isfinite(d).all() else None
+                )
+                clip.cluster = int(state["clip_clusters"][k])
+                self._clips.append(clip)
+            self._pose_times.clear()
+            self._poses.clear()
+            self._pose_times.extend(state["pose_times"].tolist())
+            self._poses.extend(p for p in state["poses"].numpy())
+            self._images.clear()
+            self._images.extend(zip(state["image_times"].tolist(), list(state["images"].numpy())))
+            self._embedder = None
+            if state["embedder"] is not None:
+                self._embedder = TripletEmbeddingLearner(c.embedding, seed=c.seed)
+                self._embedder.load_state_dict(state["embedder"])
+            self._segmenter = None
+            if state["segmenter"] is not None:
+                self._segmenter = SegmentationLearner(
+                    SegmentationConfig(
+                        num_classes=int(state["segmenter_classes"]), width=c.segmentation_width
+                    )
+                )
+                self._segmenter.load_state_dict(state["segmenter"])
+            centers = state["cluster_centers"]
+            self._clusters = None if centers is None else TerrainClusters(centers.numpy(), {})
+            self._rng.bit_generator.state = state["rng"]
+            self._dropped = dict(state["dropped"])
