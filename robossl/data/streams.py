@@ -19,13 +19,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from robossl.data.bags import iter_messages
 from robossl.data.messages import AudioChunk, decode_audio, decode_image, decode_imu
 
-__all__ = ["ImuArrays", "audio_stream", "image_stream", "imu_arrays", "imu_windows", "stereo_pairs"]
+if TYPE_CHECKING:
+    from robossl.data.har.recording import MultiDeviceRecording
+
+__all__ = [
+    "ImuArrays",
+    "audio_stream",
+    "image_stream",
+    "imu_arrays",
+    "imu_windows",
+    "multi_device_recording",
+    "stereo_pairs",
+    "synchronized_imu",
+]
 
 PathLike = str | Path
 
@@ -142,3 +155,64 @@ def audio_stream(
             yield decode_audio(m.msg)
         except ValueError:
             continue
+
+
+def synchronized_imu(
+    path: PathLike, topics: list[str], start: float | None = None, end: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """IMU samples of several devices at the stamps all of them share (exact header-stamp match).
+
+    Returns:
+        ``(stamps_ns (N,), values (N, D, 6) float32)`` with D = len(topics), channels gyro xyz, accel xyz.
+    """
+    arrays = [imu_arrays(path, topic, start, end) for topic in topics]
+    common = arrays[0].stamps_ns
+    for imu in arrays[1:]:
+        common = np.intersect1d(common, imu.stamps_ns)
+    values = np.empty((len(common), len(topics), 6), dtype=np.float32)
+    for d, imu in enumerate(arrays):
+        rows = np.searchsorted(imu.stamps_ns, common)
+        values[:, d, :3] = imu.gyro[rows]
+        values[:, d, 3:] = imu.accel[rows]
+    return common, values
+
+
+def multi_device_recording(
+    path: PathLike,
+    topics: list[str],
+    label_topic: str | None = None,
+    class_names: tuple[str, ...] = (),
+    name: str = "",
+    subject: str = "",
+) -> MultiDeviceRecording:
+    """A bag of several body-worn IMUs as a :class:`robossl.data.har.recording.MultiDeviceRecording`.
+
+    Device names are the topics without the trailing ``/imu`` and leading ``/`` (``/right_hand/imu`` ->
+    ``right_hand``). Labels come from ``label_topic`` (a ``std_msgs`` integer message per instant, e.g.
+    ``/activity`` from the ActRecTut converter) matched on log time; without it every label is 0.
+    """
+    from robossl.data.har.recording import MultiDeviceRecording  # noqa: F811 (runtime import)
+
+    stamps, values = synchronized_imu(path, topics)
+    if len(stamps) < 2:
+        raise ValueError(f"{path}: topics {topics} share fewer than 2 stamps; they are not synchronised")
+    labels = np.zeros(len(stamps), dtype=np.int64)
+    if label_topic is not None:
+        by_time = {m.log_time_ns: int(m.msg.data) for m in iter_messages(path, [label_topic])}
+        labels = np.array([by_time.get(int(t), 0) for t in stamps], dtype=np.int64)
+    devices = {
+        t.strip("/").removesuffix("/imu").replace("/", "_"): values[:, d, :] for d, t in enumerate(topics)
+    }
+    rate = 1e9 / float(np.median(np.diff(stamps)))
+    names = class_names or tuple(str(k) for k in range(int(labels.max()) + 1))
+    channel_names = ("gyro_x", "gyro_y", "gyro_z", "acc_x", "acc_y", "acc_z")
+    return MultiDeviceRecording(
+        name=name or str(path),
+        subject=subject,
+        devices=devices,
+        labels=labels,
+        sample_rate_hz=rate,
+        class_names=names,
+        channel_names={device: channel_names for device in devices},
+        timestamps_s=(stamps - stamps[0]) / 1e9,
+    )

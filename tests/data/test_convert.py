@@ -83,3 +83,23 @@ def test_borealtc_conversion_one_bag_per_run(real_data, tmp_path: Path) -> None:
     assert list(wheels[0].name) == ["left_wheel", "right_wheel"]
     np.testing.assert_allclose(wheels[0].velocity, run.pro[0, 2:4])
     np.testing.assert_allclose(wheels[0].effort, run.pro[0, 0:2])
+
+
+def test_actrectut_bag_back_to_multi_device_recording(real_data, tmp_path: Path) -> None:
+    from robossl.data.actrectut import actrectut_class_names
+    from robossl.data.streams import multi_device_recording
+
+    root = real_data("har/actrectut")
+    convert_actrectut(2, "gesture", tmp_path / "g", root=root, max_seconds=4.0)
+    rec = load_actrectut(2, "gesture", root=root)
+    topics = [f"/{d}/imu" for d in rec.devices]
+    back = multi_device_recording(tmp_path / "g", topics, "/activity", actrectut_class_names("gesture"))
+    n = 4 * 32
+    assert back.device_names == rec.device_names and len(back.labels) == n
+    np.testing.assert_array_equal(back.labels, rec.labels[:n])
+    assert back.sample_rate_hz == pytest.approx(32.0)
+    for device, samples in rec.devices.items():
+        # bag order is gyro xyz, accel xyz; gesture devices have gyro x, y only (z written as 0)
+        np.testing.assert_allclose(back.devices[device][:, 3:6], samples[:n, 0:3], rtol=1e-6)
+        np.testing.assert_allclose(back.devices[device][:, 0:2], samples[:n, 3:5], rtol=1e-6)
+        np.testing.assert_array_equal(back.devices[device][:, 2], 0.0)
