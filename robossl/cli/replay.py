@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if args.ros:
             return _replay_ros(args, paths)
         return _replay_in_process(args, paths)
-    except BagError as exc:
+    except (BagError, ValueError) as exc:  # ValueError: a message type rclpy cannot import (--ros)
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
