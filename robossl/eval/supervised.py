@@ -26,7 +26,10 @@ def train_supervised(
     config: SupervisedConfig | None = None,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> nn.Module:
-    """Train ``backbone`` + linear head with class-balanced cross-entropy; returns the trained backbone.
+    """Train ``backbone`` + linear head with class-balanced cross-entropy.
+
+    Returns:
+        The trained classifier ``nn.Sequential(backbone, head)`` (in eval mode), logits ``(B, classes)``.
 
     Args:
         backbone: encoder ``(B, *shape) -> (B, out_dim)`` (trained in place).
@@ -64,4 +67,4 @@ def train_supervised(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return backbone
+    return model.eval()

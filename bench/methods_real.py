@@ -1,0 +1,215 @@
+"""Every registered method pretrained on real logged sensor windows, scored by a linear probe.
+
+Datasets (from ../shared/data, via robossl's loaders):
+- ``actrectut_gesture``: ActRecTut gesture task, 3 IMUs x 5 channels, 1 s windows (32 samples at 32 Hz),
+  hop 0.5 s, 12 classes incl. NULL; train on subject 1, test on subject 2 (leave-one-subject-out).
+- ``borealtc``: BorealTC Husky IMU (6 channels), 1 s windows decimated 100 -> 50 Hz, hop 0.5 s, 5 terrain
+  classes; about 30 % of each class's runs held out.
+
+Per method and dataset: pretrain on the training split only (fixed budget: ``--steps`` optimizer steps of
+``--batch-size`` windows), then a linear probe (logistic regression, all training labels) on frozen
+features of the held-out subject/runs -> macro-F1. Baselines in the same run: the same architecture at
+random initialisation (same probe), and supervised end-to-end training of that architecture with 10 % of the
+training labels (``--supervised-steps`` steps). T-JEPA works on feature vectors, so its input is per-window
+summary statistics (mean, std, min, max, mean absolute difference per channel) and its baselines use the
+same input.
+
+Run (about 10 minutes on 2 free cores; one thread):
+    flock /tmp/robossl-bench.lock python bench/methods_real.py
+    python bench/methods_real.py --steps 20 --methods simclr,byol    # quick look
+Writes bench/results/methods_real.json:
+    {"results": {"<method>/<dataset>": {"dataset", "probe_macro_f1", "random_init_macro_f1",
+                 "supervised_10pct_macro_f1", "pretrain_seconds"}}, "details": {...}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from bench._common import print_table, write_results  # noqa: E402
+from robossl.eval.probes import knn_probe, linear_probe  # noqa: E402
+from robossl.eval.splits import held_out_split, label_subset  # noqa: E402
+from robossl.eval.supervised import SupervisedConfig, train_supervised  # noqa: E402
+from robossl.methods import InputSpec, Learner, LearnerConfig, available_methods, build_method  # noqa: E402
+from robossl.methods.sources import (  # noqa: E402
+    Standardizer,
+    WindowSet,
+    load_actrectut_windows,
+    load_borealtc_windows,
+)
+
+
+def summary_features(windows: np.ndarray) -> np.ndarray:
+    """``(N, T, C)`` -> ``(N, 5 C)``: mean, std, min, max, mean |first difference| per channel."""
+    diffs = np.abs(np.diff(windows, axis=1)).mean(1)
+    return np.concatenate([windows.mean(1), windows.std(1), windows.min(1), windows.max(1), diffs], axis=1)
+
+
+def load_datasets() -> dict[str, WindowSet]:
+    gesture = load_actrectut_windows(None, "gesture", length=32, hop=16)
+    boreal = load_borealtc_windows(None, window_s=1.0, hop_s=0.5)
+    decimated = boreal.windows[:, ::2]  # 100 Hz -> 50 Hz: half the cost, vibration up to 25 Hz kept
+    boreal = WindowSet(
+        np.ascontiguousarray(decimated),
+        InputSpec("imu", decimated.shape[1:], boreal.spec.rotation_groups),
+        boreal.labels,
+        boreal.groups,
+        boreal.class_names,
+        boreal.group_names,
+    )
+    return {"actrectut_gesture": gesture, "borealtc": boreal}
+
+
+def embed(learner: Learner, x: np.ndarray) -> np.ndarray:
+    return learner.embed(torch.from_numpy(x), batch_size=1024).numpy()
+
+
+def architecture_key(method_name: str) -> str:
+    return {"tera": "frame_transformer", "tjepa": "feature_tokens"}.get(method_name, "imu_cnn")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=100, help="pretraining steps per method and dataset")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--supervised-steps", type=int, default=150)
+    parser.add_argument("--methods", help="comma-separated subset (default: all registered)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    methods = args.methods.split(",") if args.methods else list(available_methods())
+    started, started_cpu = time.perf_counter(), time.process_time()
+    results: dict[str, dict[str, object]] = {}
+    details: dict[str, dict[str, object]] = {}
+    rows = []
+    with threadpool_limits(1):
+        for dataset_name, data in load_datasets().items():
+            assert data.labels is not None
+            train, test = held_out_split(data.labels, data.groups, 0.3, args.seed)
+            standardizer = Standardizer.fit(data.windows[train], data.spec)
+            windows = standardizer(data.windows)
+            features = summary_features(windows)
+            features = Standardizer.fit(features[train], InputSpec("features", features.shape[1:]))(features)
+            y_train, y_test = data.labels[train], data.labels[test]
+            few = label_subset(y_train, 0.1, args.seed)
+            baselines: dict[str, tuple[float, float]] = {}
+            for name in methods:
+                uses_features = available_methods()[name].modalities == ("features",)
+                x_all = features if uses_features else windows
+                spec = InputSpec("features", x_all.shape[1:]) if uses_features else data.spec
+                x_train, x_test = x_all[train], x_all[test]
+                torch.manual_seed(args.seed)
+                learner = Learner(
+                    build_method(name, spec),
+                    LearnerConfig(learning_rate=1e-3, total_steps=args.steps, seed=args.seed),
+                )
+                key = architecture_key(name)
+                if key not in baselines:
+                    random_f1 = linear_probe(
+                        embed(learner, x_train), y_train, embed(learner, x_test), y_test
+                    ).macro_f1
+                    torch.manual_seed(args.seed)
+                    backbone = build_method(name, spec).backbone
+                    classifier = train_supervised(
+                        backbone,
+                        int(backbone.out_dim),  # type: ignore[arg-type]
+                        x_train[few],
+                        y_train[few],
+                        SupervisedConfig(steps=args.supervised_steps, batch_size=64, seed=args.seed),
+                    )
+                    with torch.no_grad():
+                        predicted = classifier(torch.from_numpy(x_test)).argmax(1).numpy()
+                    from sklearn.metrics import f1_score
+
+                    supervised_f1 = float(
+                        f1_score(y_test, predicted, average="macro", labels=np.unique(y_test))
+                    )
+                    baselines[key] = (random_f1, supervised_f1)
+                rng = np.random.default_rng(args.seed)
+                x_train_tensor = torch.from_numpy(x_train)
+                begin, begin_cpu = time.perf_counter(), time.process_time()
+                losses = []
+                for _ in range(args.steps):
+                    index = rng.choice(
+                        len(x_train_tensor), min(args.batch_size, len(x_train_tensor)), replace=False
+                    )
+                    losses.append(learner.step(x_train_tensor[index])["loss"])
+                pretrain_seconds = time.perf_counter() - begin
+                pretrain_cpu_seconds = time.process_time() - begin_cpu
+                f_train, f_test = embed(learner, x_train), embed(learner, x_test)
+                probe = linear_probe(f_train, y_train, f_test, y_test)
+                probe_few = linear_probe(f_train[few], y_train[few], f_test, y_test)
+                knn = knn_probe(f_train, y_train, f_test, y_test)
+                entry = f"{name}/{dataset_name}"
+                random_f1, supervised_f1 = baselines[key]
+                results[entry] = {
+                    "dataset": dataset_name,
+                    "probe_macro_f1": round(probe.macro_f1, 4),
+                    "random_init_macro_f1": round(random_f1, 4),
+                    "supervised_10pct_macro_f1": round(supervised_f1, 4),
+                    "pretrain_seconds": round(pretrain_seconds, 2),
+                }
+                details[entry] = {
+                    "probe_accuracy": round(probe.accuracy, 4),
+                    "probe_10pct_labels_macro_f1": round(probe_few.macro_f1, 4),
+                    "knn_macro_f1": round(knn.macro_f1, 4),
+                    "pretrain_cpu_seconds": round(pretrain_cpu_seconds, 2),
+                    "first_loss": round(losses[0], 4),
+                    "final_loss": round(float(np.mean(losses[-5:])), 4),
+                    "input": "summary features" if uses_features else f"windows {tuple(spec.shape)}",
+                    "num_train": int(train.sum()),
+                    "num_test": int(test.sum()),
+                }
+                rows.append(
+                    {"entry": entry, **results[entry], "knn_macro_f1": details[entry]["knn_macro_f1"]}
+                )
+                print(
+                    f"{entry}: probe {probe.macro_f1:.3f} random {random_f1:.3f} supervised10% {supervised_f1:.3f} "
+                    f"({pretrain_seconds:.1f} s)",
+                    flush=True,
+                )
+    print_table(
+        rows,
+        [
+            "entry",
+            "probe_macro_f1",
+            "knn_macro_f1",
+            "random_init_macro_f1",
+            "supervised_10pct_macro_f1",
+            "pretrain_seconds",
+        ],
+    )
+    total = time.perf_counter() - started
+    path = write_results(
+        "methods_real",
+        results,
+        details=details,
+        budget={
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "supervised_steps": args.supervised_steps,
+            "threads": 1,
+        },
+        total_seconds=round(total, 1),
+        total_cpu_seconds=round(time.process_time() - started_cpu, 1),
+        note="wall-clock seconds include waiting for CPU on a shared machine; cpu seconds are this process's",
+    )
+    print(f"total {total:.0f} s wall, {time.process_time() - started_cpu:.0f} s CPU; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

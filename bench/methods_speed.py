@@ -1,0 +1,240 @@
+"""Training-step throughput of robossl's SimCLR, Barlow Twins, BYOL and DINO against the same step with
+the ``lightly`` library's loss, plus view-generation throughput.
+
+For each method both learners share everything but the objective: the same backbone (ColloSSL's IMU
+CNN), heads, batch, views, optimizer and seed; the "lightly" learner swaps in ``lightly.loss``'s
+NTXentLoss / BarlowTwinsLoss / NegativeCosineSimilarity / DINOLoss. Timing alternates blocks of steps
+between the two (so load changes on a shared machine hit both alike) and reports the median samples/s;
+``ratio_vs_lightly`` = robossl samples/s / lightly samples/s (target >= 1.0). View generation compares
+robossl's batched tensor image views with lightly's per-image ``SimCLRTransform`` (PIL + torchvision),
+and reports robossl's IMU views alone.
+
+lightly cannot be installed beside the project's CPU torch (it needs torchvision), so this script runs in
+a separate virtual environment and re-executes itself there when ``lightly`` is missing::
+
+    python3.11 -m venv /work/lightly-venv
+    /work/lightly-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy
+    /work/lightly-venv/bin/pip install --no-deps lightly
+    /work/lightly-venv/bin/pip install lightning-utilities   # lightly.transforms needs it
+    /work/lightly-venv/bin/pip install --no-deps -e .      # robossl itself (optional: the script also
+                                                           # puts the checkout on sys.path)
+    LIGHTLY_VENV=/work/lightly-venv flock /tmp/robossl-bench.lock python bench/methods_speed.py
+    LIGHTLY_VENV=/work/lightly-venv python bench/methods_speed.py --device cuda   # on a GPU machine
+
+Never add lightly to the project's dependencies. Writes bench/results/methods_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ensure_lightly() -> None:
+    try:
+        import lightly.loss  # noqa: F401
+    except ImportError:
+        venv = os.environ.get("LIGHTLY_VENV")
+        python = Path(venv) / "bin" / "python" if venv else None
+        if python is None or not python.exists():
+            sys.exit(
+                "lightly is not importable here; create the benchmark venv (see this file's docstring) and set LIGHTLY_VENV"
+            )
+        if Path(sys.prefix).resolve() == Path(str(venv)).resolve():
+            raise
+        os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    _ensure_lightly()
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+def _lightly_variant(name: str, method: nn.Module) -> nn.Module:
+    """The same method module with lightly's loss in place of robossl's objective."""
+    from lightly.loss import BarlowTwinsLoss, DINOLoss, NegativeCosineSimilarity, NTXentLoss
+
+    from robossl.methods.bootstrap import BootstrapMethod
+    from robossl.methods.dino import DINOMethod
+
+    if name == "simclr":
+        method.objective = NTXentLoss(temperature=0.5)  # type: ignore[assignment]
+        return method
+    if name == "barlow_twins":
+        method.objective = BarlowTwinsLoss(lambda_param=5e-3)  # type: ignore[assignment]
+        return method
+    if name == "byol":
+        criterion = NegativeCosineSimilarity()
+
+        class LightlyBYOL(BootstrapMethod):
+            def forward(self, batch, generator=None):  # type: ignore[no-untyped-def]
+                views = torch.cat([self.views(batch, generator), self.views(batch, generator)])
+                z = self.projector(self.backbone(views))
+                p_a, p_b = self.predictor(z).chunk(2)
+                with torch.no_grad():
+                    t_a, t_b = self.teacher(views).chunk(2)  # type: ignore[misc]
+                loss = 0.5 * (criterion(p_a, t_b) + criterion(p_b, t_a))
+                return loss, {"loss": loss.detach()}
+
+        method.__class__ = LightlyBYOL
+        return method
+    if name == "dino":
+        assert isinstance(method, DINOMethod)
+        lightly_loss = DINOLoss(output_dim=int(method.loss.center.numel()), warmup_teacher_temp_epochs=0)
+
+        class LightlyDINO(DINOMethod):
+            def forward(self, batch, generator=None):  # type: ignore[no-untyped-def]
+                global_views = torch.cat([self.views(batch, generator), self.views(batch, generator)])
+                local = torch.cat([self.views.local(batch, generator) for _ in range(self.num_local_views)])
+                student = torch.cat([self.head(self.backbone(global_views)), self.head(self.backbone(local))])
+                with torch.no_grad():
+                    teacher = self.teacher(global_views)
+                loss = lightly_loss(
+                    list(teacher.chunk(2)), list(student.chunk(2 + self.num_local_views)), epoch=0
+                )
+                return loss, {"loss": loss.detach()}
+
+        method.__class__ = LightlyDINO
+        return method
+    raise ValueError(name)
+
+
+def _throughput(learner, batch: torch.Tensor, steps: int, device: torch.device) -> float:  # type: ignore[no-untyped-def]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    begin = time.perf_counter()
+    for _ in range(steps):
+        learner.step(batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch.shape[0] * steps / (time.perf_counter() - begin)
+
+
+def bench_steps(args: argparse.Namespace, device: torch.device) -> dict[str, dict[str, float]]:
+    from robossl.methods import InputSpec, Learner, LearnerConfig, build_method
+
+    spec = InputSpec("imu", (32, 15), rotation_groups=((0, 1, 2), (5, 6, 7), (10, 11, 12)))
+    batch = torch.randn(args.batch_size, *spec.shape, generator=torch.Generator().manual_seed(0)).to(device)
+    results = {}
+    for name in ("simclr", "barlow_twins", "byol", "dino"):
+        learners = {}
+        for impl in ("robossl", "lightly"):
+            torch.manual_seed(0)
+            method = build_method(name, spec)
+            if impl == "lightly":
+                method = _lightly_variant(name, method)  # type: ignore[assignment]
+            learners[impl] = Learner(method, LearnerConfig(seed=0), device=device)  # type: ignore[arg-type]
+            for _ in range(args.warmup):
+                learners[impl].step(batch)
+        samples: dict[str, list[float]] = {"robossl": [], "lightly": []}
+        for block in range(args.blocks):
+            order = ("robossl", "lightly") if block % 2 == 0 else ("lightly", "robossl")
+            for impl in order:
+                samples[impl].append(_throughput(learners[impl], batch, args.steps, device))
+        ours, theirs = statistics.median(samples["robossl"]), statistics.median(samples["lightly"])
+        results[name] = {
+            "robossl_samples_per_s": round(ours, 1),
+            "lightly_samples_per_s": round(theirs, 1),
+            "ratio_vs_lightly": round(ours / theirs, 3),
+        }
+        print(
+            f"{name:13s} robossl {ours:9.1f}/s  lightly {theirs:9.1f}/s  ratio {ours / theirs:.3f}",
+            flush=True,
+        )
+    return results
+
+
+def bench_views(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    import numpy as np
+    from lightly.transforms import SimCLRTransform
+    from PIL import Image
+
+    from robossl.transforms import ImageViewConfig, ImageViews, ImuViewConfig, ImuViews
+
+    generator = torch.Generator(device=device).manual_seed(0)
+    images = torch.rand(args.batch_size, 3, 96, 96, generator=torch.Generator().manual_seed(0)).to(device)
+    views = ImageViews(ImageViewConfig(output_size=(64, 64)))
+    views(images, generator)
+
+    def timed(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        begin = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - begin
+
+    ours = args.batch_size * 5 / timed(lambda: views(images, generator), 5)
+    pil = [Image.fromarray((img.permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)) for img in images]
+    transform = SimCLRTransform(input_size=64)
+    transform(pil[0])
+    theirs = len(pil) / timed(lambda: [transform(p) for p in pil], 1) * 2  # SimCLRTransform returns 2 views
+    ours_two_views = ours  # one call = one view per image; lightly's call yields two views per image
+    imu = torch.randn(args.batch_size, 32, 15, generator=torch.Generator().manual_seed(0)).to(device)
+    imu_views = ImuViews(ImuViewConfig(rotation_groups=((0, 1, 2), (5, 6, 7), (10, 11, 12))))
+    imu_rate = args.batch_size * 20 / timed(lambda: imu_views(imu, generator), 20)
+    print(
+        f"image views   robossl {ours_two_views:9.1f} views/s  lightly SimCLRTransform {theirs:9.1f} views/s"
+    )
+    print(f"imu views     robossl {imu_rate:9.1f} views/s")
+    return {
+        "image_views_per_s_robossl": round(ours_two_views, 1),
+        "image_views_per_s_lightly_simclr_transform": round(theirs, 1),
+        "image_views_ratio_vs_lightly": round(ours_two_views / theirs, 2),
+        "imu_views_per_s_robossl": round(imu_rate, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
+    parser.add_argument("--blocks", type=int, default=6, help="alternating timed blocks per implementation")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    import lightly
+
+    from bench._common import print_table, write_results
+
+    steps = bench_steps(args, device)
+    views = bench_views(args, device)
+    print_table([{"method": k, **v} for k, v in steps.items()])
+    suffix = "" if device.type == "cpu" else f"_{device.type}"
+    path = write_results(
+        f"methods_speed{suffix}",
+        steps,
+        views=views,
+        lightly_version=lightly.__version__,
+        setup={
+            "backbone": "ImuConvEncoder (ColloSSL 3-conv)",
+            "input": [32, 15],
+            "batch_size": args.batch_size,
+            "threads": args.threads,
+            "device": str(device),
+            "timing": f"median of {args.blocks} alternating blocks of {args.steps} steps",
+            "target": "ratio_vs_lightly >= 1.0",
+        },
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
