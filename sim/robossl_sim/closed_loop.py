@@ -212,7 +212,7 @@ def pretrain_student(
     for seed in room_seeds:
         with DroneRoom(seed, "train") as room:
             fly(room, pipeline, collect)
-    losses = []
+    losses: list[float] = []
     for step in range(steps):
         losses.extend(m["loss"] for m in pipeline.train_steps(1))
         if progress is not None:

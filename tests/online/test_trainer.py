@@ -30,7 +30,7 @@ class LinearLearner:
         loss.backward()
         self.optimizer.step()
         self.steps += 1
-        return {"loss": float(loss)}
+        return {"loss": loss.item()}
 
     def inference_model(self) -> torch.nn.Module:
         return self.model
