@@ -199,6 +199,10 @@ class StereoMonoNode(PipelineNode):
         self._student_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="student")
         self.trainer.start()
 
+    def on_parameter_change(self, name: str, value: Any) -> None:
+        if name == "pair_tolerance_s":
+            self.pairer.tolerance_ns = int(value * 1e9)
+
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_info(self, side: str, msg: CameraInfo) -> None:
         self._info[side] = msg
