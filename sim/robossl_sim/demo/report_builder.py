@@ -100,12 +100,209 @@ def _drone_section(report: HtmlReport, drone: Any, summary: dict[str, Any], run_
     report.add_figure(fig, "Top-down flight path")
 
 
+_TERRAIN_COLOURS = np.array(
+    [[80, 170, 60], [170, 165, 155], [200, 90, 70], [230, 205, 140], [90, 90, 100]], dtype=np.uint8
+)
+
+
+def _colour_labels(labels: np.ndarray, unknown: int = 255) -> np.ndarray:
+    out = np.full((*labels.shape, 3), 255, dtype=np.uint8)
+    known = (labels != unknown) & (labels >= 0) & (labels < len(_TERRAIN_COLOURS))
+    out[known] = _TERRAIN_COLOURS[labels[known]]
+    return out
+
+
+def _track_overlay(rover: Any, t: float, horizon_s: float = 4.0) -> np.ndarray | None:
+    """Future wheel tracks after ``t`` projected into the image taken at ``t``, coloured by the terrain
+    under the wheels (what the interaction audio of those tracks labels)."""
+    from robossl.pipelines.terrain.projection import paint_track_labels, wheel_track_polygons
+
+    times = np.asarray(rover.pose_times)
+    if rover.camera is None or len(times) < 2:
+        return None
+    i0 = int(np.searchsorted(times, t))
+    i1 = int(np.searchsorted(times, t + horizon_s))
+    if i1 - i0 < 2:
+        return None
+    world_T_camera = rover.poses[i0] @ rover.base_T_camera
+    polygons, labels = [], []
+    for i in range(i0, i1 - 1):
+        quads = wheel_track_polygons(
+            rover.poses[i], rover.poses[i + 1], rover.wheel_offsets, rover.wheel_width_m
+        )
+        for quad, terrain in zip(quads, rover.wheel_terrains[i]):
+            if terrain >= 0:
+                polygons.append(quad)
+                labels.append(int(terrain))
+    if not polygons:
+        return None
+    return paint_track_labels(rover.camera, world_T_camera, np.asarray(polygons), np.asarray(labels))
+
+
+def _rover_section(report: HtmlReport, rover: Any, summary: dict[str, Any]) -> None:
+    from robossl_sim.demo.rover_stage import UNKNOWN
+
+    report.add_section(
+        "Acoustic -> visual terrain (rover world, terrain_node)",
+        "The rover drove a held-out terrain map. terrain_node embedded the wheel-terrain interaction audio "
+        "(triplet loss), clustered it without labels, painted the clusters along the wheel tracks into "
+        "earlier camera images and trained its segmentation network on those sparse labels. Its label "
+        "images are scored against the simulator's ground-truth terrain after matching clusters to "
+        "terrains (Hungarian method over the pixels of the last third of the stage, when the clusters "
+        "have settled).",
+    )
+    series = rover.miou_series()
+    summary["rover_label_images"] = rover.label_images
+    summary["rover_distance_m"] = round(rover.distance_m, 2)
+    summary["rover_miou_last_third"] = round(_mean_of(series, 1 / 3), 4)
+    summary["terrain_node_latency_p50_ms"] = round(_percentile(rover.latencies_ms, 50), 2)
+    summary["terrain_node_latency_p99_ms"] = round(_percentile(rover.latencies_ms, 99), 2)
+    mapping = rover.mapping(rover.settled_since_t)
+    if rover.snapshots:
+        fig, axes = plt.subplots(
+            len(rover.snapshots), 4, figsize=(11, 2.4 * len(rover.snapshots)), squeeze=False
+        )
+        for row, snap in zip(axes, rover.snapshots):
+            tracks = _track_overlay(rover, snap["t"])
+            overlay = snap["rgb"].copy()
+            if tracks is not None:
+                painted = tracks != UNKNOWN
+                overlay[painted] = (0.4 * overlay[painted] + 0.6 * _colour_labels(tracks)[painted]).astype(
+                    np.uint8
+                )
+            predicted = np.where(snap["labels"] != UNKNOWN, mapping[snap["labels"]], UNKNOWN)
+            for ax, image, title in zip(
+                row,
+                (snap["rgb"], overlay, _colour_labels(predicted), _colour_labels(snap["truth"])),
+                (
+                    f"camera t={snap['t']:.0f}s",
+                    "future tracks (terrain under wheels)",
+                    "terrain_node labels",
+                    "ground truth",
+                ),
+            ):
+                ax.imshow(image)
+                ax.set_title(title, fontsize=9)
+                ax.axis("off")
+        report.add_figure(
+            fig,
+            "Terrain: projected tracks and segmentation",
+            ", ".join(f"{name}" for name in rover.terrain_names),
+        )
+    if rover.confusion is not None and rover.confusion.sum():
+        used = np.flatnonzero(rover.confusion.sum(0))
+        matrix = rover.confusion[:, used]
+        fig, ax = plt.subplots(figsize=(4.5, 3.5))
+        ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(used)), [f"cluster {c}" for c in used], rotation=30, fontsize=8)
+        ax.set_yticks(range(len(rover.terrain_names)), rover.terrain_names, fontsize=8)
+        ax.set_title("pixels: true terrain (rows) vs cluster", fontsize=9)
+        report.add_figure(fig, "Cluster vs terrain confusion (row-normalised)")
+    if series:
+        fig, ax = plt.subplots(figsize=(8, 2.5))
+        t, v = zip(*series)
+        ax.plot(t, v, ".-", ms=3)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("simulated time [s]")
+        ax.set_ylabel("mIoU")
+        ax.set_title("segmentation mIoU of each label image", fontsize=9)
+        report.add_figure(fig, "Terrain segmentation over time")
+
+
+def _macro_f1(pairs: list[tuple[float, int, int]], num_classes: int) -> float:
+    from sklearn.metrics import f1_score
+
+    if not pairs:
+        return float("nan")
+    true = [p[1] for p in pairs]
+    predicted = [p[2] for p in pairs]
+    present = sorted(set(true))
+    return float(f1_score(true, predicted, labels=present, average="macro", zero_division=0))
+
+
+def _har_section(report: HtmlReport, har: Any, summary: dict[str, Any]) -> None:
+    k = len(har.class_names)
+    report.add_section(
+        "Multi-device activity recognition (serial bridge -> har_node, ColloSSL)",
+        f"Body-worn IMU streams ({har.source}) were replayed through the firmware protocol on a "
+        f"pseudo-terminal into serial_bridge_node and har_node. Labels were published for the first "
+        f"{har.labelled_until_s:.0f} s only; the scores below use the predictions after that.",
+    )
+    evaluation = har.evaluation()
+    summary["har_predictions"] = len(har.predictions)
+    summary["har_macro_f1_unlabelled_part"] = round(_macro_f1(evaluation, k), 4)
+    summary["har_accuracy_unlabelled_part"] = round(
+        float(np.mean([p[1] == p[2] for p in evaluation])) if evaluation else float("nan"), 4
+    )
+    summary["har_node_latency_p50_ms"] = round(_percentile(har.latencies_ms, 50), 2)
+    summary["har_node_latency_p99_ms"] = round(_percentile(har.latencies_ms, 99), 2)
+    if evaluation:
+        matrix = np.zeros((k, k), dtype=np.int64)
+        for _, true, predicted in evaluation:
+            matrix[true, predicted] += 1
+        fig, ax = plt.subplots(figsize=(5, 4.2))
+        ax.imshow(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+        for (i, j), count in np.ndenumerate(matrix):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(k), har.class_names, rotation=40, ha="right", fontsize=8)
+        ax.set_yticks(range(k), har.class_names, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        report.add_figure(fig, "HAR confusion matrix (unlabelled part)")
+    if har.predictions:
+        window = 20
+        times, f1 = [], []
+        for end in range(window, len(har.predictions) + 1, 2):
+            chunk = har.predictions[end - window : end]
+            times.append(chunk[-1][0])
+            f1.append(_macro_f1(chunk, k))
+        fig, ax = plt.subplots(figsize=(8, 2.5))
+        ax.plot(times, f1, "-")
+        ax.axvline(har.labelled_until_s, color="k", ls="--", lw=1, label="labels stop")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("stream time [s]")
+        ax.set_ylabel(f"macro-F1 (last {window})")
+        ax.legend(fontsize=8)
+        report.add_figure(fig, "HAR F1 over time")
+
+
+def _latency_section(report: HtmlReport, results: dict[str, Any]) -> None:
+    rows = []
+    for key, node, what in (
+        ("drone", "stereo_mono_node", "stereo pair published -> distance received"),
+        ("rover", "terrain_node", "image published -> label image received"),
+        ("har", "har_node", "newest anchor IMU sample -> activity scores received"),
+    ):
+        if key in results and results[key].latencies_ms:
+            values = results[key].latencies_ms
+            rows.append(
+                [
+                    node,
+                    what,
+                    len(values),
+                    round(_percentile(values, 50), 2),
+                    round(_percentile(values, 99), 2),
+                ]
+            )
+    if rows:
+        report.add_section(
+            "Node latencies", "Measured by the demo on the messages it exchanged with the nodes."
+        )
+        report.add_table(["node", "measured", "samples", "p50 [ms]", "p99 [ms]"], rows)
+
+
 def build_report(results: dict[str, Any], run_dir: Path) -> tuple[Path, dict[str, Any]]:
     """Write ``run_dir/report.html``; returns its path and the summary numbers."""
     summary: dict[str, Any] = {"seed": results["seed"]}
     report = HtmlReport("robossl demo", subtitle=f"seed {results['seed']} - {run_dir.name}")
     if "drone" in results:
         _drone_section(report, results["drone"], summary, run_dir)
+    if "rover" in results:
+        _rover_section(report, results["rover"], summary)
+    if "har" in results:
+        _har_section(report, results["har"], summary)
+    _latency_section(report, results)
     counts = results.get("bag_counts", {})
     summary["bag_messages"] = int(sum(counts.values()))
     summary["wall_seconds"] = round(float(results.get("wall_seconds", float("nan"))), 1)

@@ -21,6 +21,13 @@ import yaml
 from robossl_sim.recorder import Recorder
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """rcl's parameter-file parser rejects YAML anchors/aliases, which PyYAML emits for repeated lists."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 class NodeProcess:
     """``robossl launch CONFIG`` as a child process (its own ROS 2 context), logging to a file.
 
@@ -33,7 +40,11 @@ class NodeProcess:
         self.config_path = run_dir / "config" / f"{name}.yaml"
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
-            yaml.safe_dump({node: {"ros__parameters": p} for node, p in parameters.items()}, sort_keys=False)
+            yaml.dump(
+                {node: {"ros__parameters": p} for node, p in parameters.items()},
+                Dumper=_NoAliasDumper,
+                sort_keys=False,
+            )
         )
         self.log_path = run_dir / "logs" / f"{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,13 +119,16 @@ class DemoRosNode:
 
     def _watch_diagnostics(self) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
-
         from robossl_ros.qos import DIAGNOSTICS_QOS
 
         def on_diagnostics(msg: DiagnosticArray) -> None:
             for status in msg.status:
                 values = {kv.key: kv.value for kv in status.values}
-                values["_level"] = str(int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else status.level)
+                values["_level"] = str(
+                    int.from_bytes(status.level, "little")
+                    if isinstance(status.level, bytes)
+                    else status.level
+                )
                 values["_message"] = status.message
                 self.diagnostics[status.name] = values
                 self.diagnostics_history.append((time.monotonic(), status.name, values))

@@ -52,9 +52,8 @@ class _Progress:
 def run_demo(config: DemoConfig) -> Path:
     """Run the stages and write the report; returns the run folder."""
     from robossl.netsafe import apply_loopback_env, require_loopback_env
-    from robossl_sim.demo import drone_stage
     from robossl_sim.demo.report_builder import build_report
-    from robossl_sim.demo.ros_side import DemoRosNode, NodeProcess
+    from robossl_sim.demo.ros_side import DemoRosNode
 
     apply_loopback_env()
     require_loopback_env()
@@ -68,19 +67,11 @@ def run_demo(config: DemoConfig) -> Path:
     started = time.monotonic()
     try:
         if "drone" in config.stages:
-            stage_config = drone_stage.DroneStageConfig(seed=config.seed, wall_budget_s=config.drone_seconds)
-            model_path = str(run_dir / "models" / "stereo_mono.pt")
-            process = NodeProcess("drone", drone_stage.node_parameters(stage_config, model_path), run_dir)
-            progress = _Progress("drone")
-            try:
-                process.start()
-                results["drone"] = drone_stage.run(ros, stage_config, progress)
-            finally:
-                progress.close()
-                status = process.stop()
-                results["drone_node_exit"] = status
-                results["drone_model_saved"] = Path(model_path).is_file()
-                results["drone_diagnostics"] = dict(ros.diagnostics.get("robossl/stereo_mono_node", {}))
+            _drone(ros, config, run_dir, results)
+        if "rover" in config.stages:
+            _rover(ros, config, run_dir, results)
+        if "har" in config.stages:
+            _har(ros, config, run_dir, results)
     finally:
         ros.close()
     results["bag_counts"] = _bag_counts(run_dir / "bag")
@@ -93,6 +84,66 @@ def run_demo(config: DemoConfig) -> Path:
         print(f"  {key:{width}s}  {value:.4g}" if isinstance(value, float) else f"  {key:{width}s}  {value}")
     print(f"report: {report_path}")
     return run_dir
+
+
+def _stage(name: str, process: Any, ros: Any, results: dict[str, Any], body: Any) -> None:
+    """Start ``process``, run ``body(progress)``, always stop the process (models saved) and record how."""
+    progress = _Progress(name)
+    try:
+        process.start()
+        results[name] = body(progress)
+    finally:
+        progress.close()
+        results[f"{name}_node_exit"] = process.stop()
+        if results[f"{name}_node_exit"] not in (0, None):
+            print(
+                f"{name}: node process exited with {results[f'{name}_node_exit']}; log tail:\n{process.log_tail()}"
+            )
+
+
+def _drone(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -> None:
+    from robossl_sim.demo import drone_stage
+    from robossl_sim.demo.ros_side import NodeProcess
+
+    stage = drone_stage.DroneStageConfig(seed=config.seed, wall_budget_s=config.drone_seconds)
+    model = run_dir / "models" / "stereo_mono.pt"
+    process = NodeProcess("drone", drone_stage.node_parameters(stage, str(model)), run_dir)
+    _stage("drone", process, ros, results, lambda progress: drone_stage.run(ros, stage, progress))
+    results["drone_model_saved"] = model.is_file()
+    results["drone_diagnostics"] = dict(ros.diagnostics.get("robossl/stereo_mono_node", {}))
+
+
+def _rover(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -> None:
+    from robossl_sim.demo import rover_stage
+    from robossl_sim.demo.ros_side import NodeProcess
+    from robossl_sim.worlds.rover import RoverConfig
+
+    stage = rover_stage.RoverStageConfig(seed=config.seed, wall_budget_s=config.rover_seconds)
+    rover = RoverConfig()
+    mount = [rover.camera_x_m, rover.camera_z_m, rover.camera_pitch_deg]
+    model = run_dir / "models" / "terrain.pt"
+    process = NodeProcess("rover", rover_stage.node_parameters(stage, str(model), mount), run_dir)
+    _stage("rover", process, ros, results, lambda progress: rover_stage.run(ros, stage, progress))
+    results["rover_model_saved"] = model.is_file()
+    results["rover_diagnostics"] = dict(ros.diagnostics.get("robossl/terrain_node", {}))
+
+
+def _har(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -> None:
+    from firmware_bridge.emulator import PtyDevices
+    from robossl_sim.demo import har_stage
+    from robossl_sim.demo.ros_side import NodeProcess
+
+    stage = har_stage.HarStageConfig(seed=config.seed, wall_budget_s=config.har_seconds)
+    stream = har_stage.make_stream(stage)
+    model = run_dir / "models" / "har.pt"
+    with PtyDevices(device_ids=list(range(1, len(stream.streams) + 1))) as link:
+        process = NodeProcess("har", har_stage.node_parameters(stream, link.port, str(model)), run_dir)
+        _stage(
+            "har", process, ros, results, lambda progress: har_stage.run(ros, stage, stream, link, progress)
+        )
+    results["har_model_saved"] = model.is_file()
+    results["har_diagnostics"] = dict(ros.diagnostics.get("robossl/har_node", {}))
+    results["serial_diagnostics"] = dict(ros.diagnostics.get("robossl/serial_bridge_node", {}))
 
 
 def _bag_counts(bag: Path) -> dict[str, int]:
