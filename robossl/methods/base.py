@@ -26,11 +26,13 @@ class InputSpec:
         shape: per-sample shape without the batch axis: image ``(C, H, W)``; imu ``(T, C)``;
             spectrogram ``(T, F)`` frames x bins; features ``(F,)``.
         rotation_groups: IMU channel triplets (x, y, z) rotated together by the 3-D rotation view.
+        devices: sensors whose channels sit side by side (equal counts each), e.g. 3 body-worn IMUs.
     """
 
     modality: str
     shape: tuple[int, ...]
     rotation_groups: tuple[tuple[int, int, int], ...] = ()
+    devices: int = 1
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -39,6 +41,10 @@ class InputSpec:
         if len(self.shape) != expected:
             raise ValueError(
                 f"{self.modality} samples need a {expected}-D shape (see InputSpec docstring), got {self.shape}"
+            )
+        if self.devices < 1 or (self.modality == "imu" and self.shape[1] % self.devices):
+            raise ValueError(
+                f"devices ({self.devices}) must be >= 1 and split the {self.shape[-1]} channels evenly"
             )
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
         object.__setattr__(
@@ -50,6 +56,7 @@ class InputSpec:
             "modality": self.modality,
             "shape": list(self.shape),
             "rotation_groups": [list(g) for g in self.rotation_groups],
+            "devices": self.devices,
         }
 
     @classmethod
@@ -57,7 +64,9 @@ class InputSpec:
         groups = data.get("rotation_groups", [])
         shape = data["shape"]
         assert isinstance(shape, (list, tuple)) and isinstance(groups, (list, tuple))
-        return cls(str(data["modality"]), tuple(shape), tuple(tuple(g) for g in groups))
+        devices = data.get("devices", 1)
+        assert isinstance(devices, int)
+        return cls(str(data["modality"]), tuple(shape), tuple(tuple(g) for g in groups), devices)
 
 
 class SSLMethod(nn.Module):

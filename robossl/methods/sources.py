@@ -132,7 +132,9 @@ def load_actrectut_windows(
         groups.append(np.full(len(windows), index, dtype=np.int64))
         class_names, devices = recording.class_names, len(recording.device_names)
     windows = np.concatenate(parts).astype(np.float32)
-    spec = InputSpec("imu", tuple(windows.shape[1:]), acc_triplets(windows.shape[2] // devices, devices))
+    spec = InputSpec(
+        "imu", tuple(windows.shape[1:]), acc_triplets(windows.shape[2] // devices, devices), devices
+    )
     return WindowSet(
         windows,
         spec,

@@ -11,7 +11,7 @@ from robossl.methods import InputSpec, Learner, LearnerConfig, available_methods
 from robossl.methods.ema import cosine_momentum, ema_update
 from robossl.online.checkpoint import load_checkpoint, save_checkpoint
 
-IMU = InputSpec("imu", (24, 6), rotation_groups=((0, 1, 2), (3, 4, 5)))
+IMU = InputSpec("imu", (24, 6), rotation_groups=((0, 1, 2), (3, 4, 5)), devices=2)
 FEATURES = InputSpec("features", (12,))
 SMALL = {
     "simclr": {"projection_hidden_dim": 32, "projection_dim": 16},
@@ -24,6 +24,7 @@ SMALL = {
     "instance_triplet": {"projection_hidden_dim": 32, "projection_dim": 16},
     "tera": {"dim": 16, "depth": 1, "heads": 2},
     "tjepa": {"dim": 16, "depth": 1, "heads": 2, "predictor_dim": 8, "predictor_depth": 1},
+    "collossl": {},
 }
 
 
@@ -155,6 +156,20 @@ def test_configuration_errors_are_actionable() -> None:
         learner.step(torch.full((4, 24, 6), float("nan")))
     with pytest.raises(ValueError, match="lacks"):
         learner.load_state_dict({"method": {}})
+
+
+def test_collossl_splits_devices_and_embeds_all_of_them() -> None:
+    method = build_method("collossl", IMU)  # two devices of 3 channels
+    assert method.num_devices == 2  # type: ignore[attr-defined]
+    x = torch.randn(5, 24, 6)
+    split = method._split(x)  # type: ignore[attr-defined]
+    assert torch.equal(split[1, :, :, :], x[..., 3:])
+    method.eval()
+    assert method.embed(x).shape == (5, 2 * 96)
+    with pytest.raises(ValueError, match="devices"):
+        build_method("collossl", InputSpec("imu", (24, 6)))
+    with pytest.raises(ValueError, match="split"):
+        InputSpec("imu", (24, 7), devices=2)
 
 
 def test_input_spec_round_trips_through_dict() -> None:

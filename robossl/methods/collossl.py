@@ -1,0 +1,73 @@
+"""ColloSSL as a registered method: time-aligned windows of several body-worn IMUs are views of each other.
+
+Input: IMU windows ``(B, T, devices x C)`` with every device's channels side by side (as
+:func:`robossl.methods.sources.load_actrectut_windows` produces); the device count comes from the config or
+from ``spec.devices``. The objective is the ColloSSL
+team's :class:`robossl.pipelines.collossl.objectives.ColloSSLObjective` (MMD device selection + weighted
+multi-view contrastive loss, Jain et al. IMWUT 2022); probes see every device's encoding concatenated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from robossl.backbones import ImuConvEncoder
+from robossl.methods.base import InputSpec, SSLMethod
+from robossl.methods.registry import register_method
+
+
+class ColloSSLMethod(SSLMethod):
+    """Shared per-device encoder trained with ColloSSL's objective."""
+
+    def __init__(self, objective: torch.nn.Module, num_devices: int) -> None:
+        super().__init__()
+        self.objective = objective
+        self.backbone = objective.encoder  # type: ignore[assignment]
+        self.num_devices = num_devices
+
+    def _split(self, batch: torch.Tensor) -> torch.Tensor:
+        b, t, channels = batch.shape
+        per_device = channels // self.num_devices
+        return batch.reshape(b, t, self.num_devices, per_device).permute(2, 0, 1, 3)  # (D, B, T, C)
+
+    def forward(  # type: ignore[override]
+        self, batch: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if generator is None:
+            generator = torch.Generator(device=batch.device)
+        loss = self.objective(self._split(batch), generator)
+        return loss, {"loss": loss.detach()}
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        devices = self._split(x)
+        return torch.cat([self.backbone(device) for device in devices], dim=1)
+
+
+@dataclass
+class ColloSSLConfig:
+    num_devices: int = 0  # IMUs side by side in the channels (0: spec.devices)
+    anchor: int = 0  # anchor device index (the one evaluated in the paper)
+    temperature: float = 0.05  # contrastive temperature (paper: 0.05)
+    policy: str = "closest"  # device selection: closest | all | random
+
+
+@register_method(
+    "collossl", ColloSSLConfig, "Jain et al., ColloSSL, IMWUT 2022 (multi-device IMU)", modalities=("imu",)
+)
+def build_collossl(spec: InputSpec, config: ColloSSLConfig) -> SSLMethod:
+    from robossl.pipelines.collossl.objectives import ColloSSLObjective, ColloSSLObjectiveConfig
+
+    devices = config.num_devices or spec.devices
+    channels = spec.shape[1]
+    if devices < 2 or channels % devices:
+        raise ValueError(
+            f"collossl needs >= 2 devices whose channels split {channels} evenly; got {devices} devices "
+            "(set num_devices, or InputSpec.devices for windows of several IMUs side by side)"
+        )
+    objective = ColloSSLObjective(
+        ImuConvEncoder(channels // devices),
+        ColloSSLObjectiveConfig(anchor=config.anchor, policy=config.policy, temperature=config.temperature),
+    )
+    return ColloSSLMethod(objective, devices)
