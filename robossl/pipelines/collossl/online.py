@@ -158,6 +158,7 @@ class ColloSSLOnlineLearner:
         )
         self.model = OnlineActivityModel(self.encoder, self.classifier)
         self.modules = nn.ModuleDict({"objective": self.objective, "model": self.model})
+        self.modules.eval()  # inference mode except inside step(), so inference_model() is usable at once
         self.optimizer = torch.optim.Adam(self.modules.parameters(), lr=config.learning_rate)
         self.replay = ReplayBuffer(config.buffer_windows, "reservoir", seed=config.seed)
         self._generator = torch.Generator().manual_seed(config.seed)
@@ -298,6 +299,18 @@ class ColloSSLOnlineLearner:
         return int(self._label_values[i])
 
     # ---------------------------------------------------------------- learning
+    def normalise(self, device_id: str, samples: np.ndarray) -> np.ndarray:
+        """Normalise raw ``(..., channels)`` samples of one device with its running statistics.
+
+        This is what :meth:`predict` does before the encoder; callers that run the hot-swapped
+        :meth:`inference_model` themselves (the ROS node) use it on their raw windows.
+        """
+        if device_id not in self._stats:
+            raise ValueError(
+                f"unknown device {device_id!r}; configured devices are {self.config.device_names}"
+            )
+        return self._stats[device_id].normalise(np.asarray(samples, dtype=np.float64))
+
     def _normalise(self, windows: np.ndarray) -> np.ndarray:
         """Normalise ``(B, D, L, C)`` raw windows per device with the running statistics."""
         out = np.empty_like(windows)
@@ -381,7 +394,7 @@ class ColloSSLOnlineLearner:
             raise ValueError(f"predict expects one (L, {self.config.channels}) window, got {window.shape}")
         if not np.isfinite(window).all():
             raise ValueError("predict got NaN/inf samples; drop or interpolate them before predicting")
-        x = self._stats[self.config.anchor_device].normalise(window)
+        x = self.normalise(self.config.anchor_device, window)
         self.modules.eval()
         embedding, logits = self.model(torch.from_numpy(x)[None])
         class_id = UNLABELLED if logits is None else int(logits.argmax(1))

@@ -145,3 +145,17 @@ def test_memory_stays_bounded() -> None:
     assert len(learner.replay) == 10 and learner.stats["windows"] > 50
     for stamps, _ in learner._streams.values():
         assert stamps[-1] - stamps[0] <= 3.0 + 1e-9
+
+
+def test_public_normalise_matches_predict_input() -> None:
+    learner = ColloSSLOnlineLearner(_config(num_classes=0))
+    _feed(learner, seconds=6.0, labels=False)
+    window = make_recording("s3", seconds=2.0, seed=4).devices["wrist"][:32]
+    x = learner.normalise("wrist", window)
+    assert x.shape == (32, 4) and x.dtype == np.float32
+    with torch.no_grad():
+        embedding, logits = learner.inference_model()(torch.from_numpy(x)[None])
+    assert logits is None
+    np.testing.assert_allclose(embedding[0].numpy(), learner.predict(window)[1], rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown device"):
+        learner.normalise("hip", window)
