@@ -6,7 +6,8 @@ learner states; choose one with ``--model-kind``) as well as the learners' own s
 - "terrain.segmentation": the weakly supervised segmentation network
   (:class:`robossl.pipelines.terrain.segmentation.TerrainSegNet`); class count and width are read off the
   weights, the image size comes from ``input_shape`` / the pipeline's buffered ``images`` / ``--input-shape
-  3,H,W`` (default 3,96,128). The ONNX model takes ``image`` (B, 3, H, W) RGB in [0, 1] (raw uint8 * 1/255)
+  3,H,W`` (default 3,96,128). Like ``SegmentationLearner.predict``, the graph area-resizes the image by
+  ``input_scale`` (stored ``input_scale``, else SegmentationConfig's default) and resizes the logits back. The ONNX model takes ``image`` (B, 3, H, W) RGB in [0, 1] (raw uint8 * 1/255)
   and returns ``logits`` (B, K, H, W) and ``labels`` (B, H, W) int64 (argmax: the terrain id per pixel).
 - "terrain.embedding": the interaction-signal embedder
   (:class:`robossl.pipelines.terrain.embedding.TerrainEmbedder`: standardise -> SpectrogramEncoder ->
@@ -127,15 +128,40 @@ register_kind(
 
 
 class SegmentationDeployable(nn.Module):
-    """TerrainSegNet with the per-pixel argmax as a second output (what a label-image publisher needs)."""
+    """What ``SegmentationLearner.predict`` computes, with the label image as a second output.
 
-    def __init__(self, network: nn.Module) -> None:
+    Images are area-resized by ``input_scale`` before the network (as in training) and the logits are
+    resized back (bilinear) to the input size.
+    """
+
+    def __init__(self, network: nn.Module, input_scale: float, image_size: tuple[int, int]) -> None:
         super().__init__()
         self.network = network
+        height, width = image_size
+        self.image_size = (height, width)
+        self.network_size = (max(8, round(height * input_scale)), max(8, round(width * input_scale)))
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits = self.network(image)
+        x = image
+        if self.network_size != self.image_size:
+            x = F.interpolate(image, size=self.network_size, mode="area")
+        logits = self.network(x)
+        if self.network_size != self.image_size:
+            logits = F.interpolate(logits, size=self.image_size, mode="bilinear", align_corners=False)
         return {"logits": logits, "labels": logits.argmax(dim=1)}
+
+
+def _input_scale(state: dict[str, Any]) -> float:
+    """Stored ``input_scale`` (checkpoint or its ``segmenter`` entry), else SegmentationConfig's default."""
+    from robossl.pipelines.terrain.segmentation import SegmentationConfig
+
+    nested = state.get("segmenter")
+    holders: list[dict[str, Any]] = [state, nested] if isinstance(nested, dict) else [state]
+    for holder in holders:
+        for key in ("segmentation_input_scale", "input_scale"):
+            if key in holder:
+                return float(holder[key])
+    return float(getattr(SegmentationConfig(), "input_scale", 1.0))
 
 
 def _matches_segmentation(state: dict[str, Any]) -> bool:
@@ -172,6 +198,9 @@ def _build_segmentation(state: dict[str, Any], input_shape: tuple[int, ...] | No
     network.load_state_dict(weights)
     network.eval()
     shape = _image_shape(state, input_shape)
+    scale = _input_scale(state)
+    if not 0 < scale <= 1:
+        raise ValueError(f"segmentation input_scale must be in (0, 1], got {scale}")
     generator = torch.Generator().manual_seed(0)
     coarse = torch.rand(2, 3, max(1, shape[1] // 8), max(1, shape[2] // 8), generator=generator)
     example = F.interpolate(coarse, size=shape[1:], mode="bilinear", align_corners=False)
@@ -188,9 +217,10 @@ def _build_segmentation(state: dict[str, Any], input_shape: tuple[int, ...] | No
         },
         class_names=names,
         description="weakly supervised terrain segmentation (labels from acoustic terrain clusters)",
-        extra={"width": str(width)},
+        extra={"width": str(width), "input_scale": f"{scale:g}"},
     )
-    return Deployable(SegmentationDeployable(network).eval(), (example,), meta)
+    module = SegmentationDeployable(network, scale, (shape[1], shape[2])).eval()
+    return Deployable(module, (example,), meta)
 
 
 register_kind(
