@@ -12,7 +12,8 @@ features of the held-out subject/runs -> macro-F1. Baselines in the same run: th
 random initialisation (same probe), and supervised end-to-end training of that architecture with 10 % of the
 training labels (``--supervised-steps`` steps). T-JEPA works on feature vectors, so its input is per-window
 summary statistics (mean, std, min, max, mean absolute difference per channel) and its baselines use the
-same input.
+same input. ColloSSL needs several IMUs side by side, so it runs on ActRecTut only (BorealTC has one IMU);
+its probe sees every device's encoding concatenated, and its supervised baseline is the all-device CNN.
 
 Run (about 10 minutes on 2 free cores; one thread):
     flock /tmp/robossl-bench.lock python bench/methods_real.py
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from sklearn.metrics import f1_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from bench._common import print_table, write_results  # noqa: E402
@@ -76,7 +78,15 @@ def embed(learner: Learner, x: np.ndarray) -> np.ndarray:
 
 
 def architecture_key(method_name: str) -> str:
-    return {"tera": "frame_transformer", "tjepa": "feature_tokens"}.get(method_name, "imu_cnn")
+    """Methods that share this key have the same encoder architecture (and the same random init)."""
+    return {"tera": "frame_transformer", "tjepa": "feature_tokens", "collossl": "per_device_imu_cnn"}.get(
+        method_name, "imu_cnn"
+    )
+
+
+def supervised_key(method_name: str) -> str:
+    """The supervised baseline's encoder: the method's own input kind (windows, frames, features)."""
+    return {"tera": "tera", "tjepa": "tjepa"}.get(method_name, "simclr")
 
 
 def main() -> int:
@@ -94,6 +104,7 @@ def main() -> int:
     started, started_cpu = time.perf_counter(), time.process_time()
     results: dict[str, dict[str, object]] = {}
     details: dict[str, dict[str, object]] = {}
+    skipped: dict[str, str] = {}
     rows = []
     with threadpool_limits(1):
         for dataset_name, data in load_datasets().items():
@@ -105,24 +116,32 @@ def main() -> int:
             features = Standardizer.fit(features[train], InputSpec("features", features.shape[1:]))(features)
             y_train, y_test = data.labels[train], data.labels[test]
             few = label_subset(y_train, 0.1, args.seed)
-            baselines: dict[str, tuple[float, float]] = {}
+            random_init: dict[str, float] = {}
+            supervised: dict[str, float] = {}
             for name in methods:
                 uses_features = available_methods()[name].modalities == ("features",)
                 x_all = features if uses_features else windows
                 spec = InputSpec("features", x_all.shape[1:]) if uses_features else data.spec
                 x_train, x_test = x_all[train], x_all[test]
                 torch.manual_seed(args.seed)
+                try:
+                    method = build_method(name, spec)
+                except ValueError as exc:
+                    skipped[f"{name}/{dataset_name}"] = str(exc)
+                    print(f"{name}/{dataset_name}: skipped ({exc})", flush=True)
+                    continue
                 learner = Learner(
-                    build_method(name, spec),
-                    LearnerConfig(learning_rate=1e-3, total_steps=args.steps, seed=args.seed),
+                    method, LearnerConfig(learning_rate=1e-3, total_steps=args.steps, seed=args.seed)
                 )
                 key = architecture_key(name)
-                if key not in baselines:
-                    random_f1 = linear_probe(
+                if key not in random_init:
+                    random_init[key] = linear_probe(
                         embed(learner, x_train), y_train, embed(learner, x_test), y_test
                     ).macro_f1
+                baseline = supervised_key(name)
+                if baseline not in supervised:
                     torch.manual_seed(args.seed)
-                    backbone = build_method(name, spec).backbone
+                    backbone = build_method(baseline, spec).backbone
                     classifier = train_supervised(
                         backbone,
                         int(backbone.out_dim),  # type: ignore[arg-type]
@@ -132,12 +151,9 @@ def main() -> int:
                     )
                     with torch.no_grad():
                         predicted = classifier(torch.from_numpy(x_test)).argmax(1).numpy()
-                    from sklearn.metrics import f1_score
-
-                    supervised_f1 = float(
+                    supervised[baseline] = float(
                         f1_score(y_test, predicted, average="macro", labels=np.unique(y_test))
                     )
-                    baselines[key] = (random_f1, supervised_f1)
                 rng = np.random.default_rng(args.seed)
                 x_train_tensor = torch.from_numpy(x_train)
                 begin, begin_cpu = time.perf_counter(), time.process_time()
@@ -154,7 +170,7 @@ def main() -> int:
                 probe_few = linear_probe(f_train[few], y_train[few], f_test, y_test)
                 knn = knn_probe(f_train, y_train, f_test, y_test)
                 entry = f"{name}/{dataset_name}"
-                random_f1, supervised_f1 = baselines[key]
+                random_f1, supervised_f1 = random_init[key], supervised[baseline]
                 results[entry] = {
                     "dataset": dataset_name,
                     "probe_macro_f1": round(probe.macro_f1, 4),
@@ -197,6 +213,7 @@ def main() -> int:
         "methods_real",
         results,
         details=details,
+        skipped=skipped,
         budget={
             "steps": args.steps,
             "batch_size": args.batch_size,
