@@ -39,6 +39,7 @@ from robossl.data.bag_sources import (
     StorageSource,
     open_storage,
 )
+from robossl.data.bag_writer import BagWriter  # re-exported: reading and writing from one module
 
 __all__ = [
     "BagError",
@@ -381,7 +382,3 @@ def iter_messages(
         start_ns = None if start is None else t0 + round(start * 1e9)
         end_ns = None if end is None else t0 + round(end * 1e9)
         yield from bag.messages(topics, start_ns, end_ns, decode)
-
-
-# Re-exported for convenience; defined in its own module to keep this one short.
-from robossl.data.bag_writer import BagWriter  # noqa: E402

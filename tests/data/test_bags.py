@@ -271,3 +271,15 @@ def test_truncated_real_ros1_bag_salvages_leading_messages(real_data, tmp_path: 
         (m.topic, m.log_time_ns, bytes(m.raw)) for m in full[: len(salvaged)]
     ]
     assert salvaged[-1].msg.__msgtype__ in ("sensor_msgs/msg/Imu", "sensor_msgs/msg/MagneticField")
+
+
+@pytest.mark.data
+def test_ros1_messages_convert_to_ros2_cdr(real_data) -> None:
+    store = default_typestore()
+    with BagReader(real_data("rosbag/imu_tools/ardrone_imu.bag")) as reader:
+        assert reader.is_ros1
+        for message in list(reader.messages(["/ardrone/imu"]))[:20]:
+            ros2 = store.deserialize_cdr(reader.to_cdr(message), "sensor_msgs/msg/Imu")
+            assert ros2.header.stamp.sec == message.msg.header.stamp.sec
+            assert ros2.header.frame_id == message.msg.header.frame_id
+            assert ros2.angular_velocity.z == message.msg.angular_velocity.z
