@@ -114,6 +114,34 @@ class _Replies:
             return self.distance.pop(stamp)
 
 
+def _warm_up(
+    ros: Any,
+    pubs: dict[str, Any],
+    room: Any,
+    calibration: Any,
+    replies: _Replies,
+    image_msg: Any,
+    stereo_camera_infos: Any,
+    timeout_s: float = 90.0,
+) -> None:
+    """Publish the first frame until the node answers (it loads torch, builds SGBM and the student on its
+    first pair), so the stage's wall budget is spent flying, not waiting."""
+    render = room.render()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stamp = ros.now_ns()
+        left_info, right_info = stereo_camera_infos(calibration, stamp, ("drone_left", "drone_right"))
+        pubs["left_info"].publish(left_info)
+        pubs["right_info"].publish(right_info)
+        pubs["left"].publish(image_msg(render.left, "rgb8", stamp, "drone_left"))
+        pubs["right"].publish(image_msg(render.right, "rgb8", stamp, "drone_right"))
+        if replies.wait_distance(stamp, 1.0) is not None:
+            return
+    raise RuntimeError(
+        f"stereo_mono_node did not answer a stereo pair within {timeout_s:.0f} s (see its log)"
+    )
+
+
 def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], None]) -> DroneStageResult:
     """Fly until the wall budget is spent. ``ros`` is a started :class:`DemoRosNode`;
     ``progress(fraction, status)`` is called every frame."""
@@ -179,6 +207,7 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
         calibration = room.calibration
         x_prev, y_prev, _ = room.pose
         was_colliding = False
+        _warm_up(ros, pubs, room, calibration, replies, image_msg, stereo_camera_infos)
         start = time.monotonic()
         frame = 0
         while (elapsed := time.monotonic() - start) < config.wall_budget_s:

@@ -21,6 +21,14 @@ import yaml
 from robossl_sim.recorder import Recorder
 
 
+def _terminate_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGTERM when the parent (the demo) exits."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class _NoAliasDumper(yaml.SafeDumper):
     """rcl's parameter-file parser rejects YAML anchors/aliases, which PyYAML emits for repeated lists."""
 
@@ -52,11 +60,16 @@ class NodeProcess:
 
     def start(self) -> NodeProcess:
         log = self.log_path.open("wb")
+        # Own session: a terminal Ctrl-C reaches only the demo, which then stops each node with exactly
+        # one SIGINT (a second one could interrupt the model save). If the demo itself dies, the kernel
+        # sends the node SIGTERM (PR_SET_PDEATHSIG), which the nodes handle like Ctrl-C.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "robossl.cli.main", "launch", str(self.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=dict(os.environ),
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,
         )
         log.close()
         return self
