@@ -149,6 +149,4 @@ class Learner:
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step_count = int(state["step"])
-        self.generator.set_state(
-            state["generator"].cpu() if self.device.type == "cpu" else state["generator"]
-        )
+        self.generator.set_state(state["generator"].cpu())  # generator states are CPU byte tensors
