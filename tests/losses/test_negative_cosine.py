@@ -58,3 +58,16 @@ def test_directpredictor_running_average_and_no_gradient() -> None:
     assert online.grad is not None
     with pytest.raises(ValueError, match="rho"):
         DirectPredictor(3, rho=1.0)
+
+
+def test_negative_cosine_and_directpred_decrease_under_training() -> None:
+    from tests.losses._helpers import loss_decreases
+
+    loss_decreases(lambda z_a, z_b: symmetric_negative_cosine(z_a, z_b, z_a, z_b))
+    predictor = DirectPredictor(6)
+
+    def directpred(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+        predictor.update(torch.cat([z_a, z_b]))
+        return directpred_loss(z_a, z_b, predictor.weight)
+
+    loss_decreases(directpred)

@@ -59,3 +59,19 @@ def test_tjepa_matches_normalised_mse_reference() -> None:
     assert torch.allclose(TJEPALoss()(p, t), TJEPALoss()(p[perm], t[perm]))
     with pytest.raises(ValueError, match="B, M, D"):
         tjepa_loss(torch.randn(2, 4), torch.randn(2, 4))
+
+
+def test_tjepa_predictor_learns_target_representations() -> None:
+    torch.manual_seed(0)
+    context = torch.randn(16, 3, 8)
+    target = torch.tanh(context @ torch.randn(8, 8))  # a learnable function of the context
+    predictor = torch.nn.Linear(8, 8)
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=0.02)
+    losses = []
+    for _ in range(60):
+        loss = tjepa_loss(predictor(context), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
