@@ -161,7 +161,6 @@ def bench_stereo(session: Session, log_dir: Path, seconds: float, rate_hz: float
         node,
         {
             "rectified_width": 376,
-            "rectified_height": 240,
             "min_learning_frames": 20,
             "cpu_fraction": 0.5,
             "student_channels": 0.5,

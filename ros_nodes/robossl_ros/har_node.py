@@ -36,7 +36,7 @@ from robossl.pipelines.collossl import ColloSSLOnlineLearner, OnlineLearnerConfi
 from robossl_ros.base import PipelineNode
 from robossl_ros.conversions import imu_sample
 from robossl_ros.params import ParamSpec, in_range, non_empty, one_of, positive
-from robossl_ros.qos import RESULT_QOS, SENSOR_QOS
+from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS
 from robossl_ros.runtime import node_main
 
 SPECS = [
@@ -138,7 +138,7 @@ class HarNode(PipelineNode):
         self.pub_scores = self.create_publisher(Float32MultiArray, "activity/scores", RESULT_QOS)
         self.pub_embedding = self.create_publisher(Float32MultiArray, "activity/embedding", RESULT_QOS)
         for name, topic in self.topic_of.items():
-            self.create_subscription(Imu, topic, partial(self._on_imu, name), SENSOR_QOS)
+            self.create_subscription(Imu, topic, partial(self._on_imu, name), HIGH_RATE_SENSOR_QOS)
         self.create_subscription(String, "activity/label_in", self._on_label, RESULT_QOS)
         self.create_service(Trigger, "~/save_model", self._srv_save)
         self.trainer.start()

@@ -3,6 +3,9 @@
 - :data:`SENSOR_QOS` for incoming sensor streams (images, IMU, audio, odometry): best effort, volatile,
   keep the last 10. A late sample is worth less than the next one; a best-effort subscriber also matches
   reliable publishers (bags, drivers that publish reliably).
+- :data:`HIGH_RATE_SENSOR_QOS` for small high-rate streams (IMU, audio chunks, odometry): the same
+  best-effort profile with a deeper history (200), so that a node starved of CPU for a moment (a training
+  step, a busy core) still finds the samples when it runs instead of losing them.
 - :data:`RESULT_QOS` for per-frame outputs (depth, disparity, labels, activity, embeddings): reliable,
   volatile, keep the last 5. A reliable publisher matches both reliable and best-effort subscribers, so
   ``ros2 topic echo`` and rosbag2 (reliable by default) receive every output.
@@ -19,6 +22,13 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 SENSOR_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=10,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+HIGH_RATE_SENSOR_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=200,
     reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
 )

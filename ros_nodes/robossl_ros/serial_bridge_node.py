@@ -29,7 +29,7 @@ from robossl.data.messages import AudioChunk
 from robossl_ros.base import PipelineNode
 from robossl_ros.conversions import audio_msg, imu_msg
 from robossl_ros.params import ParamSpec, in_range, non_empty, one_of, positive
-from robossl_ros.qos import SENSOR_QOS
+from robossl_ros.qos import HIGH_RATE_SENSOR_QOS
 from robossl_ros.runtime import node_main
 
 SPECS = [
@@ -69,9 +69,12 @@ class SerialBridgeNode(PipelineNode):
                 "or leave device_names at [''] for device_<id>"
             )
         self.names = {d: (n or f"device_{d}") for d, n in zip(ids, names)}
-        self.imu_pubs = {d: self.create_publisher(Imu, f"{n}/imu", SENSOR_QOS) for d, n in self.names.items()}
+        self.imu_pubs = {
+            d: self.create_publisher(Imu, f"{n}/imu", HIGH_RATE_SENSOR_QOS) for d, n in self.names.items()
+        }
         self.audio_pubs = {
-            d: self.create_publisher(Int16MultiArray, f"{n}/audio", SENSOR_QOS) for d, n in self.names.items()
+            d: self.create_publisher(Int16MultiArray, f"{n}/audio", HIGH_RATE_SENSOR_QOS)
+            for d, n in self.names.items()
         }
         self.published = {d: 0 for d in ids}
         self.unknown_devices = 0

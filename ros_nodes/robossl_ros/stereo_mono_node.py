@@ -12,15 +12,15 @@ Publishes, stamped with the left image's stamp and frame:
 Services: ``~/save_model`` and ``~/load_model`` (std_srvs/Trigger) on ``model_path``; the model is loaded at
 start when the file exists and saved on shutdown.
 
-The node converts and delegates: rectification, SGBM teacher, student, replay, background trainer and
-switching policy are ``robossl.pipelines.stereo_mono`` and ``robossl.online``.
+The node converts and delegates: rectification, SGBM teacher, student (PyTorch or ONNX Runtime), replay,
+background trainer and switching policy are :class:`robossl.pipelines.stereo_mono.pipeline.StereoMonoPipeline`,
+created when both CameraInfos have arrived (its geometry is rebuilt if the calibration changes).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,18 +35,12 @@ from std_srvs.srv import Trigger
 from stereo_msgs.msg import DisparityImage
 
 from robossl.data.image_codec import UnsupportedEncodingError, to_rgb8
-from robossl.online import BackgroundTrainer, QualityEstimate, ReplayBuffer, TrainerConfig
-from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.online import QualityEstimate
 from robossl.pipelines.stereo_mono.calibration import Rectifier, StereoCalibration
-from robossl.pipelines.stereo_mono.learner import (
-    MonoDepthLearner,
-    image_tensor,
-    make_sample,
-    sample_descriptor,
-)
-from robossl.pipelines.stereo_mono.student import StudentConfig
-from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode, SwitchingConfig, SwitchingPolicy
-from robossl.pipelines.stereo_mono.teacher import SGBMConfig, StereoTeacher, flight_distance
+from robossl.pipelines.stereo_mono.config import StereoMonoConfig
+from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline
+from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode
+from robossl.pipelines.stereo_mono.teacher import StereoTeacher
 from robossl_ros.base import PipelineNode
 from robossl_ros.conversions import decode_image, image_msg, stamp_msg
 from robossl_ros.pairing import ApproximatePairer
@@ -85,8 +79,9 @@ SPECS = [
     ParamSpec(
         "pair_tolerance_s", 0.005, "largest left/right stamp difference of a pair [s]", in_range(0.0, 1.0)
     ),
-    ParamSpec("rectified_width", 376, "rectified image width [px] (0 = raw)", non_negative, read_only=True),
-    ParamSpec("rectified_height", 240, "rectified image height [px] (0 = raw)", non_negative, read_only=True),
+    ParamSpec(
+        "rectified_width", 376, "rectified width [px], height keeps the aspect (0 = raw)", non_negative, True
+    ),
     ParamSpec("student_width", 160, "student input width [px]", _multiple_of(32), read_only=True),
     ParamSpec("student_height", 128, "student input height [px]", _multiple_of(32), read_only=True),
     ParamSpec("student_channels", 0.5, "student channel multiplier", in_range(0.125, 4.0), read_only=True),
@@ -115,6 +110,9 @@ SPECS = [
     ),
     ParamSpec("batch_size", 8, "training batch [frames]", positive, read_only=True),
     ParamSpec("hot_swap_every_steps", 20, "training steps between inference model updates", positive, True),
+    ParamSpec(
+        "inference_backend", "torch", "student inference", one_of("torch", "onnxruntime"), read_only=True
+    ),
     ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
     ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
     ParamSpec("queue_depth", 2, "stereo pairs waiting for processing", positive, read_only=True),
@@ -130,43 +128,42 @@ class StereoMonoNode(PipelineNode):
         super().__init__("stereo_mono_node", **kwargs)
         p = self.params
         torch.set_num_threads(1)
-        self.student = StudentConfig(
-            input_height=p["student_height"], input_width=p["student_width"], width=p["student_channels"]
+        self.config = StereoMonoConfig.from_dict(
+            {
+                "sgbm": {"num_disparities": p["num_disparities"], "block_size": p["block_size"]},
+                "student": {
+                    "input_height": p["student_height"],
+                    "input_width": p["student_width"],
+                    "width": p["student_channels"],
+                },
+                "trainer": {
+                    "batch_size": p["batch_size"],
+                    "min_samples": p["batch_size"],
+                    "cpu_fraction": p["cpu_fraction"],
+                    "publish_every_steps": p["hot_swap_every_steps"],
+                },
+                "switching": {
+                    "policy": p["policy"],
+                    "min_learning_frames": p["min_learning_frames"],
+                    "quality_enter": p["quality_enter"],
+                    "quality_exit": p["quality_exit"],
+                    "imminent_distance_m": p["imminent_distance_m"],
+                    "release_distance_m": p["release_distance_m"],
+                },
+                "rectified_width": p["rectified_width"],
+                "replay_capacity": p["replay_capacity"],
+                "replay_policy": p["replay_policy"],
+                "min_confident_fraction": p["min_confident_fraction"],
+                "inference_backend": p["inference_backend"],
+            }
         )
-        self.learner = MonoDepthLearner(self.student)
-        self.replay = ReplayBuffer(p["replay_capacity"], p["replay_policy"])
-        self.trainer = BackgroundTrainer(
-            self.learner,
-            self.replay,
-            config=TrainerConfig(
-                batch_size=p["batch_size"],
-                min_samples=p["batch_size"],
-                cpu_fraction=p["cpu_fraction"],
-                publish_every_steps=p["hot_swap_every_steps"],
-            ),
-        )
-        self.policy = SwitchingPolicy(
-            SwitchingConfig(
-                policy=p["policy"],
-                min_learning_frames=p["min_learning_frames"],
-                quality_enter=p["quality_enter"],
-                quality_exit=p["quality_exit"],
-                imminent_distance_m=p["imminent_distance_m"],
-                release_distance_m=p["release_distance_m"],
-            )
-        )
-        self.sgbm = SGBMConfig(num_disparities=p["num_disparities"], block_size=p["block_size"])
-        self.quality = QualityEstimate()
-        # Smoothed stage times [ms] for diagnostics (EMA over ~20 frames).
-        self._timing = {name: QualityEstimate(0.05) for name in ("sgbm_ms", "student_ms", "processing_ms")}
-        self.frames_learned = 0
-        self.frames_processed = 0
+        self.pipeline: StereoMonoPipeline | None = None
+        self._calibration_key: Any = None
         self._info: dict[str, CameraInfo] = {}
-        self._geometry: tuple[Rectifier, StereoTeacher] | None = None
-        self._geometry_key: Any = None
+        self._last_mode = ""
+        self.frames_processed = 0
+        self._timing = QualityEstimate(0.05)  # smoothed processing time per pair [ms]
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
-        if self.model_path is not None and self.model_path.is_file():
-            self._load(self.model_path)
         self.topics = {side: p[f"{side}_image_topic"] for side in ("left", "right")}
         self.pairer = ApproximatePairer(int(p["pair_tolerance_s"] * 1e9))
         self.worker = LatestWorker(
@@ -192,16 +189,16 @@ class StereoMonoNode(PipelineNode):
         self.pub_depth = self.create_publisher(Image, "mono/depth", RESULT_QOS)
         self.pub_distance = self.create_publisher(Range, "distance", RESULT_QOS)
         self.pub_mode = self.create_publisher(String, "mode", STATUS_QOS)
-        self.pub_mode.publish(String(data=self.policy.mode.value))
+        self.pub_mode.publish(String(data=FlightMode.STEREO.value if p["policy"] != "mono_only" else "mono"))
         services = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, "~/save_model", self._srv_save, callback_group=services)
         self.create_service(Trigger, "~/load_model", self._srv_load, callback_group=services)
-        self._student_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="student")
-        self.trainer.start()
 
     def on_parameter_change(self, name: str, value: Any) -> None:
         if name == "pair_tolerance_s":
             self.pairer.tolerance_ns = int(value * 1e9)
+        elif name == "learning" and self.pipeline is not None:
+            self.pipeline.start_learning() if value else self.pipeline.stop_learning()
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_info(self, side: str, msg: CameraInfo) -> None:
@@ -232,82 +229,57 @@ class StereoMonoNode(PipelineNode):
         self.drop(self.topics["left"], exc)
 
     # -- processing --------------------------------------------------------------------------------------
-    def _geometry_for(self) -> tuple[Rectifier, StereoTeacher]:
+    def _pipeline_for_calibration(self) -> StereoMonoPipeline:
+        """The pipeline, created on the first CameraInfo pair; its geometry follows calibration changes."""
         left, right = self._info.get("left"), self._info.get("right")
         if left is None or right is None:
             raise LookupError("no CameraInfo yet on both sides")
-        key = (tuple(left.k), tuple(left.p), tuple(right.k), tuple(right.p), tuple(left.d), tuple(right.d))
-        if self._geometry is None or key != self._geometry_key:
+        key = tuple(tuple(getattr(info, f)) for info in (left, right) for f in ("k", "d", "r", "p")) + (
+            left.width,
+            left.height,
+        )
+        if self.pipeline is None or key != self._calibration_key:
             calibration = StereoCalibration.from_camera_info(left, right)
-            size = (self.params["rectified_width"], self.params["rectified_height"])
-            rectifier = Rectifier(calibration, size if all(size) else None)
-            self._geometry = (rectifier, StereoTeacher(rectifier.focal_px, rectifier.baseline_m, self.sgbm))
-            self._geometry_key = key
-        return self._geometry
+            if self.pipeline is None:
+                self.pipeline = StereoMonoPipeline(self.config, calibration)
+                if self.model_path is not None and self.model_path.is_file():
+                    self.pipeline.load(self.model_path)
+                    self.log_info(
+                        f"loaded model from {self.model_path} ({self.pipeline.trainer.steps} steps)"
+                    )
+                if self.params["learning"]:
+                    self.pipeline.start_learning()
+            else:  # new calibration: new geometry, same learner
+                width = self.config.rectified_width or calibration.image_size[0]
+                height = int(round(calibration.image_size[1] * width / calibration.image_size[0]))
+                self.pipeline.rectifier = Rectifier(calibration, (width, height))
+                self.pipeline.teacher = StereoTeacher(
+                    self.pipeline.rectifier.focal_px, self.pipeline.rectifier.baseline_m, self.config.sgbm
+                )
+                self.log_info("calibration changed: rectification and stereo geometry rebuilt")
+            self._calibration_key = key
+        return self.pipeline
 
     def _process(self, pair: Any) -> None:
-        (stamp_ns, frame_id, encoding, left), (_, _, right_encoding, right) = pair
+        (stamp_ns, frame_id, _, left), (_, _, _, right) = pair
+        topic = self.topics["left"]
         try:
-            rectifier, teacher = self._geometry_for()
+            pipeline = self._pipeline_for_calibration()
         except LookupError:
-            self.drop(self.topics["left"], "no_camera_info")
+            self.drop(topic, "no_camera_info")
             return
-        if left.shape != right.shape:
-            self.drop(self.topics["left"], "size_mismatch")
+        if left.shape != right.shape or left.shape[::-1] != pipeline.rectifier.calibration.image_size:
+            self.drop(topic, "size_mismatch")
             return
-        try:
-            left_r, right_r = rectifier.rectify(left, right)
-        except ValueError as exc:  # image size differs from the CameraInfo size
-            self.drop(self.topics["left"], "size_mismatch")
-            self.get_logger().warning(str(exc), throttle_duration_sec=5.0)
-            return
-        # The student needs only the left image: it runs beside SGBM (both release the GIL).
         started = time.perf_counter()
-        mono_future = self._student_pool.submit(self._predict, left_r)
-        stereo = teacher(left_r, right_r)
-        self._timing["sgbm_ms"].update((time.perf_counter() - started) * 1e3)
-        mono = mono_future.result()
-        grey = left_r
-        confident = stereo.confidence > 0.5
-        if confident.any():
-            error = float(
-                np.mean(np.abs(mono[confident] - stereo.depth[confident]) / stereo.depth[confident])
-            )
-            self.quality.update(error)
-        stereo_distance = flight_distance(stereo.depth)
-        mode = self.policy.update(
-            stamp_ns * 1e-9, stereo_distance, self.quality.value, self.quality.count, self.frames_learned
-        )
-        distance = flight_distance(mono) if mode is FlightMode.MONO else stereo_distance
-        self._publish(stamp_ns, frame_id, stereo.disparity, mono, distance, teacher)
-        if mode.value != getattr(self, "_last_mode", None):
-            self._last_mode = mode.value
-            self.pub_mode.publish(String(data=mode.value))
+        out = pipeline.process(left, right, stamp_ns * 1e-9)
+        mono = out.mono_depth if out.mono_depth is not None else np.full_like(out.stereo_depth, np.nan)
+        self._publish(stamp_ns, frame_id, out.disparity, mono, out.active_distance, pipeline.teacher)
+        if out.mode.value != self._last_mode:
+            self._last_mode = out.mode.value
+            self.pub_mode.publish(String(data=out.mode.value))
         self.frames_processed += 1
-        self._timing["processing_ms"].update((time.perf_counter() - started) * 1e3)
-        if self.params["learning"] and confident.mean() >= self.params["min_confident_fraction"]:
-            sample = make_sample(
-                grey, stereo.depth, stereo.confidence, (self.student.input_height, self.student.input_width)
-            )
-            self.replay.add(sample, sample_descriptor(sample))
-            self.frames_learned += 1
-
-    def _predict(self, grey: np.ndarray) -> np.ndarray:
-        """Student depth (H, W) float32 metres at the rectified size."""
-        started = time.perf_counter()
-        try:
-            return self._predict_now(grey)
-        finally:
-            self._timing["student_ms"].update((time.perf_counter() - started) * 1e3)
-
-    def _predict_now(self, grey: np.ndarray) -> np.ndarray:
-        small = cv2.resize(
-            grey, (self.student.input_width, self.student.input_height), interpolation=cv2.INTER_AREA
-        )
-        model, _ = self.trainer.slot.get()
-        with torch.inference_mode():
-            depth = model(image_tensor(small[None]))[0, 0].numpy()
-        return cv2.resize(depth, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
+        self._timing.update((time.perf_counter() - started) * 1e3)
 
     def _publish(
         self,
@@ -318,47 +290,35 @@ class StereoMonoNode(PipelineNode):
         distance: float,
         teacher: StereoTeacher,
     ) -> None:
+        sgbm = self.config.sgbm
         msg = DisparityImage()
         msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
-        min_d = float(self.sgbm.min_disparity)
-        msg.image = image_msg(
-            np.nan_to_num(disparity, nan=min_d - 1.0).astype(np.float32), "32FC1", stamp_ns, frame_id
-        )
+        min_d = float(sgbm.min_disparity)
+        invalid = np.nan_to_num(disparity, nan=min_d - 1.0).astype(np.float32)
+        msg.image = image_msg(invalid, "32FC1", stamp_ns, frame_id)
         msg.f, msg.t = teacher.focal_px, teacher.baseline_m
-        msg.min_disparity, msg.max_disparity = min_d, min_d + self.sgbm.num_disparities
+        msg.min_disparity, msg.max_disparity = min_d, min_d + sgbm.num_disparities
         msg.delta_d = 1.0 / 16.0
         msg.valid_window.width, msg.valid_window.height = disparity.shape[1], disparity.shape[0]
         self.pub_disparity.publish(msg)
         self.pub_depth.publish(image_msg(mono.astype(np.float32), "32FC1", stamp_ns, frame_id))
-        rng = Range(
-            radiation_type=Range.INFRARED,
-            field_of_view=float(2 * math.atan(0.25 * disparity.shape[1] / teacher.focal_px)),
-        )
+        window = self.config.flight_window
+        fov = 2 * math.atan(0.5 * window * disparity.shape[1] / teacher.focal_px)
+        rng = Range(radiation_type=Range.INFRARED, field_of_view=float(fov))
         rng.header.stamp, rng.header.frame_id = stamp_msg(stamp_ns), frame_id
-        rng.min_range, rng.max_range = self.sgbm.min_depth_m, self.sgbm.max_depth_m
+        rng.min_range, rng.max_range = sgbm.min_depth_m, sgbm.max_depth_m
         rng.range = float(distance) if math.isfinite(distance) else math.inf
         self.pub_distance.publish(rng)
 
     # -- persistence -------------------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        return {
-            "trainer": self.trainer.state_dict(),
-            "quality": self.quality.state_dict(),
-            "frames_learned": self.frames_learned,
-        }
-
-    def _load(self, path: Path) -> None:
-        state = load_checkpoint(path)
-        self.trainer.load_state_dict(state["trainer"])
-        self.quality.load_state_dict(state["quality"])
-        self.frames_learned = int(state["frames_learned"])
-        self.get_logger().info(f"loaded model from {path} ({self.trainer.steps} training steps)")
-
     def save(self) -> Path:
-        """Save the learner, replay and counters to ``model_path`` (atomic)."""
+        """Save learner, replay, quality estimate and counters to ``model_path`` (atomic)."""
         if self.model_path is None:
             raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        return save_checkpoint(self.model_path, self._state())
+        if self.pipeline is None:
+            raise ValueError("nothing learned yet: no CameraInfo pair has arrived, so no model exists")
+        self.pipeline.save(self.model_path)
+        return self.model_path
 
     def _srv_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         try:
@@ -371,7 +331,9 @@ class StereoMonoNode(PipelineNode):
         try:
             if self.model_path is None:
                 raise ValueError("model_path is empty; set it to the checkpoint to load")
-            self._load(self.model_path)
+            if self.pipeline is None:
+                raise ValueError("no CameraInfo pair yet; the model is loaded when the pipeline starts")
+            self.pipeline.load(self.model_path)
             response.message, response.success = f"loaded {self.model_path}", True
         except (OSError, ValueError, KeyError) as exc:
             response.message, response.success = str(exc), False
@@ -379,20 +341,28 @@ class StereoMonoNode(PipelineNode):
 
     # -- status ------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        trainer = self.trainer
         values: dict[str, Any] = {
-            "mode": self.policy.mode.value,
-            "mono_time_fraction": self.policy.mono_time_fraction,
-            "mono_absrel": self.quality.value,
             "frames_processed": self.frames_processed,
-            "frames_learned": self.frames_learned,
-            "buffer_fill": len(self.replay) / self.replay.capacity,
-            "training_steps": trainer.steps,
-            "model_version": trainer.slot.version,
-            "trainer_running": trainer.running,
-            "training_errors": trainer.errors,
-            **{name: estimate.value for name, estimate in self._timing.items()},
+            "processing_ms": self._timing.value,
         }
+        pipeline = self.pipeline
+        if pipeline is None:
+            values.update({"mode": "waiting_for_camera_info", "training_steps": 0, "model_version": 0})
+            return values
+        trainer = pipeline.trainer
+        values.update(
+            {
+                "mode": pipeline.policy.mode.value,
+                "mono_time_fraction": pipeline.policy.mono_time_fraction,
+                "mono_absrel": pipeline.quality.value,
+                "frames_learned": pipeline.frames_labelled,
+                "buffer_fill": len(pipeline.replay) / pipeline.replay.capacity,
+                "training_steps": trainer.steps,
+                "model_version": trainer.slot.version,
+                "trainer_running": trainer.running,
+                "training_errors": trainer.errors,
+            }
+        )
         if trainer.errors and not trainer.running and not self.closed:
             values["error"] = f"trainer stopped: {trainer.last_error}"
         return values
@@ -402,8 +372,9 @@ class StereoMonoNode(PipelineNode):
             return
         super().close()
         self.worker.stop()
-        self._student_pool.shutdown(wait=True)
-        self.trainer.stop()
+        if self.pipeline is None:
+            return
+        self.pipeline.stop_learning()
         if self.model_path is not None and self.params["save_on_shutdown"]:
             start = time.monotonic()
             path = self.save()

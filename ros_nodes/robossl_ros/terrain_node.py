@@ -42,7 +42,7 @@ from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount
 from robossl_ros.base import PipelineNode
 from robossl_ros.conversions import decode_audio, decode_camera_info, decode_image, image_msg, stamp_to_ns
 from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, positive
-from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
+from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
 
@@ -122,10 +122,10 @@ class TerrainNode(PipelineNode):
             CameraInfo, self.topics["camera_info"], self._on_info, SENSOR_QOS, callback_group=inputs
         )
         self.create_subscription(
-            Int16MultiArray, self.topics["audio"], self._on_audio, SENSOR_QOS, callback_group=inputs
+            Int16MultiArray, self.topics["audio"], self._on_audio, HIGH_RATE_SENSOR_QOS, callback_group=inputs
         )
         self.create_subscription(
-            Odometry, self.topics["odom"], self._on_odom, SENSOR_QOS, callback_group=inputs
+            Odometry, self.topics["odom"], self._on_odom, HIGH_RATE_SENSOR_QOS, callback_group=inputs
         )
         self.create_service(
             Trigger, "~/save_model", self._srv_save, callback_group=MutuallyExclusiveCallbackGroup()

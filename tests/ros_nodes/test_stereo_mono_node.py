@@ -173,7 +173,7 @@ def test_stereo_mono_node_end_to_end(tmp_path: Path) -> None:
             result = future.result()
             assert result is not None and result.success, result
         assert model_path.is_file()
-        saved_steps = load_checkpoint(model_path)["trainer"]["steps"]
+        saved_steps = load_checkpoint(model_path)["steps"]
         assert saved_steps >= 2
         mtime = model_path.stat().st_mtime_ns
         time.sleep(0.05)
@@ -184,4 +184,4 @@ def test_stereo_mono_node_end_to_end(tmp_path: Path) -> None:
     assert rc == 0, log
     assert "saved model to" in log  # on SIGINT
     assert model_path.stat().st_mtime_ns > mtime
-    assert load_checkpoint(model_path)["trainer"]["steps"] >= saved_steps
+    assert load_checkpoint(model_path)["steps"] >= saved_steps
