@@ -58,7 +58,7 @@ def test_stereo_mono_node_end_to_end(tmp_path: Path) -> None:
             "model_path": str(model_path),
             "min_learning_frames": 5,
             "batch_size": 2,
-            "hot_swap_every_steps": 1,
+            "hot_swap_every_steps": 2,
             "replay_capacity": 16,
             "cpu_fraction": 0.5,
             "student_channels": 0.25,
