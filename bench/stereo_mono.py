@@ -51,7 +51,7 @@ TARGETS = {
 SIM_SETTINGS: dict[str, Any] = {
     "sgbm": {"num_disparities": 48},
     "student": {"input_height": 64, "input_width": 96},
-    "trainer": {"batch_size": 8, "publish_every_steps": 50},
+    "trainer": {"batch_size": 8, "publish_every_steps": 25},
     "inference_backend": "onnxruntime",
 }
 
@@ -460,11 +460,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short flights and little training (smoke run)")
     parser.add_argument("--minutes", type=float, default=10.0, help="simulated minutes per flight")
     parser.add_argument("--seeds", type=int, default=3, help="held-out rooms")
-    parser.add_argument("--pretrain-rooms", type=int, default=12)
+    parser.add_argument("--pretrain-rooms", type=int, default=24)
     parser.add_argument(
         "--pretrain-seconds", type=float, default=40.0, help="simulated seconds per training room"
     )
-    parser.add_argument("--pretrain-steps", type=int, default=1000)
+    parser.add_argument("--pretrain-steps", type=int, default=1600)
     parser.add_argument("--euroc-steps", type=int, default=2, help="training steps per EuRoC frame")
     parser.add_argument("--workers", type=int, default=3, help="processes for the closed-loop flights")
     parser.add_argument(
@@ -478,7 +478,7 @@ def main() -> int:
     quiet()
     begin = time.perf_counter()
     name = "stereo_mono_quick" if args.quick else "stereo_mono"
-    checkpoint = RESULTS_DIR / f".{name}_student.pt"
+    checkpoint = RESULTS_DIR / f".{name}_student_{os.getpid()}.pt"
 
     print("== Middlebury motorcycle", flush=True)
     mb = middlebury()
@@ -492,10 +492,11 @@ def main() -> int:
     pre = pretrain(
         args.pretrain_rooms, args.pretrain_seconds, args.pretrain_steps, checkpoint, args.camera_hz
     )
+    # the learning flights are the longest: start them first
     jobs = [
         (condition, seed, args.minutes, str(checkpoint), args.camera_hz)
-        for seed in range(args.seeds)
         for condition in ("persistent", "mono_only", "stereo_only")
+        for seed in range(args.seeds)
     ]
     print(f"== closed loop: {len(jobs)} flights of {args.minutes} simulated minutes", flush=True)
     context = multiprocessing.get_context("spawn")
