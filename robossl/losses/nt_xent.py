@@ -38,19 +38,20 @@ def nt_xent_loss(
     n = z_a.shape[0]
     local = F.normalize(torch.cat([z_a, z_b]), dim=1)  # (2N, D)
     if gather_distributed:
-        all_a = F.normalize(gather_with_grad(z_a), dim=1)
-        all_b = F.normalize(gather_with_grad(z_b), dim=1)
+        candidates = torch.cat([F.normalize(gather_with_grad(z), dim=1) for z in (z_a, z_b)])  # (2M, D)
         offset = rank() * n
     else:
-        all_a, all_b, offset = local[:n], local[n:], 0
-    total = all_a.shape[0]
-    candidates = torch.cat([all_a, all_b])  # (2M, D): first all a-views, then all b-views
-    logits = local @ candidates.T / temperature  # (2N, 2M)
+        candidates, offset = local, 0  # no copy: the local batch is the whole batch
+    total = candidates.shape[0] // 2
+    # Temperature folded into the (2N, D) operand rather than the (2N, 2M) logits.
+    logits = (local / temperature) @ candidates.T  # columns: all a-views, then all b-views
     index = torch.arange(n, device=z_a.device) + offset
+    rows = torch.arange(2 * n, device=z_a.device)
     self_columns = torch.cat([index, index + total])
-    logits[torch.arange(2 * n, device=z_a.device), self_columns] = float("-inf")
+    self_mask = torch.zeros_like(logits, dtype=torch.bool)
+    self_mask[rows, self_columns] = True
     targets = torch.cat([index + total, index])
-    return F.cross_entropy(logits, targets)
+    return F.cross_entropy(logits.masked_fill(self_mask, float("-inf")), targets)
 
 
 class NTXentLoss(nn.Module):
