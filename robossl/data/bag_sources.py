@@ -58,7 +58,7 @@ class StorageSource(Protocol):
     """One storage file."""
 
     path: Path
-    kind: str  # "ros1", "mcap" or "sqlite3"
+    kind: str  # "ros1", "mcap", "sqlite3", or "rosbag2" (a compressed folder)
     connections: list[SourceConnection]
     start_ns: int | None  # first log time, None when empty
     end_ns: int | None  # last log time, None when empty
@@ -71,6 +71,8 @@ class StorageSource(Protocol):
 
 
 def _kind(path: Path) -> str:
+    if path.is_dir():
+        return "rosbag2"  # a compressed rosbag2 folder, read through its metadata.yaml
     kinds = {".bag": "ros1", ".mcap": "mcap", ".db3": "sqlite3"}
     if path.suffix not in kinds:
         raise BagError(
@@ -354,6 +356,13 @@ def open_storage(path: Path, salvage: bool) -> tuple[StorageSource | None, str |
         reason = f"{type(exc).__name__}: {exc}"
         if path.stat().st_size == 0:
             reason = "the file is empty (0 bytes)"
+        if kind == "rosbag2":
+            if not salvage:
+                raise BagError(path, f"compressed bag cannot be read ({reason})") from exc
+            return (
+                None,
+                f"{path}: compressed bag cannot be read ({reason}); decompressed salvage is not supported",
+            )
         if not salvage:
             raise BagError(
                 path,

@@ -119,11 +119,8 @@ def _files_from_metadata(meta: Path, problems: list[str]) -> list[Path]:
     if storage not in ("mcap", "sqlite3"):
         raise BagError(meta, f"unknown storage identifier {storage!r}; robossl reads 'mcap' and 'sqlite3'")
     if compression not in ("", "none", "NONE"):
-        raise BagError(
-            meta,
-            f"is compressed (mode {compression!r}); decompress it first with "
-            "`ros2 bag convert` or `rosbags-convert`, then read the result",
-        )
+        # compressed per file or per message: rosbags' directory reader decompresses (needs metadata.yaml)
+        return [meta.parent]
     files = []
     for rel in relative:
         candidates = [meta.parent / rel, meta.parent / Path(rel).name]
@@ -171,7 +168,7 @@ class BagReader:
         files = _resolve_sources(self.paths, problems)
         for problem in problems:
             self._problem(problem)
-        kinds = {"ros1" if f.suffix == ".bag" else "ros2" for f in files}
+        kinds = {"ros1" if f.suffix == ".bag" and f.is_file() else "ros2" for f in files}
         if len(kinds) > 1:
             raise BagError(self.paths[0], "mixes ROS 1 .bag files with rosbag2 storage; read them separately")
         for file in files:

@@ -283,3 +283,23 @@ def test_ros1_messages_convert_to_ros2_cdr(real_data) -> None:
             assert ros2.header.stamp.sec == message.msg.header.stamp.sec
             assert ros2.header.frame_id == message.msg.header.frame_id
             assert ros2.angular_velocity.z == message.msg.angular_velocity.z
+
+
+@pytest.mark.parametrize(
+    ("plugin", "mode"),
+    [("MCAP", "FILE"), ("MCAP", "MESSAGE"), ("MCAP", "STORAGE"), ("SQLITE3", "FILE"), ("SQLITE3", "MESSAGE")],
+)
+def test_reads_zstd_compressed_bags(tmp_path: Path, plugin: str, mode: str) -> None:
+    from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
+
+    store = default_typestore()
+    writer = Writer(tmp_path / "bag", version=9, storage_plugin=StoragePlugin[plugin])
+    writer.set_compression(CompressionMode[mode], CompressionFormat.ZSTD)
+    with writer:
+        conn = writer.add_connection("/imu", "sensor_msgs/msg/Imu", typestore=store)
+        for i in range(50):
+            msg = build_imu(store, T0 + i, "imu", [float(i), 0, 0], [0, 0, 9.81])
+            writer.write(conn, T0 + i, store.serialize_cdr(msg, "sensor_msgs/msg/Imu"))
+    with BagReader(tmp_path / "bag", salvage=False) as reader:
+        assert reader.topics["/imu"].count == 50
+        assert [m.msg.angular_velocity.x for m in reader.messages()] == [float(i) for i in range(50)]
