@@ -88,6 +88,14 @@ def test_reads_every_real_bag_with_exact_counts_and_types(real_data, name: str) 
 
 
 @pytest.mark.data
+def test_every_bag_in_the_data_folder_is_covered(real_data) -> None:
+    root = real_data("rosbag")
+    found = {str(p.relative_to(root)) for p in root.glob("*/*.bag")}
+    found |= {str(p.parent.relative_to(root)) for p in root.glob("*/*/metadata.yaml")}
+    assert found == set(REAL_BAGS), "a bag was added or removed: give it verified counts in REAL_BAGS"
+
+
+@pytest.mark.data
 def test_sqlite_fixture_counts_match_sql_on_the_file(real_data) -> None:
     folder = real_data("rosbag/rosbag2_fixtures/sqlite3_talker")
     db = sqlite3.connect(f"file:{folder / 'talker.db3'}?mode=ro", uri=True)
