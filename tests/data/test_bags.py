@@ -311,3 +311,21 @@ def test_reads_zstd_compressed_bags(tmp_path: Path, plugin: str, mode: str) -> N
     with BagReader(tmp_path / "bag", salvage=False) as reader:
         assert reader.topics["/imu"].count == 50
         assert [m.msg.angular_velocity.x for m in reader.messages()] == [float(i) for i in range(50)]
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", ["rosbag2_fixtures/mcap_talker", "rosbag2_fixtures/mcap_split_wbag"])
+def test_mcap_index_counts_equal_a_full_record_scan(real_data, name: str) -> None:
+    from robossl.data.bag_sources import McapScanSource, RosbagsSource
+
+    for file in sorted(real_data(f"rosbag/{name}").glob("*.mcap")):
+        indexed = RosbagsSource(file)
+        scanned = McapScanSource(file)
+        try:
+            assert scanned.error is None
+            assert {c.topic: c.count for c in scanned.connections} == {
+                c.topic: c.count for c in indexed.connections
+            }
+        finally:
+            indexed.close()
+            scanned.close()
