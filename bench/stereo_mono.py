@@ -270,9 +270,9 @@ def pretrain(rooms: int, seconds: float, steps: int, checkpoint: Path, camera_hz
     }
 
 
-def run_condition(job: tuple[str, int, float, str, float]) -> dict[str, Any]:
+def run_condition(job: tuple[str, int, float, str, float, int]) -> dict[str, Any]:
     """One flight (runs in a worker process)."""
-    condition, seed, minutes, checkpoint, camera_hz = job
+    condition, seed, minutes, checkpoint, camera_hz, steps_per_second = job
     quiet()
     import torch
     from robossl_sim.closed_loop import FlightConfig, fly
@@ -296,8 +296,8 @@ def run_condition(job: tuple[str, int, float, str, float]) -> dict[str, Any]:
         flight = FlightConfig(
             duration_s=60.0 * minutes,
             camera_hz=camera_hz,
-            train_steps=1 if learning else 0,
-            train_every_frames=max(1, int(round(camera_hz))),  # one optimisation step per simulated second
+            train_steps=steps_per_second if learning else 0,
+            train_every_frames=max(1, int(round(camera_hz))),  # steps_per_second steps every simulated second
             seed=seed,
         )
         log = fly(room, pipeline, flight)
@@ -471,13 +471,22 @@ def main() -> int:
         "--camera-hz", type=float, default=4.0, help="frames and control updates per simulated second"
     )
     parser.add_argument("--speed-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--persistent-steps-per-second",
+        type=int,
+        default=1,
+        help="online training steps per simulated second",
+    )
+    parser.add_argument(
+        "--pretrained", help="reuse a student checkpoint saved by an earlier run (skips pretraining)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.seeds, args.pretrain_rooms, args.pretrain_steps = 0.5, 1, 2, 30
         args.pretrain_seconds, args.speed_seconds = 10.0, 0.5
     quiet()
     begin = time.perf_counter()
-    name = "stereo_mono_quick" if args.quick else "stereo_mono"
+    name = args.name or ("stereo_mono_quick" if args.quick else "stereo_mono")
     checkpoint = RESULTS_DIR / f".{name}_student_{os.getpid()}.pt"
 
     print("== Middlebury motorcycle", flush=True)
@@ -494,7 +503,7 @@ def main() -> int:
     )
     # the learning flights are the longest: start them first
     jobs = [
-        (condition, seed, args.minutes, str(checkpoint), args.camera_hz)
+        (condition, seed, args.minutes, str(checkpoint), args.camera_hz, args.persistent_steps_per_second)
         for condition in ("persistent", "mono_only", "stereo_only")
         for seed in range(args.seeds)
     ]
@@ -613,7 +622,8 @@ def main() -> int:
             "student_input": "64x96 grey",
             "pretraining": {k: v for k, v in pre.items() if k != "losses"},
             "pretraining_final_loss": float(np.mean(pre["losses"][-50:])) if pre["losses"] else float("nan"),
-            "persistent_starts_from": "the offline-pretrained student, keeps learning (1 step/s) and switches",
+            "persistent_starts_from": "the offline-pretrained student, keeps learning and switches",
+            "persistent_steps_per_second": args.persistent_steps_per_second,
             "mono_only": "the offline-pretrained student, frozen, no stereo take-over",
             "transitions": transitions,
         },
