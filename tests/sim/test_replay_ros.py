@@ -114,3 +114,35 @@ def test_ros1_bag_is_republished_as_ros2_cdr(tmp_path: Path, rclpy_context, real
         assert ros_msg.linear_acceleration.z == bag_msg.linear_acceleration.z
         assert ros_msg.header.stamp.nanosec == bag_msg.header.stamp.nanosec
         assert ros_msg.header.frame_id == bag_msg.header.frame_id
+
+
+def test_paced_replay_drives_use_sim_time_nodes(tmp_path: Path, rclpy_context) -> None:
+    import time
+
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Imu
+
+    make_bag(tmp_path / "bag", 50)  # 0.49 s of log time
+    sink = Sink(rclpy_context, "/imu", Imu)
+    sim_node = rclpy_context.create_node(
+        "sim_clock_user", parameter_overrides=[Parameter("use_sim_time", value=True)]
+    )
+    sink.executor.add_node(sim_node)
+    node = rclpy_context.create_node("replayer")
+    try:
+        ros = RosReplayConfig(backpressure=True, wait_for_subscribers_s=5.0)
+        stats = RosReplayer(node, tmp_path / "bag", ReplayConfig(rate=2.0), ros).run()
+        sink.wait_for(50)
+        deadline = time.monotonic() + 5.0
+        last = 5_000_000_000 + 49 * 10_000_000
+        while sim_node.get_clock().now().nanoseconds != last and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sim_now = sim_node.get_clock().now().nanoseconds
+    finally:
+        node.destroy_node()
+        sink.executor.remove_node(sim_node)
+        sim_node.destroy_node()
+        sink.stop()
+    assert len(sink.raws) == 50
+    assert sim_now == last  # the node's ROS time is the bag's time, not the wall clock
+    assert 0.2 < stats.wall_s < 0.8  # 0.49 s of log at 2x
