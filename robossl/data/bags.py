@@ -171,15 +171,19 @@ class BagReader:
         kinds = {"ros1" if f.suffix == ".bag" and f.is_file() else "ros2" for f in files}
         if len(kinds) > 1:
             raise BagError(self.paths[0], "mixes ROS 1 .bag files with rosbag2 storage; read them separately")
-        for file in files:
-            source, damage = open_storage(file, salvage=self.salvage)
-            if damage:
-                self._problem(damage)
-            if source is not None:
-                self.sources.append(source)
-        if not self.sources:
-            raise BagError(self.paths[0], "no readable storage file: " + "; ".join(self.problems))
-        self.typestore = self._build_typestore()
+        try:
+            for file in files:
+                source, damage = open_storage(file, salvage=self.salvage)
+                if source is not None:
+                    self.sources.append(source)
+                if damage:
+                    self._problem(damage)
+            if not self.sources:
+                raise BagError(self.paths[0], "no readable storage file: " + "; ".join(self.problems))
+            self.typestore = self._build_typestore()
+        except BaseException:
+            self.close()  # do not leak the files opened before the failure
+            raise
         return self
 
     def close(self) -> None:
