@@ -224,6 +224,7 @@ def bench_stereo(session: Session, log_dir: Path, seconds: float, rate_hz: float
         return {
             "p50_ms": round(p50, 2),
             "p99_ms": round(p99, 2),
+            "max_ms": round(max(latencies), 2) if latencies else float("nan"),
             "dropped": missing + node_dropped,
             "inputs": len(measured),
             "outputs": len(latencies),
@@ -332,6 +333,7 @@ def bench_har(session: Session, log_dir: Path, seconds: float, rate_hz: float = 
         return {
             "p50_ms": round(p50, 2),
             "p99_ms": round(p99, 2),
+            "max_ms": round(max(latencies), 2) if latencies else float("nan"),
             "dropped": (sent - node_received) + node_dropped,
             "inputs": sent,
             "outputs": len(latencies),

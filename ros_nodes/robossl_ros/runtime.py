@@ -66,6 +66,9 @@ def spin_nodes(
         raise ValueError(f"unknown executor {executor!r}; use one of {EXECUTORS}")
     apply_loopback_env()
     require_loopback_env()
+    # Background trainers share the GIL with the callbacks; a 1 ms switch interval (default 5 ms) lets a
+    # callback get the interpreter back sooner while a training step runs Python code.
+    sys.setswitchinterval(0.001)
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
