@@ -23,6 +23,7 @@ class DINOHead(nn.Module):
         num_prototypes: output dimension K (logits over prototypes).
         num_layers: linear layers in the MLP.
         freeze_last_layer_steps: the learner zeroes the prototype gradient for this many steps (paper: 1 epoch).
+        batch_norm: batch norm in the MLP (the DINO code's option for convolutional backbones).
 
     Shapes:
         input ``(B, in_dim)``; output logits ``(B, num_prototypes)``.
@@ -36,11 +37,14 @@ class DINOHead(nn.Module):
         num_prototypes: int = 1024,
         num_layers: int = 3,
         freeze_last_layer_steps: int = 0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         if num_prototypes < 2:
             raise ValueError(f"num_prototypes must be >= 2, got {num_prototypes}")
-        self.mlp = ProjectionHead(in_dim, hidden_dim, bottleneck_dim, num_layers=num_layers, batch_norm=False)
+        self.mlp = ProjectionHead(
+            in_dim, hidden_dim, bottleneck_dim, num_layers=num_layers, batch_norm=batch_norm
+        )
         self.prototypes = nn.utils.parametrizations.weight_norm(
             nn.Linear(bottleneck_dim, num_prototypes, bias=False)
         )

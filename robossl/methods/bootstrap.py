@@ -12,7 +12,7 @@ from torch import nn
 
 from robossl.heads import PredictionHead, ProjectionHead
 from robossl.losses.directpred import DirectPredictor
-from robossl.losses.negative_cosine import symmetric_negative_cosine
+from robossl.losses.negative_cosine import negative_cosine_similarity
 from robossl.methods.base import InputSpec, SSLMethod
 from robossl.methods.components import make_backbone, make_views, output_dim
 from robossl.methods.ema import cosine_momentum, ema_update, make_teacher
@@ -59,9 +59,9 @@ class BootstrapMethod(SSLMethod):
         else:
             with torch.no_grad():
                 target = self.teacher(views)
-        p_a, p_b = p.chunk(2)
-        t_a, t_b = target.chunk(2)
-        loss = symmetric_negative_cosine(p_a, p_b, t_a, t_b)
+        # Symmetric loss in one call: prediction of view a against target of view b and vice versa
+        # (equal to symmetric_negative_cosine on the halves).
+        loss = negative_cosine_similarity(p, target.roll(batch.shape[0], dims=0))
         return loss, {
             "loss": loss.detach(),
             "embedding_std": torch.nn.functional.normalize(z.detach(), dim=1).std(0).mean(),

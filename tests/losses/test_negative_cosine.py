@@ -71,3 +71,10 @@ def test_negative_cosine_and_directpred_decrease_under_training() -> None:
         return directpred_loss(z_a, z_b, predictor.weight)
 
     loss_decreases(directpred)
+
+
+def test_rolled_concatenation_equals_symmetric_loss() -> None:
+    # BootstrapMethod computes the symmetric loss as one call on (2N, D) tensors with the target rolled.
+    p, t = torch.randn(8, 5), torch.randn(8, 5)
+    rolled = negative_cosine_similarity(p, t.roll(4, dims=0))
+    assert torch.allclose(rolled, symmetric_negative_cosine(p[:4], p[4:], t[:4], t[4:]), atol=1e-7)
