@@ -478,6 +478,9 @@ def main() -> int:
         help="online training steps per simulated second",
     )
     parser.add_argument(
+        "--name", help="results name (default stereo_mono, or stereo_mono_quick with --quick)"
+    )
+    parser.add_argument(
         "--pretrained", help="reuse a student checkpoint saved by an earlier run (skips pretraining)"
     )
     args = parser.parse_args()
