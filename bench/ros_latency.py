@@ -283,6 +283,7 @@ def bench_har(session: Session, log_dir: Path, seconds: float, rate_hz: float = 
             "class_names": ["a", "b", "c", "d", "e", "f"],
             "sample_rate_hz": rate_hz,
             "min_windows": 8,
+            "cpu_fraction": float(os.environ.get("HAR_CPU", "0.3")),
             "predict_every_s": 0.1,
             "model_path": str(log_dir / "har_model.pt"),
         },

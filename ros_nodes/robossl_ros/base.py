@@ -7,7 +7,9 @@ in :meth:`status`, and saves its model in :meth:`close` (called once on shutdown
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +28,25 @@ COMMON_SPECS: tuple[ParamSpec, ...] = (
         read_only=True,
     ),
 )
+
+
+def deprioritise_threads(name: str, niceness: int = 10) -> int:
+    """Raise the nice value of this process's threads called ``name`` (Linux; no-op elsewhere).
+
+    Background learners use the same cores as the node's callbacks; at a lower priority the kernel runs
+    the callbacks first when the CPU is contended, so online training does not add latency to the
+    outputs. Returns how many threads were changed.
+    """
+    changed = 0
+    for thread in threading.enumerate():
+        native_id = getattr(thread, "native_id", None)
+        if thread.name == name and native_id is not None and hasattr(os, "setpriority"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, native_id, niceness)
+                changed += 1
+            except OSError:  # not permitted: leave the priority as it is
+                pass
+    return changed
 
 
 class PipelineNode(Node):

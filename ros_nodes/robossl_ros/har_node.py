@@ -33,7 +33,7 @@ from std_srvs.srv import Trigger
 
 from robossl.online import BackgroundTrainer, TrainerConfig
 from robossl.pipelines.collossl import ColloSSLOnlineLearner, OnlineLearnerConfig
-from robossl_ros.base import PipelineNode
+from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import imu_sample
 from robossl_ros.params import ParamSpec, in_range, non_empty, one_of, positive
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS
@@ -142,6 +142,7 @@ class HarNode(PipelineNode):
         self.create_subscription(String, "activity/label_in", self._on_label, RESULT_QOS)
         self.create_service(Trigger, "~/save_model", self._srv_save)
         self.trainer.start()
+        deprioritise_threads("robossl-trainer")
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_imu(self, device: str, msg: Imu) -> None:

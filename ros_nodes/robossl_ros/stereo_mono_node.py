@@ -41,7 +41,7 @@ from robossl.pipelines.stereo_mono.config import StereoMonoConfig
 from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline
 from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode
 from robossl.pipelines.stereo_mono.teacher import StereoTeacher
-from robossl_ros.base import PipelineNode
+from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import decode_image, image_msg, stamp_msg
 from robossl_ros.pairing import ApproximatePairer
 from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
@@ -198,7 +198,12 @@ class StereoMonoNode(PipelineNode):
         if name == "pair_tolerance_s":
             self.pairer.tolerance_ns = int(value * 1e9)
         elif name == "learning" and self.pipeline is not None:
-            self.pipeline.start_learning() if value else self.pipeline.stop_learning()
+            self._start_learning() if value else self.pipeline.stop_learning()
+
+    def _start_learning(self) -> None:
+        assert self.pipeline is not None
+        self.pipeline.start_learning()
+        deprioritise_threads("robossl-trainer")  # inference first when the CPU is contended
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_info(self, side: str, msg: CameraInfo) -> None:
@@ -248,7 +253,7 @@ class StereoMonoNode(PipelineNode):
                         f"loaded model from {self.model_path} ({self.pipeline.trainer.steps} steps)"
                     )
                 if self.params["learning"]:
-                    self.pipeline.start_learning()
+                    self._start_learning()
             else:  # new calibration: new geometry, same learner
                 width = self.config.rectified_width or calibration.image_size[0]
                 height = int(round(calibration.image_size[1] * width / calibration.image_size[0]))

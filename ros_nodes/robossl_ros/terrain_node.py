@@ -39,7 +39,7 @@ from robossl.data.image_codec import to_rgb8
 from robossl.online.checkpoint import load_checkpoint, save_checkpoint
 from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig
 from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount
-from robossl_ros.base import PipelineNode
+from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import decode_audio, decode_camera_info, decode_image, image_msg, stamp_to_ns
 from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, positive
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS, SENSOR_QOS, STATUS_QOS
@@ -133,6 +133,7 @@ class TerrainNode(PipelineNode):
         self._stop = threading.Event()
         self._learner = threading.Thread(target=self._learn_loop, name="terrain-learner", daemon=True)
         self._learner.start()
+        deprioritise_threads("terrain-learner")
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_info(self, msg: CameraInfo) -> None:
