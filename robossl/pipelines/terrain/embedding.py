@@ -25,7 +25,7 @@ class EmbeddingConfig:
     """Embedding network and optimiser settings."""
 
     in_channels: int = 1  # spectrogram channels (1 for mono audio, 10 for BorealTC IMU + odometry)
-    widths: tuple[int, ...] = (16, 32, 64)  # encoder convolution widths (edge-sized)
+    widths: tuple[int, ...] = (8, 16, 32)  # encoder convolution widths (edge-sized)
     hidden_dim: int = 128  # projection head hidden width
     embedding_dim: int = 32  # output embedding size (unit length)
     margin: float = 0.2  # triplet margin on unit-length embeddings (FaceNet)
@@ -115,6 +115,9 @@ class TripletEmbeddingLearner:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        # The normalisation buffers are per frequency bin once set; take their saved shape first.
+        self.model.mean = state["model"]["mean"].clone()
+        self.model.std = state["model"]["std"].clone()
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["steps"])

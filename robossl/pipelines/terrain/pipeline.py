@@ -120,6 +120,7 @@ class TerrainPipeline:
         self._audio_t0: float | None = None
         self._pose_times: deque[float] = deque(maxlen=50_000)
         self._poses: deque[np.ndarray] = deque(maxlen=50_000)
+        self._pose_cache: np.ndarray | None = None  # self._pose_times as an array, rebuilt when it changes
         self._images: deque[tuple[float, np.ndarray]] = deque(maxlen=self.config.max_images)
         self._clips: deque[_Clip] = deque(maxlen=self.config.max_clips)
         self._embedder: TripletEmbeddingLearner | None = None
@@ -192,7 +193,11 @@ class TerrainPipeline:
         return True
 
     def _pose_at(self, t: float) -> np.ndarray | None:
-        times = np.fromiter(self._pose_times, dtype=np.float64)
+        if self._pose_cache is None or len(self._pose_cache) != len(self._pose_times):
+            self._pose_cache = np.fromiter(self._pose_times, dtype=np.float64)
+        times = self._pose_cache
+        if len(times) and (times[0] != self._pose_times[0] or times[-1] != self._pose_times[-1]):
+            self._pose_cache = times = np.fromiter(self._pose_times, dtype=np.float64)
         if len(times) == 0 or t < times[0] or t > times[-1]:
             return None
         i = int(np.searchsorted(times, t))
@@ -249,9 +254,12 @@ class TerrainPipeline:
         return out
 
     def _describe_clips(self) -> None:
-        """Give clips a visual descriptor of their track from the latest earlier image that shows it."""
+        """Give clips a visual descriptor of their track from the latest earlier image that shows it.
+
+        The latest image sees the track nearest and largest; older ones see it far away and blurred.
+        """
         assert self.camera is not None
-        for _, image, world_T_camera, inside in self._images_with_tracks():
+        for _, image, world_T_camera, inside in reversed(self._images_with_tracks()):
             todo = [int(i) for i in inside if self._clips[int(i)].descriptor is None]
             if not todo:
                 continue

@@ -29,9 +29,8 @@ class SegmentationConfig:
     weight_decay: float = 1e-4  # Adam weight decay
     log_weight_constant: float = 1.02  # c in w = 1 / ln(c + p); ENet's value
     flip_prob: float = 0.5  # probability of a horizontal flip per training batch
-    roll_prob: float = (
-        0.75  # probability of a random cyclic shift per training batch (see SegmentationLearner)
-    )
+    roll_prob: float = 0.75  # probability of a random cyclic shift per training batch
+    input_scale: float = 0.5  # images are resized by this factor before the network (0.5: 4x cheaper)
 
 
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -153,6 +152,7 @@ class SegmentationLearner:
         """One optimiser step on ``(B, 3, H, W)`` images in [0, 1] and ``(B, H, W)`` int64 labels."""
         if images.shape[0] != labels.shape[0] or images.shape[-2:] != labels.shape[-2:]:
             raise ValueError(f"images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
+        images, labels = self._resize(images, labels)
         if self._rng.random() < self.config.flip_prob:
             images, labels = images.flip(-1), labels.flip(-1)
         if self._rng.random() < self.config.roll_prob:
@@ -174,7 +174,23 @@ class SegmentationLearner:
     def predict(self, images: torch.Tensor) -> np.ndarray:
         """``(B, H, W)`` int64 class per pixel for ``(B, 3, H, W)`` images in [0, 1]."""
         self.model.eval()
-        return self.model(images).argmax(dim=1).numpy()
+        logits = self.model(self._resize(images)[0])
+        logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return logits.argmax(dim=1).numpy()
+
+    def _resize(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (area) and labels (nearest) resized by ``input_scale``; labels default to an empty tensor."""
+        scale = self.config.input_scale
+        empty = torch.zeros(0, dtype=torch.long)
+        if scale == 1.0:
+            return images, labels if labels is not None else empty
+        size = (max(8, round(images.shape[-2] * scale)), max(8, round(images.shape[-1] * scale)))
+        small = F.interpolate(images, size=size, mode="area")
+        if labels is None:
+            return small, empty
+        return small, F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +198,7 @@ class SegmentationLearner:
             "optimizer": self.optimizer.state_dict(),
             "class_weights": self.class_weights,
             "steps": self.steps,
+            "rng": self._rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -189,3 +206,4 @@ class SegmentationLearner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.class_weights = state["class_weights"]
         self.steps = int(state["steps"])
+        self._rng.bit_generator.state = state["rng"]

@@ -49,7 +49,7 @@ class RoverConfig:
     num_terrains: int = 4  # terrain types used, the first N of TERRAIN_TYPES
     map_size_m: float = 12.0  # side of the square map, metres
     cell_m: float = 0.5  # raster cell of the terrain map, metres
-    regions: tuple[int, int] = (7, 11)  # inclusive range of Voronoi regions per map
+    regions: tuple[int, int] = (16, 24)  # inclusive range of Voronoi regions per map
     image_width: int = 128  # camera width, pixels
     image_height: int = 96  # camera height, pixels
     fovy_deg: float = 60.0  # vertical field of view, degrees

@@ -1,0 +1,362 @@
+"""Acoustic -> visual terrain pipeline benchmark (issue #6).
+
+1. BorealTC (real Husky proprioception, 5 terrains): the self-supervised vibration embedding (triplet loss,
+   triplets from temporal adjacency: windows of one run are positives, other runs negatives; no labels)
+   clustered by k-means with k = 5, scored by Hungarian cluster accuracy and NMI on the windows of held-out
+   runs; next to k-means on hand-crafted spectral features (same windows) and a supervised classifier with
+   the same encoder trained on the other runs (upper bound).
+2. Rover world (MuJoCo): drives on training maps feed :class:`TerrainPipeline` (audio -> clusters ->
+   projected track labels -> segmentation); mIoU on held-out maps against ground-truth masks, next to the
+   same segmentation network trained on ground-truth masks of the same training images.
+
+Run: ``flock /tmp/robossl-bench.lock python bench/terrain.py`` (``--quick`` for a smoke run).
+Writes bench/results/terrain.json and PNG pictures in bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from _common import RESULTS_DIR, print_table, write_results  # noqa: E402
+
+from robossl.data.borealtc import WindowConfig, load_borealtc, make_windows, split_by_run  # noqa: E402
+from robossl.pipelines.terrain import IGNORE_INDEX, TerrainPipeline, TerrainPipelineConfig  # noqa: E402
+from robossl.pipelines.terrain.clustering import (  # noqa: E402
+    cluster_accuracy,
+    confusion,
+    fit_clusters,
+    match_clusters,
+    nmi,
+)
+from robossl.pipelines.terrain.embedding import EmbeddingConfig, TripletEmbeddingLearner  # noqa: E402
+from robossl.pipelines.terrain.features import handcrafted_spectral_features, vibration_spectrogram  # noqa: E402
+from robossl.pipelines.terrain.mining import group_triplets, temporal_groups  # noqa: E402
+from robossl.pipelines.terrain.segmentation import SegmentationConfig, SegmentationLearner, mean_iou  # noqa: E402
+
+TARGET_CLUSTER_ACC = 0.70
+TARGET_MIOU_RATIO = 0.85
+
+
+# -- BorealTC ------------------------------------------------------------------------------------------
+def _train_ssl(spec: torch.Tensor, groups: np.ndarray, steps: int, seed: int) -> TripletEmbeddingLearner:
+    learner = TripletEmbeddingLearner(EmbeddingConfig(in_channels=spec.shape[1]), seed=seed)
+    learner.model.set_normalization(spec)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        a, p, n = group_triplets(groups, 64, rng)
+        learner.step_triplets(spec[a], spec[p], spec[n])
+    return learner
+
+
+def _train_supervised(
+    spec: torch.Tensor, labels: np.ndarray, train: np.ndarray, steps: int, seed: int, num_classes: int
+) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    embedder = TripletEmbeddingLearner(EmbeddingConfig(in_channels=spec.shape[1]), seed=seed).model
+    embedder.set_normalization(spec[train])
+    model = torch.nn.Sequential(embedder, torch.nn.Linear(embedder.head.out_dim, num_classes))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    idx = np.flatnonzero(train)
+    rng = np.random.default_rng(seed)
+    y = torch.from_numpy(labels)
+    for _ in range(steps):
+        batch = rng.choice(idx, 128)
+        loss = torch.nn.functional.cross_entropy(model(spec[batch]) * 10.0, y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def borealtc_section(steps: int, seed: int) -> tuple[dict, dict]:
+    windows = make_windows(load_borealtc(), WindowConfig(window_s=1.0, hop_s=0.5))
+    train, test = split_by_run(windows, test_fraction=0.3, seed=seed)
+    labels, k = windows.labels, len(windows.class_names)
+    spec = vibration_spectrogram(windows.imu, windows.pro)
+    t0 = time.perf_counter()
+    # Self-supervised: no labels; every run is one continuous traversal, so its windows are positives.
+    groups = temporal_groups(windows.run_ids, windows.start_times, np.inf)
+    learner = _train_ssl(spec, groups, steps, seed)
+    emb = learner.embed(spec)
+    clusters = fit_clusters(emb, k=k, seed=seed)
+    pred = clusters.predict(emb)
+    ssl_time = time.perf_counter() - t0
+    # Hand-crafted: band energies + mean/std per channel, standardised, k-means with the same k.
+    feats = handcrafted_spectral_features(np.concatenate([windows.imu, windows.pro], axis=-1))
+    feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-8)
+    hand_pred = fit_clusters(feats, k=k, seed=seed).predict(feats.astype(np.float32))
+    # Supervised upper bound: same encoder, cross-entropy on the training runs, tested on held-out runs.
+    model = _train_supervised(spec, labels, train, steps, seed, k)
+    with torch.no_grad():
+        sup_pred = torch.cat([model(spec[i : i + 512]).argmax(1) for i in range(0, len(spec), 512)]).numpy()
+    result = {
+        "ssl_cluster_acc": cluster_accuracy(labels[test], pred[test]),
+        "ssl_nmi": nmi(labels[test], pred[test]),
+        "handcrafted_cluster_acc": cluster_accuracy(labels[test], hand_pred[test]),
+        "handcrafted_nmi": nmi(labels[test], hand_pred[test]),
+        "supervised_acc": float((sup_pred[test] == labels[test]).mean()),
+        "ssl_cluster_acc_all_windows": cluster_accuracy(labels, pred),
+        "ssl_nmi_all_windows": nmi(labels, pred),
+        "windows": len(windows),
+        "test_windows": int(test.sum()),
+        "test_runs": int(len(np.unique(windows.run_ids[test]))),
+        "ssl_train_seconds": round(ssl_time, 1),
+        "target_cluster_acc": TARGET_CLUSTER_ACC,
+    }
+    mapping = match_clusters(labels[test], pred[test], k)
+    pictures = {
+        "confusion": confusion(labels[test], pred[test], k, k)[:, np.argsort(mapping)],
+        "class_names": windows.class_names,
+    }
+    return result, pictures
+
+
+# -- Rover world ---------------------------------------------------------------------------------------
+def _feed(pipe: TerrainPipeline, drive, offset: float) -> None:
+    for t, pose in zip(drive.pose_times, drive.poses):
+        pipe.add_pose(offset + t, pose)
+    chunk = drive.sample_rate // 20
+    for start in range(0, len(drive.audio), chunk):
+        pipe.add_audio(offset + start / drive.sample_rate, drive.audio[start : start + chunk])
+    for t, image in zip(drive.image_times, drive.images):
+        pipe.add_image(offset + t, image)
+
+
+def rover_section(
+    train_maps: int, heldout_maps: int, drive_s: float, rounds: int, seed: int
+) -> tuple[dict, dict]:
+    from robossl_sim.worlds.rover import RoverConfig, RoverWorld, record_drive
+
+    world_config = RoverConfig(num_terrains=4)
+    rng = np.random.default_rng(seed)
+    drives, heldout = [], []
+    camera = mount = None
+    for m in range(train_maps):
+        with RoverWorld(m, "train", world_config) as world:
+            drives.append(record_drive(world, drive_s, rng))
+            camera, mount = world.camera, world.base_T_camera
+    for m in range(heldout_maps):
+        with RoverWorld(m, "heldout", world_config) as world:
+            heldout.append(record_drive(world, drive_s / 2, rng, image_period_s=1.0))
+    config = TerrainPipelineConfig(
+        num_clusters=world_config.num_terrains,
+        wheel_offsets=tuple((float(x), float(y)) for x, y in world_config.wheel_offsets),
+        wheel_width_m=world_config.wheel_width_m,
+        seed=seed,
+    )
+    pipe = TerrainPipeline(config, camera, mount)
+    offset = 0.0
+    for drive in drives:
+        _feed(pipe, drive, offset)
+        offset += drive.pose_times[-1] + 60.0  # a gap between maps, as between two missions
+    t0 = time.perf_counter()
+    for r in range(rounds):
+        metrics = pipe.learn(embedding_steps=60, segmentation_steps=80)
+        print(f"  rover round {r + 1}/{rounds}: {metrics}", flush=True)
+    ssl_time = time.perf_counter() - t0
+    # Clip clusters vs the majority terrain under the wheels (how good the audio clustering is).
+    times, ids = pipe.clip_cluster_ids()
+    true_clip, pred_clip, offset = [], [], 0.0
+    for drive in drives:
+        inside = (times >= offset) & (times <= offset + drive.pose_times[-1])
+        for t, cluster in zip(times[inside], ids[inside]):
+            k = min(
+                np.searchsorted(drive.pose_times, t - offset + config.clip_s / 2), len(drive.pose_times) - 1
+            )
+            under = drive.wheel_terrains[k]
+            if np.all(under >= 0):
+                true_clip.append(np.bincount(under).argmax())
+                pred_clip.append(cluster)
+        offset += drive.pose_times[-1] + 60.0
+    # Supervised: the same network and step count on ground-truth masks of the same training images.
+    images = np.concatenate([d.images for d in drives])
+    masks = np.concatenate([d.terrain_masks for d in drives])
+    supervised = SegmentationLearner(SegmentationConfig(num_classes=world_config.num_terrains), seed=seed)
+    supervised.set_class_weights(masks)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    y = torch.from_numpy(masks.astype(np.int64))
+    for _ in range(pipe.stats()["segmentation_steps"]):
+        batch = rng.choice(len(images), 8, replace=False)
+        supervised.step(x[batch], y[batch])
+    # Held-out maps: cluster ids are matched to terrains by Hungarian matching on held-out pixels.
+    test_images = np.concatenate([d.images for d in heldout])
+    test_masks = np.concatenate([d.terrain_masks for d in heldout])
+    ssl_pred = np.stack([pipe.segment(im) for im in test_images]).astype(np.int64)
+    valid = test_masks != IGNORE_INDEX
+    mapping = match_clusters(test_masks[valid].astype(np.int64), ssl_pred[valid], world_config.num_terrains)
+    ssl_miou, ssl_iou = mean_iou(mapping[ssl_pred], test_masks, world_config.num_terrains)
+    sup_pred = np.concatenate(
+        [
+            supervised.predict(torch.from_numpy(test_images[i : i + 16]).permute(0, 3, 1, 2).float() / 255.0)
+            for i in range(0, len(test_images), 16)
+        ]
+    )
+    sup_miou, sup_iou = mean_iou(sup_pred, test_masks, world_config.num_terrains)
+    stats = pipe.stats()
+    pairs = pipe.label_images()
+    painted = np.stack([p[1] for p in pairs])
+    painted_mask = painted != IGNORE_INDEX
+    # Agreement of painted track labels with the ground truth of the same training images.
+    label_truth = np.stack(
+        [masks[np.flatnonzero((images == p[0]).all(axis=(1, 2, 3)))[0]] for p in pairs[:50]]
+    )
+    label_pred = painted[:50]
+    lm = label_pred != IGNORE_INDEX
+    label_acc = cluster_accuracy(label_truth[lm].astype(np.int64), label_pred[lm].astype(np.int64))
+    result = {
+        "ssl_miou": ssl_miou,
+        "supervised_miou": sup_miou,
+        "miou_ratio": ssl_miou / max(sup_miou, 1e-9),
+        "target_miou_ratio": TARGET_MIOU_RATIO,
+        "ssl_iou_per_terrain": [round(float(v), 4) for v in ssl_iou],
+        "supervised_iou_per_terrain": [round(float(v), 4) for v in sup_iou],
+        "audio_clip_cluster_acc": cluster_accuracy(np.array(true_clip), np.array(pred_clip)),
+        "audio_clip_nmi": nmi(np.array(true_clip), np.array(pred_clip)),
+        "track_label_acc": label_acc,
+        "labelled_pixel_fraction": float(painted_mask.mean()),
+        "train_maps": train_maps,
+        "heldout_maps": heldout_maps,
+        "train_images": int(len(images)),
+        "heldout_images": int(len(test_images)),
+        "clips": stats["clips"],
+        "embedding_steps": stats["embedding_steps"],
+        "segmentation_steps": stats["segmentation_steps"],
+        "ssl_learn_seconds": round(ssl_time, 1),
+    }
+    show = [int(np.argmax(painted_mask.reshape(len(pairs), -1).sum(1)))]
+    pictures = {
+        "track_image": pairs[show[0]][0],
+        "track_labels": pairs[show[0]][1],
+        "test_image": test_images[len(test_images) // 2],
+        "test_truth": test_masks[len(test_images) // 2],
+        "test_ssl": mapping[ssl_pred[len(test_images) // 2]],
+        "test_supervised": sup_pred[len(test_images) // 2],
+    }
+    return result, pictures
+
+
+# -- pictures ------------------------------------------------------------------------------------------
+def _colour(labels: np.ndarray) -> np.ndarray:
+    palette = np.array(
+        [[80, 200, 60], [170, 170, 170], [220, 90, 60], [240, 210, 120], [60, 60, 200]], np.uint8
+    )
+    out = np.full((*labels.shape, 3), 0, np.uint8)
+    known = labels != IGNORE_INDEX
+    out[known] = palette[labels[known] % len(palette)]
+    return out
+
+
+def save_pictures(boreal: dict | None, rover: dict | None) -> list[str]:
+    written = []
+    if boreal is not None:
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        cm = boreal["confusion"]
+        ax.imshow(cm / cm.sum(1, keepdims=True), cmap="Blues", vmin=0, vmax=1)
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8)
+        ax.set_yticks(range(len(boreal["class_names"])), boreal["class_names"])
+        ax.set_xticks(range(cm.shape[1]), [f"c{j}" for j in range(cm.shape[1])])
+        ax.set_xlabel("cluster (Hungarian-ordered)")
+        ax.set_title("BorealTC held-out runs: terrain vs SSL cluster")
+        fig.tight_layout()
+        path = RESULTS_DIR / "terrain_borealtc_confusion.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(str(path))
+    if rover is not None:
+        overlay = rover["track_image"].copy()
+        painted = rover["track_labels"] != IGNORE_INDEX
+        overlay[painted] = (0.4 * overlay[painted] + 0.6 * _colour(rover["track_labels"])[painted]).astype(
+            np.uint8
+        )
+        panels = [
+            (overlay, "image + projected track labels"),
+            (rover["test_image"], "held-out image"),
+            (_colour(rover["test_truth"]), "ground truth"),
+            (_colour(rover["test_ssl"]), "self-supervised"),
+            (_colour(rover["test_supervised"]), "supervised"),
+        ]
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8))
+        for ax, (image, title) in zip(axes, panels):
+            ax.imshow(image)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+        fig.tight_layout()
+        path = RESULTS_DIR / "terrain_rover_segmentation.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(str(path))
+    return written
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run, not a result")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-borealtc", action="store_true")
+    parser.add_argument("--skip-rover", action="store_true")
+    args = parser.parse_args()
+    # One thread: on a shared 2-core machine oversubscribed OpenMP threads are many times slower.
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    results: dict = {}
+    boreal_pics = rover_pics = None
+    if not args.skip_borealtc:
+        print("BorealTC ...", flush=True)
+        results["borealtc"], boreal_pics = borealtc_section(steps=60 if args.quick else 500, seed=args.seed)
+    if not args.skip_rover:
+        print("Rover world ...", flush=True)
+        results["rover"], rover_pics = rover_section(
+            train_maps=1 if args.quick else 3,
+            heldout_maps=1 if args.quick else 2,
+            drive_s=30.0 if args.quick else 80.0,
+            rounds=1 if args.quick else 4,
+            seed=args.seed,
+        )
+    rows = []
+    if "borealtc" in results:
+        b = results["borealtc"]
+        rows += [
+            {"what": "BorealTC SSL cluster acc", "value": b["ssl_cluster_acc"], "target": TARGET_CLUSTER_ACC,
+             "ratio": b["ssl_cluster_acc"] / TARGET_CLUSTER_ACC},
+            {"what": "BorealTC SSL NMI", "value": b["ssl_nmi"], "target": "", "ratio": ""},
+            {"what": "BorealTC hand-crafted cluster acc", "value": b["handcrafted_cluster_acc"], "target": "", "ratio": ""},
+            {"what": "BorealTC supervised acc", "value": b["supervised_acc"], "target": "", "ratio": ""},
+        ]  # fmt: skip
+    if "rover" in results:
+        r = results["rover"]
+        rows += [
+            {"what": "rover SSL mIoU", "value": r["ssl_miou"], "target": "", "ratio": ""},
+            {"what": "rover supervised mIoU", "value": r["supervised_miou"], "target": "", "ratio": ""},
+            {"what": "rover SSL / supervised", "value": r["miou_ratio"], "target": TARGET_MIOU_RATIO,
+             "ratio": r["miou_ratio"] / TARGET_MIOU_RATIO},
+        ]  # fmt: skip
+    print_table(rows)
+    elapsed = time.perf_counter() - start
+    print(f"total {elapsed:.0f} s")
+    if args.quick:
+        print("--quick: results not written")
+        return 0
+    pictures = save_pictures(boreal_pics, rover_pics)
+    path = write_results("terrain", results, seconds=round(elapsed, 1), pictures=pictures, torch_threads=1)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
