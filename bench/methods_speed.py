@@ -9,7 +9,9 @@ between the two (so load changes on a shared machine hit both alike) and reports
 >= 1.0). On a CPU the clock is this process's CPU time (one thread), so other programs on a shared machine
 do not bias either side; on a GPU it is synchronised wall-clock time. View generation compares
 robossl's batched tensor image views with lightly's per-image ``SimCLRTransform`` (PIL + torchvision),
-and reports robossl's IMU views alone.
+and reports robossl's IMU views alone. Because the objective is a small share of a training step, the
+step ratios sit near 1.0; ``loss_only`` times the objective alone (forward + backward on fixed embeddings:
+NT-Xent 256x128, Barlow Twins 256x512, BYOL 512x128, DINO 4 student / 2 teacher views x 256 x 1024).
 
 lightly cannot be installed beside the project's CPU torch (it needs torchvision), so this script runs in
 a separate virtual environment and re-executes itself there when ``lightly`` is missing::
@@ -159,6 +161,68 @@ def bench_steps(args: argparse.Namespace, device: torch.device) -> dict[str, dic
     return results
 
 
+def bench_losses(args: argparse.Namespace, device: torch.device) -> dict[str, dict[str, float]]:
+    """Forward + backward of the objective alone on fixed embeddings (the only part that differs)."""
+    from lightly.loss import BarlowTwinsLoss, DINOLoss, NegativeCosineSimilarity, NTXentLoss
+
+    from robossl.losses.barlow_twins import barlow_twins_loss
+    from robossl.losses.dino import DINOLoss as RobosslDINOLoss
+    from robossl.losses.negative_cosine import negative_cosine_similarity
+    from robossl.losses.nt_xent import nt_xent_loss
+
+    g = torch.Generator().manual_seed(0)
+    n = args.batch_size
+
+    def leaf(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g).to(device).requires_grad_(True)
+
+    a128, b128, a512, b512 = leaf(n, 128), leaf(n, 128), leaf(n, 512), leaf(n, 512)
+    p2, t2 = leaf(2 * n, 128), torch.randn(2 * n, 128, generator=g).to(device)
+    student, teacher = leaf(4, n, 1024), torch.randn(2, n, 1024, generator=g).to(device)
+    ours_dino, lightly_dino = RobosslDINOLoss(1024).to(device), DINOLoss(1024, warmup_teacher_temp_epochs=0)
+    lightly_cos, lightly_nt, lightly_bt = NegativeCosineSimilarity(), NTXentLoss(0.5), BarlowTwinsLoss(5e-3)
+    cases = {
+        "simclr": (lambda: nt_xent_loss(a128, b128, 0.5), lambda: lightly_nt(a128, b128)),
+        "barlow_twins": (lambda: barlow_twins_loss(a512, b512), lambda: lightly_bt(a512, b512)),
+        "byol": (
+            lambda: negative_cosine_similarity(p2, t2.roll(n, dims=0)),
+            lambda: 0.5 * (lightly_cos(p2[:n], t2[n:]) + lightly_cos(p2[n:], t2[:n])),
+        ),
+        "dino": (
+            lambda: ours_dino(student, teacher),
+            lambda: lightly_dino(list(teacher.unbind(0)), list(student.unbind(0)), epoch=0),
+        ),
+    }
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
+    results = {}
+    for name, (ours_fn, lightly_fn) in cases.items():
+        times: dict[str, list[float]] = {"robossl": [], "lightly": []}
+        for block in range(args.blocks + 1):
+            order = ((ours_fn, "robossl"), (lightly_fn, "lightly"))
+            for fn, impl in order if block % 2 == 0 else order[::-1]:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                begin = clock()
+                for _ in range(10):
+                    fn().backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if block:  # block 0 is warm-up
+                    times[impl].append((clock() - begin) / 10)
+        ratio = statistics.median(b / a for a, b in zip(times["robossl"], times["lightly"]))
+        results[name] = {
+            "robossl_ms": round(1e3 * statistics.median(times["robossl"]), 3),
+            "lightly_ms": round(1e3 * statistics.median(times["lightly"]), 3),
+            "speedup_vs_lightly": round(ratio, 3),
+        }
+        print(
+            f"loss {name:13s} robossl {results[name]['robossl_ms']:8.3f} ms  lightly "
+            f"{results[name]['lightly_ms']:8.3f} ms  speedup {ratio:.3f}",
+            flush=True,
+        )
+    return results
+
+
 def bench_views(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     import numpy as np
     from lightly.transforms import SimCLRTransform
@@ -220,6 +284,7 @@ def main() -> int:
     from bench._common import print_table, write_results
 
     steps = bench_steps(args, device)
+    losses = bench_losses(args, device)
     views = bench_views(args, device)
     print_table(
         [{"method": k, **{f: v for f, v in r.items() if f != "block_ratios"}} for k, r in steps.items()]
@@ -228,6 +293,7 @@ def main() -> int:
     path = write_results(
         f"methods_speed{suffix}",
         steps,
+        loss_only=losses,
         views=views,
         lightly_version=lightly.__version__,
         setup={
