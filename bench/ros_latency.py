@@ -360,7 +360,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="measurement time per node [s]")
     parser.add_argument("--only", choices=sorted(TARGETS), action="append", default=[])
     parser.add_argument(
-        "--executor", choices=("multi", "single", "events"), default="multi", help="node executor"
+        "--executor", choices=("multi", "single", "events"), default="events", help="node executor"
     )
     args = parser.parse_args()
     global EXECUTOR
