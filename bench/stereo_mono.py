@@ -480,9 +480,6 @@ def main() -> int:
     parser.add_argument(
         "--name", help="results name (default stereo_mono, or stereo_mono_quick with --quick)"
     )
-    parser.add_argument(
-        "--pretrained", help="reuse a student checkpoint saved by an earlier run (skips pretraining)"
-    )
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.seeds, args.pretrain_rooms, args.pretrain_steps = 0.5, 1, 2, 30
