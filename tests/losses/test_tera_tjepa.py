@@ -39,8 +39,8 @@ def test_tera_reconstruction_learns() -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        first = float(loss) if step == 0 else first
-        last = float(loss)
+        first = float(loss.detach()) if step == 0 else first
+        last = float(loss.detach())
     assert last < 0.5 * first
 
 
