@@ -248,10 +248,9 @@ def terrain_segmentation_case(folder: Path, steps: int) -> Case:
     import os
 
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from robossl_sim.worlds.rover import RoverConfig, RoverWorld, record_drive
-
     from robossl.pipelines.terrain.projection import IGNORE_INDEX
     from robossl.pipelines.terrain.segmentation import SegmentationConfig, SegmentationLearner, mean_iou
+    from robossl_sim.worlds.rover import RoverConfig, RoverWorld, record_drive
 
     config = RoverConfig()
     rng = np.random.default_rng(0)

@@ -56,9 +56,8 @@ def make_pipeline(bag: Path):
 
 def replay_once(bag: Path, pipeline) -> tuple[int, float, float, float]:
     """One max-speed replay; returns (stereo pairs, wall seconds, frame period seconds, process CPU seconds)."""
-    from robossl_sim.replay import ReplayConfig, Replayer
-
     from robossl.data.messages import decode_image
+    from robossl_sim.replay import ReplayConfig, Replayer
 
     pending: dict[str, dict[int, np.ndarray]] = {LEFT: {}, RIGHT: {}}
     stamps: list[int] = []

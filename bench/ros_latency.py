@@ -86,6 +86,7 @@ class Session:
         self.node = rclpy.create_node("ros_latency_bench")
         self.diagnostics: dict[str, dict[str, str]] = {}
         from diagnostic_msgs.msg import DiagnosticArray
+
         from robossl_ros.diagnostics import STATUS_PREFIX
 
         def on_diag(msg: Any) -> None:
@@ -154,8 +155,9 @@ def _stereo_frames(count: int) -> tuple[Any, list[tuple[np.ndarray, np.ndarray]]
 
 
 def bench_stereo(session: Session, log_dir: Path, seconds: float, rate_hz: float = 20.0) -> dict[str, Any]:
-    from robossl_ros.conversions import image_msg, stamp_msg, stereo_camera_infos
     from sensor_msgs.msg import CameraInfo, Image, Range
+
+    from robossl_ros.conversions import image_msg, stamp_msg, stereo_camera_infos
 
     calibration, frames, source = _stereo_frames(95)
     node = "stereo_mono_node"
@@ -266,10 +268,11 @@ def _har_streams(seconds: float, rate_hz: float) -> tuple[list[str], np.ndarray,
 
 
 def bench_har(session: Session, log_dir: Path, seconds: float, rate_hz: float = 50.0) -> dict[str, Any]:
-    from robossl_ros.conversions import imu_msg
-    from robossl_ros.har_node import array_stamp_ns
     from sensor_msgs.msg import Imu
     from std_msgs.msg import Float32MultiArray
+
+    from robossl_ros.conversions import imu_msg
+    from robossl_ros.har_node import array_stamp_ns
 
     names, data, source = _har_streams(seconds + 120.0, rate_hz)
     topics = [f"{name}/imu" for name in names]

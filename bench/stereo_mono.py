@@ -233,11 +233,11 @@ def speed(seconds: float) -> dict[str, Any]:
 # -- 4. Closed loop ----------------------------------------------------------------------------------------
 def pretrain(rooms: int, seconds: float, steps: int, checkpoint: Path, camera_hz: float) -> dict[str, Any]:
     import torch
-    from robossl_sim.closed_loop import FlightConfig, pretrain_student
-    from robossl_sim.worlds.drone_room import DroneRoom
     from tqdm import tqdm
 
     from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline
+    from robossl_sim.closed_loop import FlightConfig, pretrain_student
+    from robossl_sim.worlds.drone_room import DroneRoom
 
     torch.manual_seed(0)
     settings = {
@@ -275,10 +275,10 @@ def run_condition(job: tuple[str, int, float, str, float, int]) -> dict[str, Any
     condition, seed, minutes, checkpoint, camera_hz, steps_per_second = job
     quiet()
     import torch
-    from robossl_sim.closed_loop import FlightConfig, fly
-    from robossl_sim.worlds.drone_room import DroneRoom
 
     from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline
+    from robossl_sim.closed_loop import FlightConfig, fly
+    from robossl_sim.worlds.drone_room import DroneRoom
 
     torch.manual_seed(seed)
     policy = condition
@@ -344,9 +344,9 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def depth_picture(checkpoint: Path, euroc_example: Any, path: Path) -> None:
     import cv2
     import matplotlib.pyplot as plt
-    from robossl_sim.worlds.drone_room import DroneRoom
 
     from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline
+    from robossl_sim.worlds.drone_room import DroneRoom
 
     with DroneRoom(0, "heldout") as room:
         settings = {**SIM_SETTINGS, "switching": {"policy": "stereo_only"}}
@@ -439,6 +439,7 @@ def learning_picture(
 
 def paths_picture(runs: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
+
     from robossl_sim.flight_plot import draw_flight
 
     seeds = sorted({r["seed"] for r in runs})

@@ -42,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     import torch
-    from robossl_sim.closed_loop import FlightConfig, fly, pretrain_student
-    from robossl_sim.worlds.drone_room import DroneRoom
     from tqdm import tqdm
 
     from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline
+    from robossl_sim.closed_loop import FlightConfig, fly, pretrain_student
+    from robossl_sim.worlds.drone_room import DroneRoom
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
+
             from robossl_sim.flight_plot import draw_flight
 
             figure, axes = plt.subplots(figsize=(4, 4))

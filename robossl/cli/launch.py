@@ -37,6 +37,7 @@ def nodes_in_config(config: Path) -> list[tuple[str, str]]:
         ValueError: unreadable YAML, no robossl node, or a key that is neither a robossl node nor ``/**``.
     """
     import yaml
+
     from robossl_ros.runtime import NODE_TYPES
 
     try:

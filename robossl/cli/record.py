@@ -27,9 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robossl_sim.recorder import record_ros
-
     from robossl.data.bags import BagError
+    from robossl_sim.recorder import record_ros
 
     if args.duration <= 0:
         print("error: --duration must be > 0 seconds", file=sys.stderr)

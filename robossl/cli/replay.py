@@ -21,9 +21,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from robossl_sim.replay import ReplayConfig
-
     from robossl.data.bags import BagReader
+    from robossl_sim.replay import ReplayConfig
 
 HELP = "inspect a bag, or replay it in-process or onto ROS 2 topics (1x, Nx, max speed, /clock)"
 
@@ -96,8 +95,9 @@ def _config(args: argparse.Namespace, decode: bool, rate: float | None) -> Repla
 
 
 def _replay_in_process(args: argparse.Namespace, paths: Any) -> int:
-    from robossl_sim.replay import Replayer
     from tqdm import tqdm
+
+    from robossl_sim.replay import Replayer
 
     # an in-process check has no consumer to pace for: max speed unless a rate other than 1 is asked for
     rate = None if args.max_speed or args.rate == 1.0 else args.rate

@@ -14,9 +14,10 @@ the accuracy change on held-out data with the model's own metric (``bench/edge.p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,19 @@ def _restore_metadata(source: Path, target: Path, how: str) -> None:
         write_metadata(target, meta)
 
 
+@contextlib.contextmanager
+def _working_directory(folder: Path) -> Iterator[None]:
+    """Run ONNX Runtime's quantisation tools inside ``folder``: they write scratch files (symbolic shape
+    inference models, uuid-named external-data files) into the current directory and leave some behind.
+    Changes the process's working directory, so quantise from one thread at a time."""
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def _preprocess(source: Path, scratch: Path) -> Path:
     """Shape inference + graph optimisation that ONNX Runtime recommends before quantising."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -139,11 +153,14 @@ def quantize_dynamic_int8(source: str | os.PathLike[str], target: str | os.PathL
     """Dynamic int8 quantisation (int8 weights, activations quantised at run time) -> ``target``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    src, dst = Path(source), Path(target)
+    src, dst = Path(source).resolve(), Path(target).resolve()
     if not src.is_file():
         raise FileNotFoundError(f"ONNX model {src} does not exist")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".quant.", dir=dst.parent) as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix=".quant.", dir=dst.parent) as scratch,
+        _working_directory(Path(scratch)),
+    ):
         prepared = _preprocess(src, Path(scratch))
         quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8)
     _restore_metadata(src, dst, "int8-dynamic (weights QInt8, activations per batch)")
@@ -179,7 +196,7 @@ def quantize_static_int8(
     }
     if cfg.calibrate_method not in methods:
         raise ValueError(f"calibrate_method must be one of {sorted(methods)}, got {cfg.calibrate_method!r}")
-    src, dst = Path(source), Path(target)
+    src, dst = Path(source).resolve(), Path(target).resolve()
     if not src.is_file():
         raise FileNotFoundError(f"ONNX model {src} does not exist")
     reader = ArrayCalibrationReader(calibration, _onnx_model_input_names(src), cfg.max_samples)
@@ -188,7 +205,10 @@ def quantize_static_int8(
     if not batches:
         raise ValueError("static quantisation needs calibration data; got an empty iterable")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".quant.", dir=dst.parent) as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix=".quant.", dir=dst.parent) as scratch,
+        _working_directory(Path(scratch)),
+    ):
         prepared = _preprocess(src, Path(scratch))
         quantize_static(
             str(prepared),

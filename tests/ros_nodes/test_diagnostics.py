@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from robossl_ros.diagnostics import InputMonitor, NonFiniteError, drop_reason
 
 from robossl.data.image_codec import ImageSizeError, ImageStepError, UnsupportedEncodingError
+from robossl_ros.diagnostics import InputMonitor, NonFiniteError, drop_reason
 
 
 class FakeClock:
@@ -62,6 +62,7 @@ def test_window_must_be_positive() -> None:
 def test_publisher_reports_drops_as_warn_and_node_values() -> None:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
     from robossl_ros.diagnostics import DiagnosticsPublisher, status_values
 
     rclpy.init()

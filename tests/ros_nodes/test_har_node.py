@@ -43,12 +43,12 @@ def _recording() -> tuple[list[str], dict[str, np.ndarray], list[str]]:
 @pytest.mark.slow
 def test_har_node_end_to_end(tmp_path: Path) -> None:
     from diagnostic_msgs.msg import DiagnosticArray
-    from robossl_ros.conversions import imu_msg
-    from robossl_ros.har_node import array_stamp_ns
     from sensor_msgs.msg import Imu
     from std_msgs.msg import Float32MultiArray, String
 
     from robossl.online.checkpoint import load_checkpoint
+    from robossl_ros.conversions import imu_msg
+    from robossl_ros.har_node import array_stamp_ns
 
     names, streams, classes = _recording()
     topics = [f"{name}/imu" for name in names]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from robossl_ros.params import ParamSpec, all_of, in_range, non_empty, one_of, positive
 
 SPECS = [
@@ -32,6 +33,7 @@ def test_spec_validation_reasons_without_ros() -> None:
 def test_node_params_reject_bad_values_and_report_unknown_yaml_keys(tmp_path: Path) -> None:
     import rclpy
     from rclpy.parameter import Parameter
+
     from robossl_ros.params import NodeParams, ParameterError
 
     params_file = tmp_path / "p.yaml"

@@ -6,6 +6,7 @@ import os
 import threading
 
 import pytest
+
 from robossl_ros.base import deprioritise_threads
 from robossl_ros.runtime import EXECUTORS, default_executor, node_class, spin_nodes
 

@@ -40,14 +40,14 @@ def _stereo_source() -> tuple[object, list[tuple[int, np.ndarray, np.ndarray]], 
 @pytest.mark.ros
 @pytest.mark.slow
 def test_stereo_mono_node_end_to_end(tmp_path: Path) -> None:
-    from robossl_ros.conversions import image_msg, stereo_camera_infos
-    from robossl_ros.qos import STATUS_QOS
     from sensor_msgs.msg import CameraInfo, Image, Range
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
     from stereo_msgs.msg import DisparityImage
 
     from robossl.online.checkpoint import load_checkpoint
+    from robossl_ros.conversions import image_msg, stereo_camera_infos
+    from robossl_ros.qos import STATUS_QOS
 
     calibration, frames, source = _stereo_source()
     model_path = tmp_path / "stereo_model.pt"

@@ -44,13 +44,13 @@ def _image(terrain: int, rng: np.random.Generator) -> np.ndarray:
 def test_terrain_node_end_to_end(tmp_path: Path) -> None:
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry
-    from robossl_ros.conversions import audio_msg, camera_info_msg, header, image_msg
-    from robossl_ros.qos import STATUS_QOS
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Int16MultiArray, MultiArrayDimension, String
 
     from robossl.data.messages import AudioChunk, CameraModel
     from robossl.online.checkpoint import load_checkpoint
+    from robossl_ros.conversions import audio_msg, camera_info_msg, header, image_msg
+    from robossl_ros.qos import STATUS_QOS
 
     model_path = tmp_path / "terrain_model.pt"
     proc = start_node(

@@ -10,10 +10,9 @@ import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline, StereoTeacher  # noqa: E402
 from robossl_sim.closed_loop import FlightConfig, fly  # noqa: E402
 from robossl_sim.worlds.drone_room import DroneRoom, DroneRoomConfig, make_layout  # noqa: E402
-
-from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline, StereoTeacher  # noqa: E402
 
 EMPTY = DroneRoomConfig(obstacle_count=(0, 0))
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from robossl_sim.recorder import Recorder
-from robossl_sim.replay import ReplayConfig, Replayer
 
 from robossl.data.message_builders import build_image, build_imu
 from robossl.data.messages import decode_image, decode_imu
+from robossl_sim.recorder import Recorder
+from robossl_sim.replay import ReplayConfig, Replayer
 
 FRAME_S = 0.05
 

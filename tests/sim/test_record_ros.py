@@ -6,10 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from robossl_sim.recorder import record_ros
 
 from robossl.data.bags import BagReader
 from robossl.data.messages import decode_imu
+from robossl_sim.recorder import record_ros
 
 pytestmark = pytest.mark.ros
 

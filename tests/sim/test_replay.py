@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from robossl_sim.recorder import Recorder
-from robossl_sim.replay import ReplayConfig, Replayer
 
 from robossl.data.message_builders import build_image, build_imu
 from robossl.data.messages import decode_image, decode_imu
+from robossl_sim.recorder import Recorder
+from robossl_sim.replay import ReplayConfig, Replayer
 
 T0 = 1_000_000_000_000
 FRAME_NS = 50_000_000  # 20 Hz camera

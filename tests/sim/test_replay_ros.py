@@ -6,12 +6,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from robossl_sim.replay import ReplayConfig
-from robossl_sim.ros_replay import RosReplayConfig, RosReplayer
 
 from robossl.data.bag_types import default_typestore
 from robossl.data.bags import BagReader, BagWriter
 from robossl.data.message_builders import build_imu
+from robossl_sim.replay import ReplayConfig
+from robossl_sim.ros_replay import RosReplayConfig, RosReplayer
 
 pytestmark = pytest.mark.ros
 

@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from robossl_sim.demo.report import HtmlReport  # noqa: E402
 
+from robossl_sim.demo.report import HtmlReport  # noqa: E402
 from tests.sim.browser import chromium_path, probe_html  # noqa: E402
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from robossl_sim.audio_synth import InteractionAudioSynth
 
 

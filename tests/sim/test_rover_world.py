@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from robossl_sim.worlds.rover import RoverConfig, RoverWorld, make_terrain_map, record_drive
-from robossl_sim.worlds.terrain_textures import TERRAIN_TYPES, terrain_texture
 
 from robossl.pipelines.terrain.projection import IGNORE_INDEX, paint_track_labels, wheel_track_polygons
+from robossl_sim.worlds.rover import RoverConfig, RoverWorld, make_terrain_map, record_drive
+from robossl_sim.worlds.terrain_textures import TERRAIN_TYPES, terrain_texture
 
 
 def test_maps_are_deterministic_use_every_terrain_and_differ_by_split() -> None:

@@ -145,12 +145,12 @@ def _warm_up(
 def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], None]) -> DroneStageResult:
     """Fly until the wall budget is spent. ``ros`` is a started :class:`DemoRosNode`;
     ``progress(fraction, status)`` is called every frame."""
-    from robossl_ros.conversions import image_msg, stereo_camera_infos
-    from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
     from sensor_msgs.msg import CameraInfo, Image, Range
     from std_msgs.msg import String
     from stereo_msgs.msg import DisparityImage
 
+    from robossl_ros.conversions import image_msg, stereo_camera_infos
+    from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
     from robossl_sim.closed_loop import FlightConfig, ObstacleAvoider, side_preference
     from robossl_sim.worlds.drone_room import DroneRoom
 

@@ -134,9 +134,10 @@ def run(
     ros: Any, config: HarStageConfig, stream: HarStream, link: Any, progress: Callable[[float, str], None]
 ) -> HarStageResult:
     """Replay ``stream`` through the emulated devices of ``link`` (an open PtyDevices) and score har_node."""
-    from robossl_ros.qos import RESULT_QOS, SENSOR_QOS
     from sensor_msgs.msg import Imu
     from std_msgs.msg import Float32MultiArray, String
+
+    from robossl_ros.qos import RESULT_QOS, SENSOR_QOS
 
     result = HarStageResult(source=stream.source, class_names=stream.class_names)
     names = list(stream.streams)

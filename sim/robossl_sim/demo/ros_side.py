@@ -132,6 +132,7 @@ class DemoRosNode:
 
     def _watch_diagnostics(self) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
+
         from robossl_ros.qos import DIAGNOSTICS_QOS
 
         def on_diagnostics(msg: DiagnosticArray) -> None:

@@ -118,8 +118,9 @@ class RoverStageResult:
 
 
 def _camera_info(camera: Any, stamp_ns: int, frame_id: str) -> Any:
-    from robossl_ros.conversions import header
     from sensor_msgs.msg import CameraInfo
+
+    from robossl_ros.conversions import header
 
     msg = CameraInfo(header=header(stamp_ns, frame_id))
     msg.width, msg.height = camera.width, camera.height
@@ -133,6 +134,7 @@ def _camera_info(camera: Any, stamp_ns: int, frame_id: str) -> Any:
 
 def _odometry(pose: tuple[float, float, float], stamp_ns: int) -> Any:
     from nav_msgs.msg import Odometry
+
     from robossl_ros.conversions import header
 
     x, y, yaw = pose
@@ -146,12 +148,12 @@ def _odometry(pose: tuple[float, float, float], stamp_ns: int) -> Any:
 def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], None]) -> RoverStageResult:
     """Drive until the wall budget is spent. ``ros`` is a started :class:`DemoRosNode`."""
     from nav_msgs.msg import Odometry
-    from robossl_ros.conversions import audio_msg, image_msg
-    from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Int16MultiArray, String
 
     from robossl.data.messages import AudioChunk
+    from robossl_ros.conversions import audio_msg, image_msg
+    from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
     from robossl_sim.worlds.rover import RoverWorld
     from robossl_sim.worlds.terrain_textures import TERRAIN_TYPES
 
