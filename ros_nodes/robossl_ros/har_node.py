@@ -189,7 +189,7 @@ class HarNode(PipelineNode):
         samples = np.stack(self._anchor_samples)
         window = np.stack([np.interp(grid, stamps, samples[:, c]) for c in range(samples.shape[1])], axis=1)
         # Normalise with the learner's running statistics of the anchor device (updated in this thread).
-        x = self.learner._stats[self.anchor].normalise(window)  # noqa: SLF001 - see docs/ros_nodes.md
+        x = self.learner.normalise(self.anchor, window)
         model, _ = self.trainer.slot.get()
         with torch.inference_mode():
             embedding, logits = model(torch.from_numpy(x)[None])

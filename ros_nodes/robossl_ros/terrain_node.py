@@ -239,10 +239,21 @@ class TerrainNode(PipelineNode):
                 self._stop.wait(0.2)
                 continue
             self.rounds += 1
-            self.pub_clusters.publish(String(data=json.dumps(self.cluster_statistics())))
+            self._publish_statistics()
             elapsed = time.perf_counter() - started
             fraction = self.params["cpu_fraction"]
             self._stop.wait(elapsed * (1.0 - fraction) / fraction)
+
+    def _publish_statistics(self) -> None:
+        # Ctrl-C shuts the ROS context down before close() stops this thread: a round finishing in
+        # between must not publish into the dead context (rclpy raises "context is invalid").
+        if self._stop.is_set() or not self.context.ok():
+            return
+        try:
+            self.pub_clusters.publish(String(data=json.dumps(self.cluster_statistics())))
+        except Exception:
+            if self.context.ok():
+                raise
 
     def cluster_statistics(self) -> dict[str, Any]:
         """JSON-friendly cluster statistics (published on ``terrain/clusters``)."""

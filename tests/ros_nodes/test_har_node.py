@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_harness import Probe, node_log, start_node, stop_node
 
 from robossl.data.locate import require_data
+from tests.ros_nodes.ros_harness import Probe, node_log, start_node, stop_node
 
 NODE = "har_node"
 RATE_HZ = 32.0

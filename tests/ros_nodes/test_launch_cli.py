@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_harness import Probe
-from test_serial_bridge_node import PtyServer
+
+from tests.ros_nodes.ros_harness import Probe
+from tests.ros_nodes.test_serial_bridge_node import PtyServer
 
 NAMES = ["hip", "wrist", "ankle", "thigh"]
 

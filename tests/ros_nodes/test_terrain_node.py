@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_harness import Probe, node_log, start_node, stop_node
+
+from tests.ros_nodes.ros_harness import Probe, node_log, start_node, stop_node
 
 NODE = "terrain_node"
 RATE = 16000
