@@ -23,11 +23,15 @@ def _stereo_source() -> tuple[object, list[tuple[int, np.ndarray, np.ndarray]], 
     try:
         root = require_data("stereo/euroc_v1_01_easy_micro")
     except FileNotFoundError:
-        # Generated pair: a random texture and the same texture shifted by 8 px (a fronto-parallel wall).
+        # Generated pair: a smoothed random texture (camera-like: per-pixel white noise has no matchable
+        # structure for SGBM) and the same texture shifted by 8 px (a fronto-parallel wall).
+        import cv2
+
         rng = np.random.default_rng(0)
         frames = []
         for k in range(FRAMES):
-            texture = rng.integers(0, 256, size=(240, 400), dtype=np.uint8)
+            noise = rng.integers(0, 256, size=(240, 400), dtype=np.uint8)
+            texture = cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 1.2), None, 0, 255, cv2.NORM_MINMAX)
             frames.append((1_000_000_000 + k * 50_000_000, texture[:, 8:384].copy(), texture[:, :376].copy()))
         return StereoCalibration.ideal(376, 240, 200.0, 0.1), frames, "generated"
     from robossl.data.euroc import EurocSequence

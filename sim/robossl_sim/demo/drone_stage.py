@@ -39,7 +39,6 @@ def node_parameters(config: DroneStageConfig, model_path: str) -> dict[str, dict
     return {
         "stereo_mono_node": {
             "rectified_width": 160,
-            "rectified_height": 120,
             "student_width": 160,
             "student_height": 128,
             "num_disparities": 32,
@@ -51,7 +50,8 @@ def node_parameters(config: DroneStageConfig, model_path: str) -> dict[str, dict
             "imminent_distance_m": 0.5,
             "release_distance_m": 0.9,
             "replay_capacity": 300,
-            "cpu_fraction": 0.6,
+            "cpu_fraction": 0.8,
+            "inference_backend": "onnxruntime",
             "batch_size": 8,
             "hot_swap_every_steps": 10,
             "model_path": model_path,
