@@ -38,6 +38,9 @@ LEFT, RIGHT = "/cam0/image_raw", "/cam1/image_raw"
 INFOS = ("/cam0/camera_info", "/cam1/camera_info")
 
 
+BACKEND = "onnxruntime"  # student inference backend (set by --backend); the ROS node's default
+
+
 def make_pipeline(bag: Path):
     from robossl.data.bags import BagReader
     from robossl.pipelines.stereo_mono.calibration import StereoCalibration
@@ -51,7 +54,7 @@ def make_pipeline(bag: Path):
             if len(infos) == 2:
                 break
     calibration = StereoCalibration.from_camera_info(infos[INFOS[0]], infos[INFOS[1]])
-    return StereoMonoPipeline(StereoMonoConfig(rectified_width=376), calibration)
+    return StereoMonoPipeline(StereoMonoConfig(rectified_width=376, inference_backend=BACKEND), calibration)
 
 
 def replay_once(bag: Path, pipeline) -> tuple[int, float, float, float]:
@@ -158,7 +161,12 @@ def main() -> int:
         default=1,
         help="torch intra-op threads for inference (1: the second core is left to OpenCV and the learner)",
     )
+    parser.add_argument(
+        "--backend", choices=("onnxruntime", "torch"), default="onnxruntime", help="student inference backend"
+    )
     args = parser.parse_args()
+    global BACKEND
+    BACKEND = args.backend
 
     from robossl.data.convert.euroc import convert_euroc
     from robossl.data.locate import require_data
@@ -218,6 +226,7 @@ def main() -> int:
             "bag": "euroc_v1_01_easy_micro converted to mcap (95 stereo pairs, 20 Hz, 752x480 mono8)",
             "rectified_size": "376x240",
             "torch_threads": args.threads,
+            "student_backend": args.backend,
             "repeats": args.repeats,
             "rows": rows,
             "load_average_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
