@@ -158,11 +158,10 @@ def _rover_section(report: HtmlReport, rover: Any, summary: dict[str, Any]) -> N
     summary["terrain_node_latency_p50_ms"] = round(_percentile(rover.latencies_ms, 50), 2)
     summary["terrain_node_latency_p99_ms"] = round(_percentile(rover.latencies_ms, 99), 2)
     mapping = rover.mapping(rover.settled_since_t)
-    if rover.snapshots:
-        fig, axes = plt.subplots(
-            len(rover.snapshots), 4, figsize=(11, 2.4 * len(rover.snapshots)), squeeze=False
-        )
-        for row, snap in zip(axes, rover.snapshots):
+    snapshots = rover.snapshots or ([rover.last_snapshot] if rover.last_snapshot is not None else [])
+    if snapshots:
+        fig, axes = plt.subplots(len(snapshots), 4, figsize=(11, 2.4 * len(snapshots)), squeeze=False)
+        for row, snap in zip(axes, snapshots):
             tracks = _track_overlay(rover, snap["t"])
             overlay = snap["rgb"].copy()
             if tracks is not None:

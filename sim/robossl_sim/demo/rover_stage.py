@@ -67,6 +67,7 @@ class RoverStageResult:
     confusion: np.ndarray | None = None  # (terrains, 255) pixel counts: true terrain x predicted cluster
     per_frame: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (sim t, per-pixel pairs)
     snapshots: list[dict[str, Any]] = field(default_factory=list)  # rgb, truth, labels, t
+    last_snapshot: dict[str, Any] | None = None  # the latest scored frame (used when no snapshot was due)
     cluster_stats: dict[str, Any] = field(default_factory=dict)
     distance_m: float = 0.0
     pose_times: list[float] = field(default_factory=list)  # sim t of each pose
@@ -181,6 +182,8 @@ def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], Non
                 pairs = np.stack([truth[scored], labels[scored]], axis=1).astype(np.int64)
                 np.add.at(result.confusion, (pairs[:, 0], pairs[:, 1]), 1)
                 result.per_frame.append((t, pairs[::4]))
+            if scored.any():
+                result.last_snapshot = {"t": t, "rgb": rgb, "truth": truth, "labels": labels.copy()}
             if snapshot_due and t >= snapshot_due[0] and scored.any():
                 snapshot_due.pop(0)
                 result.snapshots.append({"t": t, "rgb": rgb, "truth": truth, "labels": labels.copy()})
