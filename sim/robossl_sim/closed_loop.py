@@ -124,6 +124,37 @@ class ObstacleAvoider:
         return c.cruise_speed_mps, self._wander
 
 
+class FlightStepper:
+    """One control tick of the drone: command from the avoider, physics, collision onsets, path length.
+
+    Shared by :func:`fly` (in-process pipeline) and the demo (pipeline behind ROS), so both count
+    collisions and distance the same way.
+    """
+
+    def __init__(self, room: DroneRoom, controller: ObstacleAvoider) -> None:
+        self.room = room
+        self.controller = controller
+        self._was_colliding = False
+        self._xy = room.pose[:2]
+
+    def step(
+        self, distance: float, active_depth: np.ndarray | None, dt: float
+    ) -> tuple[float, float, bool, float]:
+        """Fly ``dt`` seconds on ``distance`` (metres, NaN = unknown); returns (x, y, new collision, metres moved)."""
+        forward, yaw_rate = self.controller.command(distance, active_depth, dt)
+        self.room.set_command(forward, yaw_rate)
+        self.room.step(dt)
+        colliding = self.room.in_collision()
+        x, y, _ = self.room.pose
+        onset = colliding and not self._was_colliding
+        if onset:
+            self.controller.collided(side_preference(active_depth))
+        self._was_colliding = colliding
+        moved = math.hypot(x - self._xy[0], y - self._xy[1])
+        self._xy = (x, y)
+        return x, y, onset, moved
+
+
 def fly(
     room: DroneRoom,
     pipeline: StereoMonoPipeline,
@@ -139,11 +170,9 @@ def fly(
         progress: called with the frame index after each frame (e.g. a tqdm update).
     """
     log = FlightLog()
-    controller = ObstacleAvoider(config)
+    stepper = FlightStepper(room, ObstacleAvoider(config))
     dt = 1.0 / config.camera_hz
     frames = int(round(config.duration_s * config.camera_hz))
-    was_colliding = False
-    x_prev, y_prev, _ = room.pose
     for frame in range(frames):
         t = frame * dt
         render = room.render()
@@ -161,17 +190,10 @@ def fly(
         if config.train_steps > 0 and frame % config.train_every_frames == 0:
             for metrics in pipeline.train_steps(config.train_steps):
                 log.train_loss.append((t, metrics["loss"]))
-        forward, yaw_rate = controller.command(out.active_distance, active_depth, dt)
-        room.set_command(forward, yaw_rate)
-        room.step(dt)
-        colliding = room.in_collision()
-        x, y, _ = room.pose
-        if colliding and not was_colliding:
+        x, y, collided, moved = stepper.step(out.active_distance, active_depth, dt)
+        if collided:
             log.collisions.append((t + dt, x, y))
-            controller.collided(side_preference(active_depth))
-        was_colliding = colliding
-        log.distance_m += math.hypot(x - x_prev, y - y_prev)
-        x_prev, y_prev = x, y
+        log.distance_m += moved
         log.times.append(t)
         log.positions.append((x, y))
         log.on_mono.append(on_mono)

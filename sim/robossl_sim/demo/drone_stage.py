@@ -8,7 +8,6 @@ decides, with its switching policy, whether stereo or the monocular student flie
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -151,7 +150,7 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
 
     from robossl_ros.conversions import image_msg, stereo_camera_infos
     from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
-    from robossl_sim.closed_loop import FlightConfig, ObstacleAvoider, side_preference
+    from robossl_sim.closed_loop import FlightConfig, FlightStepper, ObstacleAvoider
     from robossl_sim.worlds.drone_room import DroneRoom
 
     replies = _Replies()
@@ -198,15 +197,13 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
 
     result = DroneStageResult()
     flight = FlightConfig(camera_hz=config.camera_hz, seed=config.seed)
-    controller = ObstacleAvoider(flight)
     dt = 1.0 / config.camera_hz
     snapshot_due = [config.wall_budget_s * f for f in np.linspace(0.1, 0.95, config.snapshots)]
     with DroneRoom(config.seed, "heldout") as room:
         result.room_size_m = room.config.room_size_m
         result.walls = [(o.x, o.y, o.half_x, o.half_y, o.yaw) for o in room.layout.obstacles]
         calibration = room.calibration
-        x_prev, y_prev, _ = room.pose
-        was_colliding = False
+        stepper = FlightStepper(room, ObstacleAvoider(flight))
         _warm_up(ros, pubs, room, calibration, replies, image_msg, stereo_camera_infos)
         start = time.monotonic()
         frame = 0
@@ -246,17 +243,10 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
                     {"t": t, "mode": mode, "left": render.left, "stereo": stereo, "mono": mono,
                      "truth": render.left_depth}
                 )  # fmt: skip
-            forward, yaw_rate = controller.command(distance, active, dt)
-            room.set_command(forward, yaw_rate)
-            room.step(dt)
-            colliding = room.in_collision()
-            x, y, _ = room.pose
-            if colliding and not was_colliding:
+            x, y, collided, moved = stepper.step(distance, active, dt)
+            if collided:
                 result.collisions.append((t + dt, x, y))
-                controller.collided(side_preference(active))
-            was_colliding = colliding
-            result.distance_flown_m += math.hypot(x - x_prev, y - y_prev)
-            x_prev, y_prev = x, y
+            result.distance_flown_m += moved
             result.times.append(t)
             result.positions.append((x, y))
             result.modes.append(mode)
