@@ -34,10 +34,10 @@ print(mujoco.__version__)
 """
 
 _ROS_SNIPPET = """
-import importlib.metadata as md
-import rclpy
-from rclpy.utilities import get_rmw_implementation_identifier
-from sensor_msgs.msg import Image  # noqa: F401
+import importlib, importlib.metadata as md
+get_rmw_implementation_identifier = importlib.import_module(
+    'rclpy.utilities').get_rmw_implementation_identifier
+importlib.import_module('sensor_msgs.msg').Image
 print(md.version('ros-jazzy-rclpy') if any(d.metadata['Name'] == 'ros-jazzy-rclpy'
       for d in md.distributions()) else 'system', get_rmw_implementation_identifier())
 """

@@ -99,6 +99,22 @@ class PipelineNode(Node):
     def on_parameter_change(self, name: str, value: Any) -> None:
         """Called after a run-time parameter change was accepted (override to react)."""
 
+    def save(self) -> Any:
+        """Save the node's model to its ``model_path`` and return the path (nodes with a model override).
+
+        Raises:
+            ValueError: when there is nothing to save or nowhere to save it (the reason is the message).
+        """
+        raise ValueError(f"{self.get_name()} has no model to save")
+
+    def _srv_save(self, request: Any, response: Any) -> Any:
+        """``~/save_model`` (std_srvs/Trigger): :meth:`save`, with the reason in the response on failure."""
+        try:
+            response.message, response.success = f"saved {self.save()}", True
+        except (OSError, ValueError) as exc:
+            response.message, response.success = str(exc), False
+        return response
+
     def close(self) -> None:
         """Stop background work and save state; idempotent. Subclasses call ``super().close()``."""
         self._closed = True

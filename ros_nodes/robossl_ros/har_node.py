@@ -208,13 +208,6 @@ class HarNode(PipelineNode):
         self.trainer.save(str(self.model_path))
         return self.model_path
 
-    def _srv_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        try:
-            response.message, response.success = f"saved {self.save()}", True
-        except (OSError, ValueError) as exc:
-            response.message, response.success = str(exc), False
-        return response
-
     def status(self) -> dict[str, Any]:
         trainer, learner = self.trainer, self.learner
         values: dict[str, Any] = {

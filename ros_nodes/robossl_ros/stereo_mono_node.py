@@ -325,13 +325,6 @@ class StereoMonoNode(PipelineNode):
         self.pipeline.save(self.model_path)
         return self.model_path
 
-    def _srv_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        try:
-            response.message, response.success = f"saved {self.save()}", True
-        except (OSError, ValueError) as exc:
-            response.message, response.success = str(exc), False
-        return response
-
     def _srv_load(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         try:
             if self.model_path is None:

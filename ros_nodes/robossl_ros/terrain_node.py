@@ -278,13 +278,6 @@ class TerrainNode(PipelineNode):
             state = self.pipeline.state_dict()
         return save_checkpoint(self.model_path, {"pipeline": state})
 
-    def _srv_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        try:
-            response.message, response.success = f"saved {self.save()}", True
-        except (OSError, ValueError) as exc:
-            response.message, response.success = str(exc), False
-        return response
-
     def status(self) -> dict[str, Any]:
         stats = self.pipeline.stats()
         values: dict[str, Any] = {
