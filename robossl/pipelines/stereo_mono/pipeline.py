@@ -30,7 +30,7 @@ from robossl.pipelines.stereo_mono.learner import (
 )
 from robossl.pipelines.stereo_mono.onnx_runtime import OnnxDepthRunner, export_student_onnx
 from robossl.pipelines.stereo_mono.switching import FlightMode, SwitchingPolicy
-from robossl.pipelines.stereo_mono.teacher import StereoTeacher, _to_grey, flight_distance
+from robossl.pipelines.stereo_mono.teacher import StereoResult, StereoTeacher, _to_grey, flight_distance
 
 
 @dataclass
@@ -48,6 +48,20 @@ class StereoMonoOutput:
     mode: FlightMode  # which cue is active
     mono_quality: float  # running AbsRel of mono vs confident stereo (NaN until measured)
     mono_absrel: float  # this frame's AbsRel of mono vs confident stereo (NaN when not measurable)
+    model_version: int  # hot-swap version of the student used
+
+
+@dataclass
+class Perception:
+    """The state-free part of one frame (:meth:`StereoMonoPipeline.perceive`), at the rectified size."""
+
+    left_rect: np.ndarray  # (H, W) uint8 rectified left image
+    stereo: StereoResult  # SGBM disparity, confidence, depth
+    confident: np.ndarray  # (H, W) bool: stereo pixels used as labels
+    stereo_distance: float  # distance ahead from stereo, metres (NaN = unknown)
+    mono_depth: np.ndarray | None  # (H, W) float32 student depth, metres (None when not run)
+    mono_distance: float  # distance ahead from the student, metres (NaN when not run)
+    mono_absrel: float  # AbsRel of mono vs confident stereo (NaN when not measurable)
     model_version: int  # hot-swap version of the student used
 
 
@@ -109,7 +123,7 @@ class StereoMonoPipeline:
         return full.astype(np.float32), version
 
     def process(self, left: np.ndarray, right: np.ndarray, stamp: float) -> StereoMonoOutput:
-        """Run one raw stereo pair through the pipeline.
+        """Run one raw stereo pair through the pipeline (:meth:`perceive`, then :meth:`update`).
 
         Args:
             left: (H, W) uint8 grey or (H, W, 3) RGB raw left image, at the calibrated size.
@@ -118,6 +132,22 @@ class StereoMonoPipeline:
 
         Raises:
             ValueError: for mismatched sizes, wrong layouts or NaN pixels (the frame is not used).
+        """
+        return self.update(self.perceive(left, right), stamp)
+
+    def perceive(self, left: np.ndarray, right: np.ndarray, run_mono: bool | None = None) -> Perception:
+        """The per-frame work that reads no pipeline state: rectify, SGBM teacher, student inference.
+
+        It only reads the published model, so several frames may be perceived at once in worker threads
+        (OpenCV and ONNX Runtime release the GIL); :meth:`update` must then see them in capture order.
+
+        Args:
+            left: (H, W) uint8 grey or (H, W, 3) RGB raw left image, at the calibrated size.
+            right: same for the right camera.
+            run_mono: run the student; default: when ``config.run_mono_in_stereo_mode`` or flying on mono.
+
+        Raises:
+            ValueError: for mismatched sizes, wrong layouts or NaN pixels.
         """
         left_grey, right_grey = _to_grey(left, "left"), _to_grey(right, "right")
         if left_grey.shape != right_grey.shape:
@@ -129,47 +159,55 @@ class StereoMonoPipeline:
         stereo = self.teacher(left_rect, right_rect)
         confident = stereo.confidence >= self.config.confidence_threshold
         stereo_distance = self._distance(stereo.depth, confident)
-
+        if run_mono is None:
+            run_mono = self.config.run_mono_in_stereo_mode or self.policy.mode is FlightMode.MONO
         mono_depth, version, frame_absrel = None, self.trainer.slot.version, float("nan")
         mono_distance = float("nan")
-        if self.config.run_mono_in_stereo_mode or self.policy.mode is FlightMode.MONO:
+        if run_mono:
             mono_depth, version = self.predict_mono(left_rect)
             mono_distance = self._distance(mono_depth, None)
             frame_absrel = absrel(mono_depth, stereo.depth, confident)
-            self.quality.update(frame_absrel)
+        return Perception(
+            left_rect, stereo, confident, stereo_distance, mono_depth, mono_distance, frame_absrel, version
+        )
 
+    def update(self, perception: Perception, stamp: float) -> StereoMonoOutput:
+        """The stateful rest of a frame, in capture order: quality estimate, replay buffer, switching."""
+        p, stereo = perception, perception.stereo
+        if p.mono_depth is not None:
+            self.quality.update(p.mono_absrel)
         if (
-            confident.mean() >= self.config.min_confident_fraction
+            p.confident.mean() >= self.config.min_confident_fraction
             and self.frames % self.config.sample_every == 0
         ):
-            confidence = np.where(confident, stereo.confidence, 0.0).astype(np.float32)
-            sample = make_sample(left_rect, stereo.depth, confidence, self.student_size)
+            confidence = np.where(p.confident, stereo.confidence, 0.0).astype(np.float32)
+            sample = make_sample(p.left_rect, stereo.depth, confidence, self.student_size)
             self.replay.add(sample, sample_descriptor(sample) if self.replay.policy == "diversity" else None)
             self.frames_labelled += 1
 
         mode = self.policy.update(
-            stamp, stereo_distance, self.quality.value, self.quality.count, self.frames_labelled
+            stamp, p.stereo_distance, self.quality.value, self.quality.count, self.frames_labelled
         )
-        if mode is FlightMode.MONO and math.isfinite(mono_distance):
-            active = mono_distance
+        if mode is FlightMode.MONO and math.isfinite(p.mono_distance):
+            active = p.mono_distance
         else:
-            active = stereo_distance
-            if not math.isfinite(active) and math.isfinite(mono_distance):
-                active = mono_distance  # stereo sees nothing usable (e.g. a blank wall): fall back to mono
+            active = p.stereo_distance
+            if not math.isfinite(active) and math.isfinite(p.mono_distance):
+                active = p.mono_distance  # stereo sees nothing usable (e.g. a blank wall): fall back to mono
         self.frames += 1
         return StereoMonoOutput(
             stamp=stamp,
             disparity=stereo.disparity,
             confidence=stereo.confidence,
             stereo_depth=stereo.depth,
-            mono_depth=mono_depth,
-            stereo_distance=stereo_distance,
-            mono_distance=mono_distance,
+            mono_depth=p.mono_depth,
+            stereo_distance=p.stereo_distance,
+            mono_distance=p.mono_distance,
             active_distance=active,
             mode=mode,
             mono_quality=self.quality.value,
-            mono_absrel=frame_absrel,
-            model_version=version,
+            mono_absrel=p.mono_absrel,
+            model_version=p.model_version,
         )
 
     # -- learning --------------------------------------------------------------------------------------
