@@ -39,6 +39,7 @@ INFOS = ("/cam0/camera_info", "/cam1/camera_info")
 
 
 BACKEND = "onnxruntime"  # student inference backend (set by --backend); the ROS node's default
+WORKERS = 2  # frames perceived concurrently (set by --workers)
 
 
 def make_pipeline(bag: Path):
@@ -60,10 +61,13 @@ def make_pipeline(bag: Path):
 def replay_once(bag: Path, pipeline) -> tuple[int, float, float, float]:
     """One max-speed replay; returns (stereo pairs, wall seconds, frame period seconds, process CPU seconds)."""
     from robossl.data.messages import decode_image
+    from robossl.pipelines.stereo_mono.parallel import ParallelFrames
     from robossl_sim.replay import ReplayConfig, Replayer
 
     pending: dict[str, dict[int, np.ndarray]] = {LEFT: {}, RIGHT: {}}
     stamps: list[int] = []
+    outputs: list = []
+    frames = ParallelFrames(pipeline, workers=WORKERS) if pipeline is not None else None
 
     def on_image(message) -> None:
         stamp, image = decode_image(message.msg)
@@ -74,13 +78,21 @@ def replay_once(bag: Path, pipeline) -> tuple[int, float, float, float]:
             return
         left, right = (image, partner) if message.topic == LEFT else (partner, image)
         stamps.append(stamp)
-        if pipeline is not None:
-            pipeline.process(left, right, stamp * 1e-9)
+        if frames is not None:
+            outputs.extend(frames.submit(left, right, stamp * 1e-9))
 
     replayer = Replayer(bag, ReplayConfig(rate=None, topics=[LEFT, RIGHT]))
     begin, cpu_begin = time.perf_counter(), time.process_time()
     replayer.run(on_image)
+    if frames is not None:
+        outputs.extend(frames.flush())
     wall, cpu = time.perf_counter() - begin, time.process_time() - cpu_begin
+    if frames is not None:
+        frames.close()
+        if len(outputs) != len(stamps):
+            raise RuntimeError(
+                f"{len(stamps) - len(outputs)} of {len(stamps)} frames were dropped: {frames.last_error}"
+            )
     period = float(np.median(np.diff(stamps))) * 1e-9
     return len(stamps), wall, period, cpu
 
@@ -164,9 +176,20 @@ def main() -> int:
     parser.add_argument(
         "--backend", choices=("onnxruntime", "torch"), default="onnxruntime", help="student inference backend"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="frames perceived concurrently (robossl.pipelines.stereo_mono.parallel.ParallelFrames); "
+        "1 = frame by frame like the ROS node",
+    )
     args = parser.parse_args()
-    global BACKEND
-    BACKEND = args.backend
+    global BACKEND, WORKERS
+    BACKEND, WORKERS = args.backend, args.workers
+    import cv2
+
+    # frame-level parallelism already fills the cores: OpenCV's own worker threads would only compete
+    cv2.setNumThreads(1 if args.workers > 1 else 0)
 
     from robossl.data.convert.euroc import convert_euroc
     from robossl.data.locate import require_data
@@ -227,6 +250,7 @@ def main() -> int:
             "rectified_size": "376x240",
             "torch_threads": args.threads,
             "student_backend": args.backend,
+            "workers": args.workers,
             "repeats": args.repeats,
             "rows": rows,
             "load_average_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
