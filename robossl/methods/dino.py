@@ -39,6 +39,9 @@ class DINOMethod(SSLMethod):
         self.num_local_views = num_local_views
         self.teacher = make_teacher(nn.Sequential(backbone, head))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        # host copy of ``step``: reading the buffer every step would synchronise with a GPU
+        self._host_step: int | None = None
+        self.register_load_state_dict_post_hook(_forget_host_step)
 
     def forward(  # type: ignore[override]
         self, batch: torch.Tensor, generator: torch.Generator | None = None
@@ -52,9 +55,12 @@ class DINOMethod(SSLMethod):
         student_logits = torch.cat(student).view(2 + self.num_local_views, n, -1)
         with torch.no_grad():
             teacher_logits = self.teacher(global_views).view(2, n, -1)
-        loss = self.loss(student_logits, teacher_logits, int(self.step))
+        if self._host_step is None:
+            self._host_step = int(self.step)
+        loss = self.loss(student_logits, teacher_logits, self._host_step)
         if self.training:
             self.step += 1
+            self._host_step += 1
         # Collapse monitor on a subset (cheap): entropy of the raw teacher distribution.
         sample = teacher_logits[0, :64]
         entropy = -(torch.softmax(sample, -1) * torch.log_softmax(sample, -1)).sum(-1).mean()
@@ -69,6 +75,10 @@ class DINOMethod(SSLMethod):
             nn.Sequential(self.backbone, self.head),
             cosine_momentum(step, total_steps, self.momentum),
         )
+
+
+def _forget_host_step(module: nn.Module, incompatible_keys: object) -> None:
+    module._host_step = None  # type: ignore[assignment]
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Learner: a method + optimizer + step counter + random state, with a complete ``state_dict``.
 
-``step(batch) -> metrics`` runs one optimizer step. Every random draw of a step (views, dropout) comes
-from the learner's own generator: the step's dropout seed is drawn from it and the global RNG is forked,
-so a learner restored from ``state_dict()`` continues exactly like one that never stopped (on CPU).
+``step(batch) -> metrics`` runs one optimizer step. Every random draw of a step is reproducible: views
+come from the learner's own generator, dropout from the global RNG forked and seeded from (seed, rank,
+step), so a learner restored from ``state_dict()`` continues exactly like one that never stopped (on CPU).
+A step synchronises with the device once (loss check and metrics in one transfer).
 
 Under ``torchrun`` pass ``distributed=True``: the method is wrapped in ``DistributedDataParallel``
 (gradients averaged over processes); each process draws different views (seed + rank). Cross-process
@@ -73,11 +74,17 @@ class Learner:
         else:
             self.model = self.method
         parameters = [p for p in self.method.parameters() if p.requires_grad]
+        # the fused kernel updates every tensor in one pass (~3x faster than the per-tensor loop on a CPU)
+        fused = self.device.type in ("cpu", "cuda") and all(p.dtype == torch.float32 for p in parameters)
         self.optimizer = torch.optim.AdamW(
-            parameters, lr=self.config.learning_rate, weight_decay=self.config.weight_decay
+            parameters,
+            lr=self.config.learning_rate,
+            weight_decay=self.config.weight_decay,
+            fused=fused or None,
         )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.config.seed + rank)
+        self._dropout_seed_base = self.config.seed + rank
         self.step_count = 0
 
     def learning_rate_at(self, step: int) -> float:
@@ -95,22 +102,29 @@ class Learner:
         """One optimizer step on ``batch`` ``(B, *sample_shape)``; returns float metrics (incl. ``loss``)."""
         if not torch.is_floating_point(batch):
             raise ValueError(f"batch must be a float tensor, got {batch.dtype}; convert with batch.float()")
+        # checked where the batch lives (a CPU batch costs no GPU synchronisation), before any state changes
         if not torch.isfinite(batch).all():
             raise ValueError("batch contains NaN or inf; drop or impute those samples before training")
         batch = batch.to(self.device, non_blocking=True)
         self.model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate_at(self.step_count)
-        dropout_seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device))
         fork_devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork_devices, device_type=self.device.type):
-            torch.manual_seed(dropout_seed)
+            # dropout's seed is a pure function of (seed, rank, step): exact resume without a device sync
+            torch.manual_seed(hash((self._dropout_seed_base, self.step_count)) & (2**62 - 1))
             loss, metrics = self.model(batch, self.generator)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-        if not torch.isfinite(loss):
+        # one device -> host transfer for the loss check and every metric (each float() would synchronise)
+        names = [name for name, value in metrics.items() if isinstance(value, torch.Tensor)]
+        stacked = torch.stack(
+            [loss.detach().float().reshape(())] + [metrics[n].detach().float().reshape(()) for n in names]
+        )
+        loss_value, *values = stacked.tolist()
+        if not math.isfinite(loss_value):
             raise FloatingPointError(
-                f"loss became {float(loss)} at step {self.step_count}; lower the learning rate"
+                f"loss became {loss_value} at step {self.step_count}; lower the learning rate"
             )
         self.method.before_optimizer_step(self.step_count)
         if self.config.max_grad_norm is not None:
@@ -118,7 +132,8 @@ class Learner:
         self.optimizer.step()
         self.step_count += 1
         self.method.after_optimizer_step(self.step_count, self.config.total_steps)
-        result = {name: float(value) for name, value in metrics.items()}
+        result = {name: float(value) for name, value in metrics.items() if name not in names}
+        result.update(zip(names, values))
         result["learning_rate"] = self.optimizer.param_groups[0]["lr"]
         return result
 

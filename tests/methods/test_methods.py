@@ -120,6 +120,18 @@ def test_ema_helpers() -> None:
     assert cosine_momentum(50, None, 0.99) == 0.99
     with pytest.raises(ValueError, match="momentum"):
         ema_update(teacher, student, 1.5)
+    with pytest.raises(ValueError, match="make_teacher"):
+        ema_update(teacher, torch.nn.Linear(2, 2, bias=False), 0.9)
+
+
+def test_ema_copies_batch_norm_buffers() -> None:
+    teacher, student = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    student.train()
+    student(torch.randn(8, 3) * 5 + 2)
+    ema_update(teacher, student, 0.5)
+    assert torch.equal(teacher.running_mean, student.running_mean)
+    assert torch.equal(teacher.running_var, student.running_var)
+    assert int(teacher.num_batches_tracked) == 1
 
 
 def test_simsiam_has_no_teacher_and_stops_gradient() -> None:
@@ -188,3 +200,14 @@ def test_image_and_spectrogram_modalities_train() -> None:
         learner = Learner(build_method(name, spec, **SMALL[name]))
         assert learner.step(torch.randn(4, 40, 32))["loss"] > 0
         assert learner.embed(torch.randn(3, 40, 32)).ndim == 2
+
+
+def test_dino_schedule_step_follows_a_loaded_state() -> None:
+    trained, fresh = make_learner("dino"), make_learner("dino")
+    for batch in batches("dino", 2):
+        trained.step(batch)
+    fresh.step(batches("dino", 1)[0])  # caches its own step count (1)
+    fresh.method.load_state_dict(trained.method.state_dict())
+    fresh.step(batches("dino", 1)[0])
+    assert int(fresh.method.step) == 3
+    assert fresh.method._host_step == 3  # the schedule used step 2 (the loaded count), not 1
