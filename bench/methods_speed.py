@@ -87,7 +87,9 @@ def _lightly_variant(name: str, method: nn.Module) -> nn.Module:
                 with torch.no_grad():
                     t_a, t_b = self.teacher(views).chunk(2)  # type: ignore[misc]
                 loss = 0.5 * (criterion(p_a, t_b) + criterion(p_b, t_a))
-                return loss, {"loss": loss.detach()}
+                # the same collapse monitor robossl's method returns: only the objective differs
+                std = torch.nn.functional.normalize(z.detach(), dim=1).std(0).mean()
+                return loss, {"loss": loss.detach(), "embedding_std": std}
 
         method.__class__ = LightlyBYOL
         return method
@@ -105,7 +107,9 @@ def _lightly_variant(name: str, method: nn.Module) -> nn.Module:
                 loss = lightly_loss(
                     list(teacher.chunk(2)), list(student.chunk(2 + self.num_local_views)), epoch=0
                 )
-                return loss, {"loss": loss.detach()}
+                sample = teacher[: min(64, batch.shape[0])]  # robossl's collapse monitor, for parity
+                entropy = -(torch.softmax(sample, -1) * torch.log_softmax(sample, -1)).sum(-1).mean()
+                return loss, {"loss": loss.detach(), "teacher_entropy": entropy}
 
         method.__class__ = LightlyDINO
         return method
@@ -126,6 +130,15 @@ def _throughput(learner, batch: torch.Tensor, steps: int, device: torch.device) 
     return batch.shape[0] * steps / (clock() - begin)
 
 
+def _median_interval(values: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """Percentile-bootstrap 95 % interval of the median (seeded: the same data gives the same interval)."""
+    import random
+
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
 def bench_steps(args: argparse.Namespace, device: torch.device) -> dict[str, dict[str, float]]:
     from robossl.methods import InputSpec, Learner, LearnerConfig, build_method
 
@@ -144,6 +157,7 @@ def bench_steps(args: argparse.Namespace, device: torch.device) -> dict[str, dic
                 learners[impl].step(batch)
         samples: dict[str, list[float]] = {"robossl": [], "lightly": []}
         for block in range(args.blocks):
+            # ABBA order: drift within a pair hits both sides alike on average
             order = ("robossl", "lightly") if block % 2 == 0 else ("lightly", "robossl")
             for impl in order:
                 samples[impl].append(_throughput(learners[impl], batch, args.steps, device))
@@ -151,13 +165,19 @@ def bench_steps(args: argparse.Namespace, device: torch.device) -> dict[str, dic
         # Ratio of adjacent blocks, then the median: load drift between blocks cancels in each pair.
         block_ratios = [a / b for a, b in zip(samples["robossl"], samples["lightly"])]
         ratio = statistics.median(block_ratios)
+        low, high = _median_interval(block_ratios)
         results[name] = {
             "robossl_samples_per_s": round(ours, 1),
             "lightly_samples_per_s": round(theirs, 1),
-            "ratio_vs_lightly": round(ratio, 3),
-            "block_ratios": [round(r, 3) for r in block_ratios],
+            "ratio_vs_lightly": round(ratio, 4),
+            "ratio_95ci": [round(low, 4), round(high, 4)],
+            "block_ratios": [round(r, 4) for r in block_ratios],
         }
-        print(f"{name:13s} robossl {ours:9.1f}/s  lightly {theirs:9.1f}/s  ratio {ratio:.3f}", flush=True)
+        print(
+            f"{name:13s} robossl {ours:9.1f}/s  lightly {theirs:9.1f}/s  ratio {ratio:.4f} "
+            f"(95% CI {low:.4f}-{high:.4f})",
+            flush=True,
+        )
     return results
 
 
@@ -272,10 +292,11 @@ def main() -> int:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
-    parser.add_argument("--blocks", type=int, default=6, help="alternating timed blocks per implementation")
+    parser.add_argument("--steps", type=int, default=2, help="steps per timed block")
+    parser.add_argument("--blocks", type=int, default=40, help="alternating timed blocks per implementation")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--tag", default="", help="suffix of the results file (e.g. b1024)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -289,7 +310,7 @@ def main() -> int:
     print_table(
         [{"method": k, **{f: v for f, v in r.items() if f != "block_ratios"}} for k, r in steps.items()]
     )
-    suffix = "" if device.type == "cpu" else f"_{device.type}"
+    suffix = ("" if device.type == "cpu" else f"_{device.type}") + (f"_{args.tag}" if args.tag else "")
     path = write_results(
         f"methods_speed{suffix}",
         steps,
@@ -302,8 +323,8 @@ def main() -> int:
             "batch_size": args.batch_size,
             "threads": args.threads,
             "device": str(device),
-            "timing": f"{args.blocks} alternating blocks of {args.steps} steps per implementation; samples/s = "
-            "median over blocks; ratio = median of adjacent-block ratios; "
+            "timing": f"{args.blocks} alternating (ABBA) blocks of {args.steps} steps per implementation; "
+            "samples/s = median over blocks; ratio = median of adjacent-block ratios with a bootstrap 95 % CI; "
             + ("process CPU time (1 thread)" if device.type == "cpu" else "wall clock, synchronised"),
             "target": "ratio_vs_lightly >= 1.0",
         },

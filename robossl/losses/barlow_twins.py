@@ -52,12 +52,21 @@ def barlow_twins_loss(
     check_gather_possible(gather_distributed)
     gather = gather_distributed and distributed_ready()
     total = z_a.shape[0] * (dist.get_world_size() if gather else 1)
-    c = _standardise(z_a, eps, 1.0 / total).T @ _standardise(z_b, eps)  # (D, D) cross-correlation
-    if gather:
-        c = gather_with_grad(c.unsqueeze(0)).sum(dim=0)  # sum over processes, gradient to each
-    diagonal = torch.diagonal(c)
+    a, b = _standardise(z_a, eps, 1.0 / total), _standardise(z_b, eps)
+    n, d = a.shape
+    if not gather and 4 * n < 3 * d:
+        # ||C||_F^2 = sum((A A^T) * (B B^T)) with two (N, N) Gram matrices instead of the (D, D) matrix C:
+        # forward + backward cost 4 N^2 D multiply-adds instead of 3 N D^2 (fewer whenever N < 0.75 D)
+        diagonal = (a * b).sum(0)
+        frobenius = ((a @ a.T) * (b @ b.T)).sum()
+    else:
+        c = a.T @ b  # (D, D) cross-correlation
+        if gather:
+            c = gather_with_grad(c.unsqueeze(0)).sum(dim=0)  # sum over processes, gradient to each
+        diagonal = torch.diagonal(c)
+        frobenius = c.pow(2).sum()
     on = (1 - diagonal).pow(2).sum()
-    off = c.pow(2).sum() - diagonal.pow(2).sum()
+    off = frobenius - diagonal.pow(2).sum()
     return on + lambda_offdiagonal * off
 
 

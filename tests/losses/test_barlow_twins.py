@@ -29,6 +29,25 @@ def test_matches_reference_on_fixed_inputs() -> None:
     assert got == pytest.approx(reference_barlow(z_a, z_b, 5e-3), rel=1e-9)
 
 
+def test_gram_form_for_wide_embeddings_matches_reference_and_gradient() -> None:
+    """N < 0.75 D takes the (N, N) Gram-matrix route; value and gradient equal the (D, D) formula."""
+    rng = np.random.default_rng(1)
+    z_a, z_b = rng.normal(size=(4, 12)), rng.normal(size=(4, 12))
+    a, b = torch.tensor(z_a, requires_grad=True), torch.tensor(z_b, requires_grad=True)
+    got = barlow_twins_loss(a, b, 5e-3)
+    assert float(got) == pytest.approx(reference_barlow(z_a, z_b, 5e-3), rel=1e-9)
+    got.backward()
+    ra, rb = torch.tensor(z_a, requires_grad=True), torch.tensor(z_b, requires_grad=True)
+    sa = (ra - ra.mean(0)) / torch.sqrt(ra.var(0, unbiased=False) + 1e-5)
+    sb = (rb - rb.mean(0)) / torch.sqrt(rb.var(0, unbiased=False) + 1e-5)
+    c = sa.T @ sb / 4
+    off = c - torch.diag(torch.diagonal(c))
+    ((1 - torch.diagonal(c)).pow(2).sum() + 5e-3 * off.pow(2).sum()).backward()
+    assert a.grad is not None and ra.grad is not None and b.grad is not None and rb.grad is not None
+    torch.testing.assert_close(a.grad, ra.grad, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(b.grad, rb.grad, rtol=1e-9, atol=1e-12)
+
+
 def test_symmetric_and_permutation_invariant() -> None:
     z_a, z_b = torch.randn(10, 6), torch.randn(10, 6)
     perm = torch.randperm(10)
