@@ -10,10 +10,17 @@ Confidence in [0, 1] multiplies three cues, each a standard failure sign of bloc
 Left-right consistency: ``"internal"`` uses SGBM's own check (``disp12MaxDiff``, computed from the same
 cost volume, nearly free); ``"full"`` also matches right-to-left on mirrored images and drops pixels where
 ``|d_L(x) - d_R(x - d_L(x))| > lr_tolerance_px`` (about twice the cost).
+
+Full width: OpenCV's SGBM gives no disparity in the leftmost ``min_disparity + num_disparities`` columns
+(the whole search range must fit in the image). With ``full_width`` both images are padded on the left by
+that many replicated columns, so those columns are searched too; a disparity ``d`` at column ``x`` is kept
+only when ``d <= x`` (its match lies inside the real right image, not in the padding). Near obstacles at
+the left of the view, which a drone turning or drifting left runs into, are then seen.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -42,6 +49,7 @@ class SGBMConfig:
     mode: str = "3way"  # "sgbm" (5 paths), "3way" (fast, 4 paths) or "hh" (full 8 paths, slow)
     lr_check: str = "internal"  # "internal" (disp12MaxDiff), "full" (mirrored right match) or "none"
     lr_tolerance_px: float = 1.0  # largest left-right disagreement kept, pixels
+    full_width: bool = True  # also match the leftmost num_disparities columns (padding, see module doc)
     texture_scale: float = 6.0  # mean |gradient| (grey levels/pixel) at which texture confidence saturates
     spread_scale_px: float = 1.0  # local disparity std (pixels) at which smoothness confidence is 1/e
     min_depth_m: float = 0.1  # depths below this are invalid
@@ -105,7 +113,16 @@ class StereoTeacher:
         self.focal_px = float(focal_px)
         self.baseline_m = float(baseline_m)
         self.config = config or SGBMConfig()
-        self._left_matcher = self._matcher(self.config.min_disparity)
+        # OpenCV's SGBM keeps scratch buffers in the matcher object: one matcher per thread, so frames can
+        # be matched concurrently (ParallelFrames)
+        self._local = threading.local()
+
+    @property
+    def _left_matcher(self) -> cv2.StereoSGBM:
+        matcher = getattr(self._local, "matcher", None)
+        if matcher is None:
+            matcher = self._local.matcher = self._matcher(self.config.min_disparity)
+        return matcher
 
     def _matcher(self, min_disparity: int) -> cv2.StereoSGBM:
         c = self.config
@@ -126,6 +143,20 @@ class StereoTeacher:
 
     def disparity(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """(H, W) float32 disparity of the left image in pixels, NaN where invalid (LR check applied)."""
+        if self.config.full_width:
+            pad = self.config.min_disparity + self.config.num_disparities
+            padded = self._disparity(
+                cv2.copyMakeBorder(left, 0, 0, pad, 0, cv2.BORDER_REPLICATE),
+                cv2.copyMakeBorder(right, 0, 0, pad, 0, cv2.BORDER_REPLICATE),
+            )
+            disparity = np.ascontiguousarray(padded[:, pad:])
+            columns = np.arange(disparity.shape[1], dtype=np.float32)[None, :]
+            # a larger disparity matched into the padding: the right camera does not see that point
+            disparity[~(disparity <= columns)] = np.nan
+            return disparity
+        return self._disparity(left, right)
+
+    def _disparity(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         raw = self._left_matcher.compute(left, right)
         invalid_code = (self.config.min_disparity - 1) * 16
         disparity = raw.astype(np.float32) / 16.0

@@ -39,7 +39,8 @@ def test_process_returns_stereo_mono_and_active_distance():
     assert 0.75 < out.stereo_distance < 1.2
     assert out.active_distance == out.stereo_distance
     assert out.mono_distance == pytest.approx(2.0, rel=1e-3)  # untrained student predicts init depth
-    assert out.mono_absrel > 0.3 and out.mono_quality == pytest.approx(out.mono_absrel)
+    # 2 m everywhere: exact on the background, 150 % off on the square (about a sixth of the labels)
+    assert out.mono_absrel > 0.2 and out.mono_quality == pytest.approx(out.mono_absrel)
     assert len(pipeline.replay) == 1 and pipeline.frames_labelled == 1
 
 

@@ -85,3 +85,19 @@ def test_middlebury_motorcycle_bad_pixel_rate():
     bad = np.mean(np.abs(result.disparity[both] - truth[both]) > 3.0)
     assert both.sum() > 0.5 * np.isfinite(truth).sum()
     assert bad < 0.20
+
+
+def test_full_width_matches_the_leftmost_columns():
+    left, right, truth = two_plane_pair()
+    narrow = StereoTeacher(80.0, 0.1, SGBMConfig(full_width=False))(left, right)
+    wide = StereoTeacher(80.0, 0.1, SGBMConfig(full_width=True))(left, right)
+    band = (slice(None), slice(8, 32))  # inside SGBM's 32-column blind band, right of the 4 px disparity
+    assert not narrow.valid[band].any()
+    assert wide.valid[band].mean() > 0.8
+    assert np.nanmedian(np.abs(wide.disparity[band] - truth[band])) < 0.5
+    # a column x can only match at disparity <= x: the rest would lie in the padding
+    columns = np.arange(left.shape[1])[None, :]
+    assert not (wide.valid & (wide.disparity > columns)).any()
+    # the rest of the image is unchanged by the padding
+    both = narrow.valid[:, 40:] & wide.valid[:, 40:]
+    assert np.nanmax(np.abs(narrow.disparity[:, 40:][both] - wide.disparity[:, 40:][both])) < 1.0
