@@ -95,8 +95,15 @@ SPECS = [
     ),
     ParamSpec("quality_enter", 0.2, "mono AbsRel below which mono takes over", positive, read_only=True),
     ParamSpec("quality_exit", 0.3, "mono AbsRel above which stereo takes back", positive, read_only=True),
-    ParamSpec("imminent_distance_m", 0.5, "stereo distance forcing stereo [m]", positive, read_only=True),
-    ParamSpec("release_distance_m", 0.9, "stereo distance releasing mono [m]", positive, read_only=True),
+    ParamSpec(
+        "imminent_distance_m",
+        1.15,
+        "stereo distance forcing stereo when mono reads farther [m]; >= avoid_distance_m",
+        positive,
+        read_only=True,
+    ),
+    ParamSpec("release_distance_m", 1.4, "stereo distance releasing mono [m]", positive, read_only=True),
+    ParamSpec("avoid_distance_m", 1.0, "the controller's avoidance distance [m]", positive, read_only=True),
     ParamSpec("learning", True, "add labelled frames and train online"),
     ParamSpec(
         "min_confident_fraction", 0.05, "frames with fewer confident pixels are not learned", in_range(0, 1)
@@ -149,6 +156,7 @@ class StereoMonoNode(PipelineNode):
                     "quality_exit": p["quality_exit"],
                     "imminent_distance_m": p["imminent_distance_m"],
                     "release_distance_m": p["release_distance_m"],
+                    "avoid_distance_m": p["avoid_distance_m"],
                 },
                 "rectified_width": p["rectified_width"],
                 "replay_capacity": p["replay_capacity"],

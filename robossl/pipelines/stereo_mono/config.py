@@ -28,6 +28,9 @@ class StereoMonoConfig:
     sample_every: int = 1  # add every n-th labelled frame to the replay buffer
     min_confident_fraction: float = 0.05  # frames with fewer confident stereo pixels are not stored
     confidence_threshold: float = 0.3  # stereo pixels with confidence below are ignored as labels
+    # stereo pixels with confidence below are ignored in the distance ahead; 0 = every valid pixel (a near,
+    # weakly textured obstacle still has good disparities but low texture confidence: ignoring it hides it)
+    distance_confidence_threshold: float = 0.0
     quality_smoothing: float = 0.05  # EMA weight of the mono-vs-stereo quality estimate
     flight_window: float = 0.6  # central window (fraction of width/height) for the distance ahead
     distance_percentile: float = 10.0  # depth percentile in the window used as distance; 0 = paper's average

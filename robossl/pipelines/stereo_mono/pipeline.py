@@ -107,6 +107,11 @@ class StereoMonoPipeline:
         c = self.config
         return flight_distance(depth, valid, c.flight_window, c.min_confident_fraction, c.distance_percentile)
 
+    def _distance_mask(self, stereo: StereoResult) -> np.ndarray:
+        """Stereo pixels that count for the distance ahead (see ``distance_confidence_threshold``)."""
+        threshold = self.config.distance_confidence_threshold
+        return stereo.confidence >= threshold if threshold > 0 else stereo.valid
+
     # -- inference -------------------------------------------------------------------------------------
     def predict_mono(self, left_grey: np.ndarray) -> tuple[np.ndarray, int]:
         """Student depth (H, W) metres for a rectified grey image, with the model version used."""
@@ -158,7 +163,7 @@ class StereoMonoPipeline:
         left_rect, right_rect = self.rectifier.rectify(left_grey, right_grey)
         stereo = self.teacher(left_rect, right_rect)
         confident = stereo.confidence >= self.config.confidence_threshold
-        stereo_distance = self._distance(stereo.depth, confident)
+        stereo_distance = self._distance(stereo.depth, self._distance_mask(stereo))
         if run_mono is None:
             run_mono = self.config.run_mono_in_stereo_mode or self.policy.mode is FlightMode.MONO
         mono_depth, version, frame_absrel = None, self.trainer.slot.version, float("nan")
@@ -186,7 +191,12 @@ class StereoMonoPipeline:
             self.frames_labelled += 1
 
         mode = self.policy.update(
-            stamp, p.stereo_distance, self.quality.value, self.quality.count, self.frames_labelled
+            stamp,
+            p.stereo_distance,
+            self.quality.value,
+            self.quality.count,
+            self.frames_labelled,
+            p.mono_distance if math.isfinite(p.mono_distance) else math.inf,
         )
         if mode is FlightMode.MONO and math.isfinite(p.mono_distance):
             active = p.mono_distance
