@@ -13,7 +13,12 @@ need it), so do not wrap the whole script in ``flock``.
    throughput on EuRoC with the background trainer running (must stay above the 20 Hz camera rate).
 4. Closed loop in the MuJoCo drone room: a student pretrained offline on stereo flights in training rooms,
    then 3 held-out rooms x {stereo_only, mono_only, persistent} x ``--minutes`` simulated minutes: collisions
-   per 100 m, share of time on mono, mono AbsRel against simulator ground truth.
+   per 100 m, share of time on mono, mono AbsRel against simulator ground truth. Each collision is logged
+   with the cue that was flying and both cues' distances in the frames before it.
+
+Sections 1, 2 and 4 run in ``--workers`` processes (one torch / OpenCV thread each): pretraining, EuRoC and
+the stereo_only flights (which need no student) start together; the student's flights start when the
+pretrained checkpoint exists.
 
 Pictures go to bench/results/stereo_mono_*.png.
 """
@@ -21,6 +26,7 @@ Pictures go to bench/results/stereo_mono_*.png.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -61,6 +67,29 @@ def quiet() -> None:
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
+
+
+def one_thread_worker() -> None:
+    """Worker processes: one thread each for torch and OpenCV (the workers share the machine's cores)."""
+    import cv2
+
+    quiet()
+    cv2.setNumThreads(1)
+
+
+def offline_job(euroc_steps: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Middlebury and EuRoC (runs in a worker process)."""
+    one_thread_worker()
+    mb = middlebury()
+    eu, detail = euroc(euroc_steps)
+    return mb, eu, detail
+
+
+def pretrain_job(job: tuple[int, float, int, str, float]) -> dict[str, Any]:
+    """Offline pretraining (runs in a worker process)."""
+    rooms, seconds, steps, checkpoint, camera_hz = job
+    one_thread_worker()
+    return pretrain(rooms, seconds, steps, Path(checkpoint), camera_hz)
 
 
 # -- 1. Middlebury -----------------------------------------------------------------------------------------
@@ -250,7 +279,7 @@ def pretrain(rooms: int, seconds: float, steps: int, checkpoint: Path, camera_hz
         calibration = room.calibration
     pipeline = StereoMonoPipeline(StereoMonoConfig.from_dict(settings), calibration)
     start = time.perf_counter()
-    with tqdm(total=steps, desc="pretraining student", mininterval=10) as bar:
+    with tqdm(total=steps, desc="pretraining student", mininterval=30) as bar:
         losses = pretrain_student(
             pipeline,
             list(range(rooms)),
@@ -273,7 +302,7 @@ def pretrain(rooms: int, seconds: float, steps: int, checkpoint: Path, camera_hz
 def run_condition(job: tuple[str, int, float, str, float, int]) -> dict[str, Any]:
     """One flight (runs in a worker process)."""
     condition, seed, minutes, checkpoint, camera_hz, steps_per_second = job
-    quiet()
+    one_thread_worker()
     import torch
 
     from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline
@@ -284,7 +313,15 @@ def run_condition(job: tuple[str, int, float, str, float, int]) -> dict[str, Any
     policy = condition
     settings = {
         **SIM_SETTINGS,
-        "switching": {"policy": policy, "min_learning_frames": 25, "min_quality_count": 10},
+        # the training wheels take over frame by frame whenever stereo's avoidance would react and mono's
+        # would not, so the quality gate only has to catch a student that is bad overall
+        "switching": {
+            "policy": policy,
+            "min_learning_frames": 25,
+            "min_quality_count": 10,
+            "quality_enter": 0.3,
+            "quality_exit": 0.4,
+        },
         "run_mono_in_stereo_mode": condition != "stereo_only",
     }
     start = time.perf_counter()
@@ -332,6 +369,9 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "collisions": collisions,
             "distance_m": distance,
             "transitions": float(sum(r["summary"]["transitions"] for r in mine)),
+            # diagnosis: collisions while mono flew, and those that stereo saw coming (< avoid distance)
+            "collisions_on_mono": float(sum(r["summary"]["collisions_on_mono"] for r in mine)),
+            "collisions_stereo_warned": float(sum(r["summary"]["collisions_stereo_warned"] for r in mine)),
             "per_seed": [
                 {"seed": r["seed"], **{k: v for k, v in r["summary"].items() if k != "transitions"}}
                 for r in mine
@@ -467,7 +507,9 @@ def main() -> int:
     )
     parser.add_argument("--pretrain-steps", type=int, default=1600)
     parser.add_argument("--euroc-steps", type=int, default=2, help="training steps per EuRoC frame")
-    parser.add_argument("--workers", type=int, default=3, help="processes for the closed-loop flights")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes for pretraining, EuRoC and the flights"
+    )
     parser.add_argument(
         "--camera-hz", type=float, default=4.0, help="frames and control updates per simulated second"
     )
@@ -475,7 +517,7 @@ def main() -> int:
     parser.add_argument(
         "--persistent-steps-per-second",
         type=int,
-        default=1,
+        default=3,
         help="online training steps per simulated second",
     )
     parser.add_argument(
@@ -490,36 +532,68 @@ def main() -> int:
     name = args.name or ("stereo_mono_quick" if args.quick else "stereo_mono")
     checkpoint = RESULTS_DIR / f".{name}_student_{os.getpid()}.pt"
 
-    print("== Middlebury motorcycle", flush=True)
-    mb = middlebury()
-    print_table([{k: v for k, v in mb.items() if not isinstance(v, str)}])
-
-    print("== EuRoC V1_01 micro: online learning over 95 frames", flush=True)
-    eu, eu_detail = euroc(args.euroc_steps)
-    print_table([{k: v for k, v in eu.items() if isinstance(v, float)}])
-
-    print("== closed loop: pretraining the student offline in training rooms", flush=True)
-    pre = pretrain(
-        args.pretrain_rooms, args.pretrain_seconds, args.pretrain_steps, checkpoint, args.camera_hz
-    )
-    # the learning flights are the longest: start them first
-    jobs = [
-        (condition, seed, args.minutes, str(checkpoint), args.camera_hz, args.persistent_steps_per_second)
-        for condition in ("persistent", "mono_only", "stereo_only")
-        for seed in range(args.seeds)
-    ]
-    print(f"== closed loop: {len(jobs)} flights of {args.minutes} simulated minutes", flush=True)
     context = multiprocessing.get_context("spawn")
-    runs = []
-    with context.Pool(args.workers) as pool:
-        for run in pool.imap_unordered(run_condition, jobs):
-            s = run["summary"]
-            print(
-                f"  {run['condition']:>11} room {run['seed']}: {s['collisions']:.0f} collisions / {s['distance_m']:.0f} m, "
-                f"mono {100 * s['mono_time_fraction']:.0f} %, mono AbsRel {s['mono_absrel']:.3f} ({run['wall_s']:.0f} s)",
-                flush=True,
-            )
-            runs.append(run)
+    runs: list[dict[str, Any]] = []
+
+    def report(run: dict[str, Any]) -> None:
+        s = run["summary"]
+        print(
+            f"  {run['condition']:>11} room {run['seed']}: {s['collisions']:.0f} collisions / {s['distance_m']:.0f} m, "
+            f"mono {100 * s['mono_time_fraction']:.0f} %, mono AbsRel {s['mono_absrel']:.3f} ({run['wall_s']:.0f} s)",
+            flush=True,
+        )
+        runs.append(run)
+
+    def flight(condition: str, seed: int) -> tuple[str, int, float, str, float, int]:
+        return (
+            condition,
+            seed,
+            args.minutes,
+            str(checkpoint),
+            args.camera_hz,
+            args.persistent_steps_per_second,
+        )
+
+    print(
+        f"== pretraining, EuRoC/Middlebury and {3 * args.seeds} flights of {args.minutes} simulated minutes "
+        f"in {args.workers} worker processes",
+        flush=True,
+    )
+    with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+        # the critical path is pretraining -> the learning flights: pretraining goes first
+        pretraining = pool.submit(
+            pretrain_job,
+            (
+                args.pretrain_rooms,
+                args.pretrain_seconds,
+                args.pretrain_steps,
+                str(checkpoint),
+                args.camera_hz,
+            ),
+        )
+        offline = pool.submit(offline_job, args.euroc_steps)
+        pending = {pool.submit(run_condition, flight("stereo_only", seed)) for seed in range(args.seeds)}
+        pending |= {pretraining, offline}
+        while pending:
+            done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                if future is pretraining:
+                    pre = future.result()
+                    print(f"  pretraining done ({pre['wall_s']:.0f} s)", flush=True)
+                    # the learning flights are the longest: queue them first
+                    pending |= {
+                        pool.submit(run_condition, flight(condition, seed))
+                        for condition in ("persistent", "mono_only")
+                        for seed in range(args.seeds)
+                    }
+                elif future is offline:
+                    mb, eu, eu_detail = future.result()
+                else:
+                    report(future.result())
+    print("== Middlebury motorcycle")
+    print_table([{k: v for k, v in mb.items() if not isinstance(v, str)}])
+    print("== EuRoC V1_01 micro: online learning over 95 frames")
+    print_table([{k: v for k, v in eu.items() if isinstance(v, float)}])
     runs.sort(key=lambda r: (r["seed"], r["condition"]))
     results = aggregate(runs)
     table = [
@@ -627,6 +701,9 @@ def main() -> int:
             "persistent_steps_per_second": args.persistent_steps_per_second,
             "mono_only": "the offline-pretrained student, frozen, no stereo take-over",
             "transitions": transitions,
+            "collision_context": {
+                f"{r['condition']}_room{r['seed']}": r["log"].collision_context for r in runs
+            },
         },
         pictures=[f"{name}_depth.png", f"{name}_learning.png", f"{name}_paths.png"],
         wall_s=time.perf_counter() - begin,

@@ -14,6 +14,7 @@ collision back off while turning for ``recover_s``.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -59,6 +60,9 @@ class FlightLog:
     )  # (t, running mono-vs-stereo, mono-vs-GT)
     train_loss: list[tuple[float, float]] = field(default_factory=list)  # (t, loss)
     transitions: list[str] = field(default_factory=list)  # the switching policy's log
+    # per collision: which cue flew, both cues' distances in the frame before contact, and how long before
+    # contact stereo first read less than the avoidance distance (NaN: it did not, within the last 2 s)
+    collision_context: list[dict[str, float | bool]] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
         """collisions_per_100m, mono_time_fraction, absrel (mono, or stereo when the student never ran)."""
@@ -73,6 +77,10 @@ class FlightLog:
             "mono_absrel": mono_absrel,
             "stereo_absrel": stereo_absrel,
             "transitions": float(len(self.transitions)),
+            "collisions_on_mono": float(sum(bool(c["on_mono"]) for c in self.collision_context)),
+            "collisions_stereo_warned": float(
+                sum(math.isfinite(float(c["stereo_warned_s"])) for c in self.collision_context)
+            ),
         }
 
 
@@ -173,6 +181,7 @@ def fly(
     stepper = FlightStepper(room, ObstacleAvoider(config))
     dt = 1.0 / config.camera_hz
     frames = int(round(config.duration_s * config.camera_hz))
+    recent: deque[tuple[float, float]] = deque(maxlen=max(1, int(round(2.0 * config.camera_hz))))
     for frame in range(frames):
         t = frame * dt
         render = room.render()
@@ -191,8 +200,19 @@ def fly(
             for metrics in pipeline.train_steps(config.train_steps):
                 log.train_loss.append((t, metrics["loss"]))
         x, y, collided, moved = stepper.step(out.active_distance, active_depth, dt)
+        recent.append((t, out.stereo_distance))
         if collided:
             log.collisions.append((t + dt, x, y))
+            warned = [stamp for stamp, stereo in recent if stereo < config.avoid_distance_m]
+            log.collision_context.append(
+                {
+                    "t": t + dt,
+                    "on_mono": on_mono,
+                    "stereo_m": out.stereo_distance,
+                    "mono_m": out.mono_distance,
+                    "stereo_warned_s": t + dt - warned[0] if warned else float("nan"),
+                }
+            )
         log.distance_m += moved
         log.times.append(t)
         log.positions.append((x, y))
