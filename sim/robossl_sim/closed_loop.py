@@ -163,6 +163,24 @@ class FlightStepper:
         return x, y, onset, moved
 
 
+def check_training_wheels(pipeline: StereoMonoPipeline, config: FlightConfig) -> None:
+    """Raise ``ValueError`` when the switching thresholds let mono fly on where stereo-only flight would avoid."""
+    switching = pipeline.config.switching
+    if switching.policy != "persistent":
+        return
+    if switching.imminent_distance_m < config.avoid_distance_m:
+        raise ValueError(
+            f"switching.imminent_distance_m ({switching.imminent_distance_m} m) is below the controller's "
+            f"avoid_distance_m ({config.avoid_distance_m} m): stereo would take over later than stereo-only "
+            "flight reacts; raise it to the avoidance distance plus one frame of flight"
+        )
+    if switching.avoid_distance_m > config.avoid_distance_m:
+        raise ValueError(
+            f"switching.avoid_distance_m ({switching.avoid_distance_m} m) must not exceed the controller's "
+            f"avoid_distance_m ({config.avoid_distance_m} m): set both to the controller's value"
+        )
+
+
 def fly(
     room: DroneRoom,
     pipeline: StereoMonoPipeline,
@@ -177,6 +195,7 @@ def fly(
         config: flight settings.
         progress: called with the frame index after each frame (e.g. a tqdm update).
     """
+    check_training_wheels(pipeline, config)
     log = FlightLog()
     stepper = FlightStepper(room, ObstacleAvoider(config))
     dt = 1.0 / config.camera_hz

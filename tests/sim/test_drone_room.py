@@ -11,6 +11,7 @@ import pytest
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline, StereoTeacher  # noqa: E402
+from robossl.pipelines.stereo_mono.switching import FlightMode  # noqa: E402
 from robossl_sim.closed_loop import FlightConfig, fly  # noqa: E402
 from robossl_sim.worlds.drone_room import DroneRoom, DroneRoomConfig, make_layout  # noqa: E402
 
@@ -99,3 +100,42 @@ def test_closed_loop_stereo_avoids_walls_that_a_blind_student_hits(empty_room):
     assert stereo["mono_time_fraction"] == 0.0 and blind["mono_time_fraction"] == 1.0
     assert stereo["stereo_absrel"] < 0.15
     assert len(logs["stereo_only"].positions) == 120
+
+
+@pytest.mark.slow
+def test_training_wheels_stop_a_blind_student_from_hitting_walls(empty_room):
+    """The untrained student reads 2 m everywhere; let it fly at once (quality gate open): stereo must take
+    over on every approach that stereo-only flight would avoid, so no wall is hit, while mono still flies
+    the open stretches."""
+    flight = FlightConfig(duration_s=30.0, camera_hz=4.0, train_steps=0, absrel_every_frames=10)
+    pipeline = pipeline_for(empty_room, "persistent")
+    switching = pipeline.config.switching
+    switching.min_learning_frames, switching.min_quality_count = 0, 1
+    switching.quality_enter, switching.quality_exit = 5.0, 6.0
+    outputs = []
+    process = pipeline.process
+
+    def recording_process(left, right, stamp):
+        outputs.append(process(left, right, stamp))
+        return outputs[-1]
+
+    pipeline.process = recording_process  # type: ignore[method-assign]
+    empty_room.reset((0.0, 0.0, 0.3))
+    log = fly(empty_room, pipeline, flight)
+    summary = log.summary()
+    # never flown on mono where stereo-only flight would avoid (stereo < 1 m) and mono would fly on
+    mono_flew_on = [
+        o for o in outputs if o.mode is FlightMode.MONO and o.stereo_distance < 1.0 and o.mono_distance >= 1.0
+    ]
+    assert len(outputs) == 120 and mono_flew_on == []
+    assert summary["collisions"] == 0
+    assert summary["mono_time_fraction"] > 0.3
+    takeovers = [t for t in log.transitions if "imminent collision" in t]
+    assert takeovers and all("mono reads 2.00 m" in t for t in takeovers)
+    assert summary["distance_m"] > 5.0
+
+
+def test_fly_rejects_training_wheels_slower_than_the_controller(empty_room):
+    pipeline = pipeline_for(empty_room, "persistent")  # imminent 1.15 m by default
+    with pytest.raises(ValueError, match="imminent_distance_m"):
+        fly(empty_room, pipeline, FlightConfig(duration_s=1.0, avoid_distance_m=1.3))
