@@ -51,11 +51,12 @@ def dino_loss(
     teacher = F.softmax((teacher_logits.detach() - center) / teacher_temperature, dim=-1)
     student = F.log_softmax(student_logits / student_temperature, dim=-1)
     # Sum over all (teacher view, student view) pairs minus the V_t identical pairs, without a pair loop:
-    # sum_t sum_s <q_t, log p_s> = <sum_t q_t, sum_s log p_s>.
-    all_pairs = (teacher.sum(0) * student.sum(0)).sum()
-    same_view = (teacher * student[:num_teacher]).sum()
+    # sum_t sum_s <q_t, log p_s> = <sum_t q_t, sum_s log p_s>. Dot products keep the kernel count low
+    # (a GPU at these sizes is bound by launches).
+    all_pairs = torch.dot(teacher.sum(0).flatten(), student.sum(0).flatten())
+    same_view = torch.dot(teacher.flatten(), student[:num_teacher].flatten())
     num_pairs = num_teacher * num_student - num_teacher
-    return -(all_pairs - same_view) / (num_pairs * student_logits.shape[1])
+    return (same_view - all_pairs) * (1.0 / (num_pairs * student_logits.shape[1]))
 
 
 class DINOLoss(nn.Module):
@@ -114,7 +115,7 @@ class DINOLoss(nn.Module):
         batch_center = teacher_logits.detach().mean(dim=(0, 1))
         if self.gather_distributed:
             batch_center = all_reduce_mean(batch_center)
-        self.center.mul_(self.center_momentum).add_(batch_center, alpha=1 - self.center_momentum)
+        self.center.lerp_(batch_center, 1 - self.center_momentum)  # m * center + (1 - m) * batch mean
 
     def forward(
         self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, step: int = 0
