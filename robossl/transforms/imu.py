@@ -37,13 +37,20 @@ class ImuViewConfig:
 def random_rotations(
     count: int, generator: torch.Generator | None = None, device: torch.device | None = None
 ) -> torch.Tensor:
-    """``(count, 3, 3)`` rotation matrices, uniform over SO(3) (QR of a Gaussian matrix, sign-fixed)."""
-    gaussian = torch.randn(count, 3, 3, generator=generator, device=device)
-    q, r = torch.linalg.qr(gaussian)
-    q = q * torch.sign(torch.diagonal(r, dim1=1, dim2=2)).unsqueeze(1)
-    determinant = torch.linalg.det(q)
-    q[:, :, 0] = q[:, :, 0] * determinant.sign().unsqueeze(1)
-    return q
+    """``(count, 3, 3)`` rotation matrices, uniform over SO(3).
+
+    A normalised 4-D Gaussian is a uniform unit quaternion (Shoemake, "Uniform random rotations", Graphics
+    Gems III, 1992); its matrix is a few element-wise operations, with no QR or determinant (which on a
+    GPU run as per-matrix solver calls).
+    """
+    w, x, y, z = F.normalize(torch.randn(count, 4, generator=generator, device=device), dim=1).unbind(1)
+    xx, yy, zz, xy, xz, yz, wx, wy, wz = x * x, y * y, z * z, x * y, x * z, y * z, w * x, w * y, w * z
+    rows = (
+        1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
+        2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
+        2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy),
+    )  # fmt: skip
+    return torch.stack(rows, dim=1).view(count, 3, 3)
 
 
 def rotate_triplets(

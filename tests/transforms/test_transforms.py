@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -32,6 +34,18 @@ def test_rotations_are_proper_and_preserve_triplet_norms() -> None:
     assert torch.allclose(rotated[..., :3].norm(dim=-1), x[..., :3].norm(dim=-1), atol=1e-5)
     assert torch.equal(rotated[..., 6], x[..., 6])  # channel outside every group untouched
     assert not torch.allclose(rotated[..., :3], x[..., :3])
+
+
+def test_rotations_are_uniform_over_so3() -> None:
+    """Haar measure: E[R] = 0 and the rotation angle has density (1 - cos t) / pi on [0, pi]."""
+    rotations = random_rotations(20000, torch.Generator().manual_seed(3)).double()
+    assert rotations.mean(0).abs().max() < 0.02
+    trace = rotations.diagonal(dim1=1, dim2=2).sum(-1)
+    angle = torch.arccos(((trace - 1) / 2).clamp(-1, 1))
+    # CDF of the angle: (t - sin t) / pi; compare at a few points
+    for t in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
+        expected = (t - math.sin(t)) / math.pi
+        assert float((angle <= t).double().mean()) == pytest.approx(expected, abs=0.015)
 
 
 def test_time_warp_identity_at_zero_strength_and_monotone_otherwise() -> None:
