@@ -26,8 +26,8 @@ if [ "$DEVICE" = cuda ]; then
 fi
 
 if [ -z "${SKIP_SPEED:-}" ]; then
-"$PYTHON" bench/methods_speed.py --device cuda --steps 10 --blocks 30 --batch-size 256 2>&1 | tee "$OUT/methods_speed_cuda.log"
-"$PYTHON" bench/methods_speed.py --device cuda --steps 10 --blocks 20 --batch-size 1024 --tag b1024 2>&1 \
+"$PYTHON" bench/methods_speed.py --device cuda --steps 5 --blocks 60 --batch-size 256 2>&1 | tee "$OUT/methods_speed_cuda.log"
+"$PYTHON" bench/methods_speed.py --device cuda --steps 5 --blocks 30 --batch-size 1024 --tag b1024 2>&1 \
     | tee "$OUT/methods_speed_cuda_b1024.log"
 cp bench/results/methods_speed_cuda*.json "$OUT/"
 fi

@@ -95,7 +95,10 @@ def _lightly_variant(name: str, method: nn.Module) -> nn.Module:
         return method
     if name == "dino":
         assert isinstance(method, DINOMethod)
-        lightly_loss = DINOLoss(output_dim=int(method.loss.center.numel()), warmup_teacher_temp_epochs=0)
+        # a submodule, so the learner moves lightly's centre buffer to the training device with the method
+        method.lightly_loss = DINOLoss(
+            output_dim=int(method.loss.center.numel()), warmup_teacher_temp_epochs=0
+        )
 
         class LightlyDINO(DINOMethod):
             def forward(self, batch, generator=None):  # type: ignore[no-untyped-def]
@@ -104,7 +107,7 @@ def _lightly_variant(name: str, method: nn.Module) -> nn.Module:
                 student = torch.cat([self.head(self.backbone(global_views)), self.head(self.backbone(local))])
                 with torch.no_grad():
                     teacher = self.teacher(global_views)
-                loss = lightly_loss(
+                loss = self.lightly_loss(
                     list(teacher.chunk(2)), list(student.chunk(2 + self.num_local_views)), epoch=0
                 )
                 sample = teacher[: min(64, batch.shape[0])]  # robossl's collapse monitor, for parity
@@ -199,7 +202,8 @@ def bench_losses(args: argparse.Namespace, device: torch.device) -> dict[str, di
     a128, b128, a512, b512 = leaf(n, 128), leaf(n, 128), leaf(n, 512), leaf(n, 512)
     p2, t2 = leaf(2 * n, 128), torch.randn(2 * n, 128, generator=g).to(device)
     student, teacher = leaf(4, n, 1024), torch.randn(2, n, 1024, generator=g).to(device)
-    ours_dino, lightly_dino = RobosslDINOLoss(1024).to(device), DINOLoss(1024, warmup_teacher_temp_epochs=0)
+    ours_dino = RobosslDINOLoss(1024).to(device)
+    lightly_dino = DINOLoss(1024, warmup_teacher_temp_epochs=0).to(device)
     lightly_cos, lightly_nt, lightly_bt = NegativeCosineSimilarity(), NTXentLoss(0.5), BarlowTwinsLoss(5e-3)
     cases = {
         "simclr": (lambda: nt_xent_loss(a128, b128, 0.5), lambda: lightly_nt(a128, b128)),
