@@ -67,10 +67,15 @@ class Perception:
 
 def absrel(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
     """Mean |pred - target| / target over ``mask`` (NaN when empty)."""
-    usable = mask & np.isfinite(target) & (target > 0) & np.isfinite(pred)
-    if not usable.any():
+    usable = mask & (target > 0) & (target < np.inf) & np.isfinite(pred)  # comparisons are False for NaN
+    truth = target[usable]
+    if truth.size == 0:
         return float("nan")
-    return float(np.mean(np.abs(pred[usable] - target[usable]) / target[usable]))
+    error = pred[usable]
+    error -= truth
+    np.abs(error, out=error)
+    error /= truth
+    return float(error.mean())
 
 
 class StereoMonoPipeline:

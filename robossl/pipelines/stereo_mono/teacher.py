@@ -178,22 +178,29 @@ class StereoTeacher:
 
     def confidence(self, left: np.ndarray, disparity: np.ndarray) -> np.ndarray:
         """(H, W) float32 confidence in [0, 1] (0 where ``disparity`` is NaN)."""
+        # OpenCV's SIMD filters and in-place numpy: this runs on every frame next to SGBM (~0.4 ms at 376x240)
         c = self.config
         valid = np.isfinite(disparity)
-        grad = np.abs(cv2.Sobel(left, cv2.CV_32F, 1, 0, ksize=3)) * 0.25
-        texture = cv2.blur(grad, (c.block_size, c.block_size))
-        texture_conf = np.clip(texture / c.texture_scale, 0.0, 1.0)
-        filled = np.where(valid, disparity, 0.0).astype(np.float32)
-        weight = valid.astype(np.float32)
-        window = (3, 3)
-        count = cv2.blur(weight, window)
-        mean = cv2.blur(filled, window) / np.maximum(count, 1e-6)
-        mean_sq = cv2.blur(filled * filled, window) / np.maximum(count, 1e-6)
-        spread = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
-        smooth_conf = np.exp(-spread / c.spread_scale_px) * np.clip(count, 0.0, 1.0)
-        confidence = (texture_conf * smooth_conf).astype(np.float32)
-        confidence[~valid] = 0.0
-        return confidence
+        # texture: mean |d/dx| over the matching window, in grey levels / pixel, saturating at texture_scale
+        texture = np.abs(cv2.Sobel(left, cv2.CV_32F, 1, 0, ksize=3, scale=0.25 / c.texture_scale))
+        texture = cv2.blur(texture, (c.block_size, c.block_size))
+        np.minimum(texture, 1.0, out=texture)
+        # smoothness: local disparity spread over the valid pixels of a 3x3 window
+        filled = cv2.patchNaNs(disparity.copy(), 0.0)
+        count = cv2.blur(valid.view(np.uint8).astype(np.float32), (3, 3))  # fraction of valid neighbours
+        inverse_count = 1.0 / np.maximum(count, 1e-6)
+        mean = cv2.blur(filled, (3, 3))
+        mean *= inverse_count
+        mean_sq = cv2.blur(filled * filled, (3, 3))
+        mean_sq *= inverse_count
+        mean_sq -= mean * mean
+        np.maximum(mean_sq, 0.0, out=mean_sq)
+        spread = cv2.sqrt(mean_sq)
+        smooth = cv2.exp(spread * (-1.0 / c.spread_scale_px))
+        smooth *= count
+        smooth *= texture
+        smooth[~valid] = 0.0
+        return smooth
 
     def __call__(self, left: np.ndarray, right: np.ndarray) -> StereoResult:
         """Run the teacher on a rectified pair (grey uint8 or RGB; other dtypes are scaled to 8 bit).
@@ -244,11 +251,17 @@ def flight_distance(
     height, width = depth.shape
     dy, dx = int(round(height * (1 - window) / 2)), int(round(width * (1 - window) / 2))
     crop = depth[dy : height - dy, dx : width - dx]
-    usable = np.isfinite(crop) & (crop > 0)
+    usable = (crop > 0) & (crop < np.inf)  # also False for NaN
     if valid is not None:
         usable &= valid[dy : height - dy, dx : width - dx]
-    if usable.sum() < max(1, min_valid_fraction * crop.size):
+    values = crop[usable]
+    if values.size < max(1, min_valid_fraction * crop.size):
         return float("nan")
     if percentile > 0:
-        return float(np.percentile(crop[usable], percentile))
-    return float(1.0 / np.mean(1.0 / crop[usable]))
+        # np.percentile's linear interpolation between the two order statistics, without its overhead
+        rank = percentile / 100.0 * (values.size - 1)
+        low = int(rank)
+        high = min(low + 1, values.size - 1)
+        ordered = np.partition(values, (low, high))
+        return float(ordered[low] + (rank - low) * (ordered[high] - ordered[low]))
+    return float(1.0 / np.mean(1.0 / values))
