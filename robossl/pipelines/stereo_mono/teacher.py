@@ -187,16 +187,17 @@ class StereoTeacher:
         np.minimum(texture, 1.0, out=texture)
         # smoothness: local disparity spread over the valid pixels of a 3x3 window
         filled = cv2.patchNaNs(disparity.copy(), 0.0)
-        count = cv2.blur(valid.view(np.uint8).astype(np.float32), (3, 3))  # fraction of valid neighbours
+        # fraction of valid neighbours (np.asarray: no copy, a float32 array type for the in-place steps)
+        count = np.asarray(cv2.blur(valid.view(np.uint8).astype(np.float32), (3, 3)), np.float32)
         inverse_count = 1.0 / np.maximum(count, 1e-6)
-        mean = cv2.blur(filled, (3, 3))
+        mean = np.asarray(cv2.blur(filled, (3, 3)), np.float32)
         mean *= inverse_count
-        mean_sq = cv2.blur(filled * filled, (3, 3))
+        mean_sq = np.asarray(cv2.blur(filled * filled, (3, 3)), np.float32)
         mean_sq *= inverse_count
         mean_sq -= mean * mean
         np.maximum(mean_sq, 0.0, out=mean_sq)
         spread = cv2.sqrt(mean_sq)
-        smooth = cv2.exp(spread * (-1.0 / c.spread_scale_px))
+        smooth = np.asarray(cv2.exp(spread * (-1.0 / c.spread_scale_px)), np.float32)
         smooth *= count
         smooth *= texture
         smooth[~valid] = 0.0
