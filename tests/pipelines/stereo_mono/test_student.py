@@ -67,6 +67,29 @@ def test_student_size_and_output_range():
         StudentConfig(input_height=120)
 
 
+def test_head_at_half_resolution_equals_head_after_upsampling():
+    """The 1x1 head runs before the last nearest upsampling; the output equals FastDepth's order exactly."""
+    torch.manual_seed(0)
+    model = MonoDepthNet(StudentConfig(width=0.25)).eval()
+    torch.nn.init.normal_(model.head.weight, std=5.0)  # a trained-like head (the initial one is constant)
+    image = torch.rand(2, 1, 64, 96)
+    with torch.no_grad():
+        x = (image - 0.5) * 4.0
+        s1 = model.enc1(model.stem(x))
+        s2 = model.enc2(s1)
+        s3 = model.enc3(s2)
+        s4 = model.enc4(s3)
+        y = torch.nn.functional.interpolate(model.dec5(model.enc5(s4)), scale_factor=2.0) + s4
+        y = torch.nn.functional.interpolate(model.dec4(y), scale_factor=2.0) + s3
+        y = torch.nn.functional.interpolate(model.dec3(y), scale_factor=2.0) + s2
+        y = torch.nn.functional.interpolate(model.dec2(y), scale_factor=2.0) + s1
+        y = torch.nn.functional.interpolate(model.dec1(y), scale_factor=2.0)
+        expected = torch.exp(torch.clamp(model.head(y), math.log(0.1), math.log(20.0)))
+        got = model(image)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+    assert got.std() > 0.05  # the comparison is not between two constant maps
+
+
 def brightness_coded_batch(rng: np.random.Generator, n: int) -> list[dict[str, np.ndarray]]:
     """Frames whose depth follows their vertical brightness gradient (a learnable monocular cue)."""
     batch = []
