@@ -4,7 +4,7 @@ Importing this package registers every built-in kind. Add a kind by writing a mo
 :func:`register_kind` and importing it below.
 """
 
-from robossl.export.kinds import backbones, collossl, stereo_mono, terrain  # noqa: F401  (each registers its kinds)
+from robossl.export.kinds import backbones, collossl, pretrain, stereo_mono, terrain  # noqa: F401  (each registers its kinds)
 from robossl.export.kinds.registry import (
     Deployable,
     ModelKind,
