@@ -59,7 +59,12 @@ def rotate_triplets(
     """Rotate each channel triplet of ``x`` ``(B, T, C)`` by the per-sample ``(B, 3, 3)`` rotations."""
     out = x.clone()
     for group in groups:
-        index = list(group)
+        # a run of 3 adjacent channels is a slice (a view); a list index would be copied to the GPU each call
+        index: slice | list[int] = (
+            slice(group[0], group[0] + 3)
+            if tuple(group) == tuple(range(group[0], group[0] + 3))
+            else list(group)
+        )
         out[:, :, index] = x[:, :, index] @ rotations.transpose(1, 2)
     return out
 

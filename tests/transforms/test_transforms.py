@@ -34,6 +34,11 @@ def test_rotations_are_proper_and_preserve_triplet_norms() -> None:
     assert torch.allclose(rotated[..., :3].norm(dim=-1), x[..., :3].norm(dim=-1), atol=1e-5)
     assert torch.equal(rotated[..., 6], x[..., 6])  # channel outside every group untouched
     assert not torch.allclose(rotated[..., :3], x[..., :3])
+    # a non-adjacent triplet takes the indexed path: same rotation as done by hand
+    shuffled = rotate_triplets(x, rotations, ((6, 3, 5),))
+    expected = x[..., [6, 3, 5]] @ rotations.transpose(1, 2)
+    torch.testing.assert_close(shuffled[..., [6, 3, 5]], expected)
+    torch.testing.assert_close(rotated[..., 3:6], x[..., 3:6] @ rotations.transpose(1, 2))
 
 
 def test_rotations_are_uniform_over_so3() -> None:
