@@ -201,6 +201,14 @@ def main() -> int:
         bag = Path(tmp) / "euroc"
         convert_euroc(source, bag, storage="mcap")
         rows = [measure(bag, mode, args.repeats) for mode in ("decode_only", "inference", "learning")]
+        if WORKERS > 1:  # the same pipeline frame by frame, as a ROS node runs it: what ParallelFrames adds
+            WORKERS, workers = 1, WORKERS
+            cv2.setNumThreads(0)  # OpenCV's default (all cores), as in the node
+            sequential = measure(bag, "inference", args.repeats)
+            cv2.setNumThreads(1)
+            sequential["mode"] = "inference_sequential"
+            rows.append(sequential)
+            WORKERS = workers
     for row in rows:
         row["target_x"] = TARGET_X_REALTIME
         row["ratio_to_target"] = row["x_realtime"] / TARGET_X_REALTIME
@@ -230,6 +238,9 @@ def main() -> int:
         "inference_x_realtime": round(by_mode["inference"]["x_realtime"], 2),
         "learning_x_realtime": round(by_mode["learning"]["x_realtime"], 2),
         "decode_only_x_realtime": round(by_mode["decode_only"]["x_realtime"], 2),
+        "inference_sequential_x_realtime": round(
+            by_mode.get("inference_sequential", by_mode["inference"])["x_realtime"], 2
+        ),
         "inference_ms_per_frame": round(by_mode["inference"]["ms_per_frame"], 2),
         "inference_cpu_ms_per_frame": round(by_mode["inference"]["cpu_ms_per_frame"], 2),
         # frame period / CPU time per frame: the real-time multiple this work allows when it does not wait
