@@ -7,8 +7,9 @@ physics, and count collisions from contacts. Learning runs synchronously in simu
 
 Controller (after the persistent-SSL flights: fly straight, turn away when something is near):
 cruise forward; when the active distance ahead drops below ``avoid_distance_m`` stop and turn towards the
-side whose active depth map is farther away until the distance exceeds ``clear_distance_m``; after a
-collision back off while turning for ``recover_s``.
+side whose active depth map is farther away until the distance exceeds ``clear_distance_m`` (after a full
+turn without such a view, in a pocket narrower than that, ``avoid_distance_m`` is enough, so the drone does
+not spin in place for the rest of the flight); after a collision back off while turning for ``recover_s``.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class ObstacleAvoider:
         self.recover_left = 0.0
         self._rng = np.random.default_rng(config.seed)
         self._wander = 0.0
+        self._turned = 0.0  # radians turned in the current avoidance turn
 
     def collided(self, direction: float) -> None:
         self.state = "recover"
@@ -119,14 +121,19 @@ class ObstacleAvoider:
             self.recover_left -= dt
             if self.recover_left <= 0:
                 self.state = "turn"
+                self._turned = 0.0
             return -c.recover_speed_mps, self.turn_direction * c.turn_rate
         blocked = not (distance >= c.avoid_distance_m)
         if self.state == "cruise" and blocked:
             self.state = "turn"
+            self._turned = 0.0
             self.turn_direction = side_preference(depth) or self.turn_direction
-        elif self.state == "turn" and distance >= c.clear_distance_m:
-            self.state = "cruise"
+        elif self.state == "turn":
+            clear = c.clear_distance_m if self._turned < 2 * math.pi else c.avoid_distance_m
+            if distance >= clear:
+                self.state = "cruise"
         if self.state == "turn":
+            self._turned += c.turn_rate * dt
             return 0.0, self.turn_direction * c.turn_rate
         self._wander = 0.9 * self._wander + self._rng.normal(0.0, c.wander_rate)
         return c.cruise_speed_mps, self._wander

@@ -12,7 +12,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 from robossl.pipelines.stereo_mono import StereoMonoConfig, StereoMonoPipeline, StereoTeacher  # noqa: E402
 from robossl.pipelines.stereo_mono.switching import FlightMode  # noqa: E402
-from robossl_sim.closed_loop import FlightConfig, fly  # noqa: E402
+from robossl_sim.closed_loop import FlightConfig, ObstacleAvoider, fly  # noqa: E402
 from robossl_sim.worlds.drone_room import DroneRoom, DroneRoomConfig, make_layout  # noqa: E402
 
 EMPTY = DroneRoomConfig(obstacle_count=(0, 0))
@@ -139,3 +139,21 @@ def test_fly_rejects_training_wheels_slower_than_the_controller(empty_room):
     pipeline = pipeline_for(empty_room, "persistent")  # imminent 1.15 m by default
     with pytest.raises(ValueError, match="imminent_distance_m"):
         fly(empty_room, pipeline, FlightConfig(duration_s=1.0, avoid_distance_m=1.3))
+
+
+def test_avoider_escapes_a_pocket_after_a_full_turn():
+    """Blocked, then every direction reads between the avoidance and the clear distance: the avoider turns
+    one full revolution, then accepts the avoidance distance instead of spinning for ever."""
+    config = FlightConfig(avoid_distance_m=1.0, clear_distance_m=1.4, turn_rate=1.2)
+    avoider = ObstacleAvoider(config)
+    dt = 0.25
+    assert avoider.command(0.8, None, dt) == (0.0, pytest.approx(1.2))
+    commands = [avoider.command(1.2, None, dt) for _ in range(40)]
+    turning = [c for c in commands if c[0] == 0.0]
+    # 2 pi / (1.2 rad/s * 0.25 s) = 20.9 ticks of turning in all, one of them the first command above
+    assert len(turning) == 20 and all(c[0] == 0.0 for c in commands[:20])
+    assert commands[20][0] == config.cruise_speed_mps
+    # a fresh turn needs the clear distance again
+    avoider.command(0.8, None, dt)
+    assert avoider.command(1.2, None, dt)[0] == 0.0
+    assert avoider.command(1.5, None, dt)[0] == config.cruise_speed_mps
