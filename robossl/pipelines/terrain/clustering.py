@@ -43,6 +43,7 @@ def fit_clusters(
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
     silhouette_samples: int = 2000,
+    n_init: int = 10,
 ) -> TerrainClusters:
     """k-means on ``(N, D)`` embeddings; with ``k=None`` the k in ``k_range`` (inclusive) of best silhouette.
 
@@ -52,17 +53,21 @@ def fit_clusters(
         k_range: smallest and largest k tried when choosing.
         seed: k-means initialisation seed.
         silhouette_samples: windows sampled to score the silhouette (it is quadratic in N).
+        n_init: k-means restarts per k; the one of lowest inertia is kept (few restarts often stop in a
+            poor local optimum that merges two terrains and splits another).
     """
     embeddings = np.asarray(embeddings, dtype=np.float64)
     if embeddings.ndim != 2 or not np.isfinite(embeddings).all():
         raise ValueError(f"embeddings must be a finite (N, D) array, got shape {embeddings.shape}")
     candidates = [k] if k is not None else list(range(k_range[0], k_range[1] + 1))
+    if n_init < 1:
+        raise ValueError(f"n_init is the number of k-means restarts and must be >= 1, got {n_init}")
     if min(candidates) < 1 or max(candidates) > len(embeddings):
         raise ValueError(f"k must be in [1, N={len(embeddings)}], got {candidates}")
     scores: dict[int, float] = {}
     best: KMeans | None = None
     for candidate in candidates:
-        model = KMeans(n_clusters=candidate, n_init=4, random_state=seed).fit(embeddings)
+        model = KMeans(n_clusters=candidate, n_init=n_init, random_state=seed).fit(embeddings)
         if k is None:
             rng = np.random.default_rng(seed)
             take = rng.choice(len(embeddings), min(silhouette_samples, len(embeddings)), replace=False)

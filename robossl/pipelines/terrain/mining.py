@@ -132,3 +132,47 @@ def group_triplets(
     pick = np.where(pick >= starts[g], pick + counts[g], pick)
     negatives = order[pick]
     return anchors.astype(np.int64), positives.astype(np.int64), negatives.astype(np.int64)
+
+
+def nuisance_matched_triplets(
+    groups: np.ndarray,
+    nuisance: np.ndarray,
+    num_triplets: int,
+    rng: np.random.Generator,
+    candidates: int = 16,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group triplets whose negative is matched to the anchor in a nuisance variable (e.g. wheel speed).
+
+    With whole runs as groups, a plain group triplet is solved most easily by the variable that differs
+    most between runs, and on a robot that is often how it was driven (speed), not the ground. Taking the
+    negative, among ``candidates`` random samples of other groups, as the one nearest to the anchor in
+    ``nuisance`` makes that variable useless for the loss, so the embedding has to separate runs by what
+    else differs: the terrain. No labels are used; ``nuisance`` is measured by the robot itself.
+
+    Args:
+        groups: ``(N,)`` group id per sample (e.g. from :func:`temporal_groups`).
+        nuisance: ``(N,)`` or ``(N, D)`` nuisance values (e.g. log mean wheel speed), Euclidean distance.
+        num_triplets: triplets to draw; anchors come only from groups with 2+ members.
+        rng: random generator.
+        candidates: samples of other groups considered per negative; 1 gives plain random negatives.
+
+    Returns:
+        three ``(num_triplets,)`` int64 index arrays.
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    values = np.asarray(nuisance, dtype=np.float64)
+    values = values.reshape(len(values), -1)
+    if len(values) != len(groups):
+        raise ValueError(f"one nuisance value per sample needed: {len(values)} values, {len(groups)} samples")
+    if candidates < 1:
+        raise ValueError(f"candidates must be >= 1, got {candidates}")
+    anchors, positives, _ = group_triplets(groups, num_triplets, rng)
+    pool = rng.integers(0, len(groups), size=(num_triplets, candidates))
+    distance = np.sqrt(((values[pool] - values[anchors][:, None, :]) ** 2).sum(-1))
+    distance[groups[pool] == groups[anchors][:, None]] = np.inf
+    pick = distance.argmin(axis=1)
+    negatives = pool[np.arange(num_triplets), pick]
+    # A row whose candidates all share the anchor's group: any sample of another group.
+    for row in np.flatnonzero(~np.isfinite(distance[np.arange(num_triplets), pick])):
+        negatives[row] = rng.choice(np.flatnonzero(groups != groups[anchors[row]]))
+    return anchors, positives, negatives.astype(np.int64)

@@ -46,3 +46,5 @@ def test_bad_embeddings_are_rejected() -> None:
     clusters = fit_clusters(_blobs(2)[0], k=2)
     with pytest.raises(ValueError, match="another embedding"):
         clusters.predict(np.zeros((3, 7), np.float32))
+    with pytest.raises(ValueError, match="restarts"):
+        fit_clusters(_blobs(2)[0], k=2, n_init=0)

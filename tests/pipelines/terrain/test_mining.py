@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robossl.pipelines.terrain.mining import balanced_batch, group_triplets, temporal_groups, visual_triplets
+from robossl.pipelines.terrain.mining import (
+    balanced_batch,
+    group_triplets,
+    nuisance_matched_triplets,
+    temporal_groups,
+    visual_triplets,
+)
 
 
 def test_temporal_groups_split_runs_and_stretches() -> None:
@@ -47,3 +53,29 @@ def test_balanced_batch_draws_p_by_k() -> None:
     groups = np.repeat(np.arange(6), 5)
     idx = balanced_batch(groups, 4, 3, np.random.default_rng(0))
     assert len(idx) == 12 and len(set(groups[idx].tolist())) == 4
+
+
+def test_nuisance_matched_negatives_share_the_anchor_speed_but_not_its_run() -> None:
+    rng = np.random.default_rng(0)
+    # 20 runs of 30 windows; each run driven at its own speed, so speed alone tells runs apart.
+    groups = np.repeat(np.arange(20), 30)
+    speed = np.repeat(rng.uniform(0.05, 0.8, 20), 30) + rng.normal(0, 0.01, 600)
+    a, p, n = nuisance_matched_triplets(groups, np.log(speed), 2000, rng, candidates=16)
+    assert np.all(groups[a] == groups[p]) and np.all(a != p) and np.all(groups[a] != groups[n])
+    matched = np.abs(np.log(speed[n]) - np.log(speed[a])).mean()
+    # candidates=1: plain random negatives of another run.
+    a_random, _, n_random = nuisance_matched_triplets(groups, np.log(speed), 2000, rng, candidates=1)
+    assert np.all(groups[a_random] != groups[n_random])
+    unmatched = np.abs(np.log(speed[n_random]) - np.log(speed[a_random])).mean()
+    assert matched < 0.3 * unmatched
+    with pytest.raises(ValueError, match="one nuisance value per sample"):
+        nuisance_matched_triplets(groups, speed[:10], 4, rng)
+    with pytest.raises(ValueError, match="candidates"):
+        nuisance_matched_triplets(groups, speed, 4, rng, candidates=0)
+
+
+def test_nuisance_matched_triplets_fall_back_when_candidates_share_the_group() -> None:
+    rng = np.random.default_rng(1)
+    groups = np.array([0] * 98 + [1, 1])  # candidates almost always come from the anchor's own group
+    a, p, n = nuisance_matched_triplets(groups, np.zeros(100), 300, rng, candidates=2)
+    assert np.all(groups[a] != groups[n])
