@@ -57,6 +57,10 @@ class TerrainPipelineConfig:
         (-0.25, -0.22),
     )
     wheel_width_m: float = 0.08  # tyre width painted per wheel, metres
+    # Border check: a clip is painted only if this fraction of the clips starting within consistency_s
+    # seconds of it fell into its cluster (a clip crossing a terrain border has neighbours that did not).
+    consistency_s: float = 1.0  # seconds either side; 0 paints every clip
+    consistency_agreement: float = 1.0  # fraction in (0, 1]; 1.0: all neighbours agree
     label_horizon_s: float = 10.0  # tracks driven up to this long after an image are painted into it
     max_images: int = 300  # images kept for labelling (oldest dropped)
     max_clips: int = 6000  # audio clips kept (oldest dropped)
@@ -80,6 +84,11 @@ class TerrainPipelineConfig:
             raise ValueError(
                 f"num_clusters must be in [2, 254] or None (choose by silhouette), got {self.num_clusters}"
             )
+        if self.consistency_s < 0 or not 0 < self.consistency_agreement <= 1:
+            raise ValueError(
+                f"need consistency_s >= 0 seconds (0 turns the border check off) and consistency_agreement "
+                f"in (0, 1]; got {self.consistency_s}, {self.consistency_agreement}"
+            )
         if self.spectrogram.sample_rate != self.sample_rate:
             raise ValueError(
                 f"spectrogram.sample_rate {self.spectrogram.sample_rate} differs from sample_rate {self.sample_rate}; "
@@ -94,6 +103,7 @@ class _Clip:
     spectrogram: torch.Tensor  # (1, F, T)
     descriptor: np.ndarray | None = None  # (DESCRIPTOR_DIM,) once an image saw the track
     cluster: int = -1  # terrain cluster id at the last clustering, -1 before
+    clean: bool = True  # passed the label-free border checks at the last clustering (paintable)
 
 
 class TerrainPipeline:
@@ -277,7 +287,11 @@ class TerrainPipeline:
                 return []
             out = []
             for _, image, world_T_camera, inside in self._images_with_tracks():
-                clips = [self._clips[int(i)] for i in inside if self._clips[int(i)].cluster >= 0]
+                clips = [
+                    self._clips[int(i)]
+                    for i in inside
+                    if self._clips[int(i)].cluster >= 0 and self._clips[int(i)].clean
+                ]
                 polys, owners = self._clip_polygons(clips)
                 ids = np.array([clip.cluster for clip in clips], dtype=np.int64)
                 labels = paint_track_labels(self.camera, world_T_camera, polys, ids[owners])
@@ -330,14 +344,16 @@ class TerrainPipeline:
                 out = self._embedder.step_triplets(specs[a[sl]], specs[p[sl]], specs[n[sl]])
             metrics["embedding_loss"] = out["loss"]
             metrics["visual_mining"] = float(visual)
-        self._recluster(clips, specs)
+        relabelled = self._recluster(clips, specs)
+        metrics["relabelled_fraction"] = relabelled
         if segmentation_steps > 0 and self.camera is not None:
             metrics.update(self._train_segmentation(segmentation_steps))
         metrics["clips"] = float(len(clips))
         self._last = metrics
         return metrics
 
-    def _recluster(self, clips: list[_Clip], specs: torch.Tensor) -> None:
+    def _recluster(self, clips: list[_Clip], specs: torch.Tensor) -> float:
+        """Refit the clusters, keep ids stable; returns the fraction of clustered clips whose id changed."""
         assert self._embedder is not None
         emb = self._embedder.embed(specs)
         clusters = fit_clusters(emb, self.config.num_clusters, self.config.k_range, seed=self.config.seed)
@@ -355,10 +371,36 @@ class TerrainPipeline:
                 centers=clusters.centers[np.argsort(mapping)], silhouette=clusters.silhouette
             )
             ids = mapping[ids]
+        clean = self._border_free(clips, ids)
+        relabelled = float(np.mean(ids[seen] != previous[seen])) if seen.any() else 1.0
         with self._lock:
             self._clusters = clusters
-            for clip, cluster in zip(clips, ids):
+            for clip, cluster, ok in zip(clips, ids, clean):
                 clip.cluster = int(cluster)
+                clip.clean = bool(ok)
+        return relabelled
+
+    def _border_free(self, clips: list[_Clip], ids: np.ndarray) -> np.ndarray:
+        """``(M,)`` bool: clips unlikely to straddle a terrain border, judged without labels.
+
+        The microphone hears all wheels at once, so a clip driven across a border mixes two sounds and its
+        one cluster id would be painted under every wheel. Near a border the clusters of the clips just
+        before and after disagree (the wheels reach the new ground one axle after the other); such clips
+        are not painted. They still train the embedding.
+        """
+        c = self.config
+        clean = np.ones(len(clips), dtype=bool)
+        if c.consistency_s > 0 and len(clips):
+            starts = np.array([clip.t0 for clip in clips])
+            order = np.argsort(starts, kind="stable")
+            t, sorted_ids = starts[order], ids[order]
+            lo = np.searchsorted(t, t - c.consistency_s - 1e-9, side="left")
+            hi = np.searchsorted(t, t + c.consistency_s + 1e-9, side="right")
+            agree = np.array(
+                [np.mean(sorted_ids[a:b] == sorted_ids[k]) for k, (a, b) in enumerate(zip(lo, hi))]
+            )
+            clean[order] = agree >= c.consistency_agreement - 1e-9
+        return clean
 
     def _train_segmentation(self, steps: int) -> dict[str, float]:
         assert self._clusters is not None
@@ -405,6 +447,11 @@ class TerrainPipeline:
                 [c.cluster for c in self._clips], dtype=np.int64
             )
 
+    def clip_clean_flags(self) -> np.ndarray:
+        """``(M,)`` bool, in :meth:`clip_cluster_ids` order: clips judged free of terrain borders (painted)."""
+        with self._lock:
+            return np.array([c.clean and c.cluster >= 0 for c in self._clips], dtype=bool)
+
     def stats(self) -> dict[str, Any]:
         """Counters and cluster statistics for diagnostics (JSON-friendly)."""
         with self._lock:
@@ -412,6 +459,7 @@ class TerrainPipeline:
             return {
                 "clips": len(self._clips),
                 "clips_with_visual_descriptor": sum(c.descriptor is not None for c in self._clips),
+                "clean_clips": sum(c.clean and c.cluster >= 0 for c in self._clips),
                 "images": len(self._images),
                 "num_clusters": 0 if self._clusters is None else self._clusters.k,
                 "cluster_counts": np.bincount(
@@ -437,6 +485,7 @@ class TerrainPipeline:
                 if self._clusters is None
                 else torch.from_numpy(self._clusters.centers),
                 "clip_clusters": torch.tensor([c.cluster for c in clips], dtype=torch.int64),
+                "clip_clean": torch.tensor([c.clean for c in clips], dtype=torch.bool),
                 "clip_times": torch.tensor([[c.t0, c.t1] for c in clips], dtype=torch.float64).reshape(-1, 2),
                 "clip_spectrograms": torch.stack([c.spectrogram for c in clips]) if clips else torch.zeros(0),
                 "clip_descriptors": torch.from_numpy(
@@ -475,6 +524,7 @@ class TerrainPipeline:
                     float(times[k, 0]), float(times[k, 1]), specs[k], d if np.isfinite(d).all() else None
                 )
                 clip.cluster = int(state["clip_clusters"][k])
+                clip.clean = bool(state["clip_clean"][k]) if "clip_clean" in state else True
                 self._clips.append(clip)
             self._pose_times.clear()
             self._poses.clear()

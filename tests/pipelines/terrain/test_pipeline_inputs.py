@@ -60,3 +60,7 @@ def test_config_errors_say_how_to_fix() -> None:
         TerrainPipelineConfig(num_clusters=1)
     with pytest.raises(ValueError, match="microphone rate"):
         TerrainPipelineConfig(sample_rate=8000)
+    with pytest.raises(ValueError, match="border check"):
+        TerrainPipelineConfig(consistency_s=-1.0)
+    with pytest.raises(ValueError, match="consistency_agreement"):
+        TerrainPipelineConfig(consistency_agreement=0.0)
