@@ -36,6 +36,9 @@ class FlightConfig:
     avoid_distance_m: float = 1.0  # start turning when the active distance ahead is below this, metres
     clear_distance_m: float = 1.4  # resume cruising above this, metres
     turn_rate: float = 1.2  # yaw rate while turning, radians/second
+    # keep turning this much after the view ahead clears, radians: the obstacle just turned from is then
+    # not at the edge of the view, where the drone's side would clip its corner
+    clear_margin_rad: float = 0.3
     wander_rate: float = 0.1  # std of the random yaw-rate drift while cruising, radians/second
     recover_s: float = 1.0  # after a collision: back off while turning, seconds
     recover_speed_mps: float = 0.3  # backing-off speed, metres/second
@@ -108,6 +111,7 @@ class ObstacleAvoider:
         self._rng = np.random.default_rng(config.seed)
         self._wander = 0.0
         self._turned = 0.0  # radians turned in the current avoidance turn
+        self._margin_left = config.clear_margin_rad  # radians still to turn once the view is clear
 
     def collided(self, direction: float) -> None:
         self.state = "recover"
@@ -121,17 +125,21 @@ class ObstacleAvoider:
             self.recover_left -= dt
             if self.recover_left <= 0:
                 self.state = "turn"
-                self._turned = 0.0
+                self._turned, self._margin_left = 0.0, self.config.clear_margin_rad
             return -c.recover_speed_mps, self.turn_direction * c.turn_rate
         blocked = not (distance >= c.avoid_distance_m)
         if self.state == "cruise" and blocked:
             self.state = "turn"
-            self._turned = 0.0
+            self._turned, self._margin_left = 0.0, c.clear_margin_rad
             self.turn_direction = side_preference(depth) or self.turn_direction
         elif self.state == "turn":
             clear = c.clear_distance_m if self._turned < 2 * math.pi else c.avoid_distance_m
-            if distance >= clear:
+            if distance < clear:
+                self._margin_left = c.clear_margin_rad
+            elif self._margin_left <= 1e-9:
                 self.state = "cruise"
+            else:
+                self._margin_left -= c.turn_rate * dt
         if self.state == "turn":
             self._turned += c.turn_rate * dt
             return 0.0, self.turn_direction * c.turn_rate

@@ -98,7 +98,8 @@ def test_closed_loop_stereo_avoids_walls_that_a_blind_student_hits(empty_room):
     assert stereo["collisions"] <= 1
     assert stereo["distance_m"] > 6.0
     assert stereo["mono_time_fraction"] == 0.0 and blind["mono_time_fraction"] == 1.0
-    assert stereo["stereo_absrel"] < 0.15
+    # full-width matching adds some wrong matches at the left edge (points the right camera does not see)
+    assert stereo["stereo_absrel"] < 0.2
     assert len(logs["stereo_only"].positions) == 120
 
 
@@ -144,7 +145,7 @@ def test_fly_rejects_training_wheels_slower_than_the_controller(empty_room):
 def test_avoider_escapes_a_pocket_after_a_full_turn():
     """Blocked, then every direction reads between the avoidance and the clear distance: the avoider turns
     one full revolution, then accepts the avoidance distance instead of spinning for ever."""
-    config = FlightConfig(avoid_distance_m=1.0, clear_distance_m=1.4, turn_rate=1.2)
+    config = FlightConfig(avoid_distance_m=1.0, clear_distance_m=1.4, turn_rate=1.2, clear_margin_rad=0.0)
     avoider = ObstacleAvoider(config)
     dt = 0.25
     assert avoider.command(0.8, None, dt) == (0.0, pytest.approx(1.2))
@@ -157,3 +158,17 @@ def test_avoider_escapes_a_pocket_after_a_full_turn():
     avoider.command(0.8, None, dt)
     assert avoider.command(1.2, None, dt)[0] == 0.0
     assert avoider.command(1.5, None, dt)[0] == config.cruise_speed_mps
+
+
+def test_avoider_keeps_turning_a_margin_after_the_view_clears():
+    config = FlightConfig(avoid_distance_m=1.0, clear_distance_m=1.4, turn_rate=1.2, clear_margin_rad=0.5)
+    avoider = ObstacleAvoider(config)
+    dt = 0.25  # 0.3 rad per tick: a 0.5 rad margin takes two more ticks of turning
+    avoider.command(0.8, None, dt)
+    assert avoider.command(1.2, None, dt)[0] == 0.0
+    assert [avoider.command(1.6, None, dt)[0] for _ in range(3)] == [0.0, 0.0, config.cruise_speed_mps]
+    # the view closing again during the margin restarts it
+    avoider.command(0.8, None, dt)
+    assert [avoider.command(d, None, dt)[0] for d in (1.6, 1.2, 1.6, 1.6, 1.6)] == [0.0] * 4 + [
+        config.cruise_speed_mps
+    ]
