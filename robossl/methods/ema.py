@@ -13,12 +13,24 @@ import math
 import torch
 from torch import nn
 
+_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+
 
 def make_teacher(student: nn.Module) -> nn.Module:
-    """A frozen deep copy of ``student``."""
+    """A frozen deep copy of ``student`` whose dropout layers are identities.
+
+    The teacher produces regression / distillation targets, which should not carry dropout noise (DINO
+    likewise builds its teacher without stochastic depth); batch-norm layers keep the student's mode.
+    Dropout has no weights, so the teacher's ``state_dict`` is unchanged.
+    """
     teacher = copy.deepcopy(student)
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
+    for name, module in list(teacher.named_modules()):
+        if isinstance(module, _DROPOUT) and name:
+            parent_name, _, child = name.rpartition(".")
+            parent = teacher.get_submodule(parent_name) if parent_name else teacher
+            setattr(parent, child, nn.Identity())
     return teacher
 
 

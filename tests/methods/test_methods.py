@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from robossl.methods import InputSpec, Learner, LearnerConfig, available_methods, build_method
-from robossl.methods.ema import cosine_momentum, ema_update
+from robossl.methods.ema import cosine_momentum, ema_update, make_teacher
 from robossl.online.checkpoint import load_checkpoint, save_checkpoint
 
 IMU = InputSpec("imu", (24, 6), rotation_groups=((0, 1, 2), (3, 4, 5)), devices=2)
@@ -122,6 +122,17 @@ def test_ema_helpers() -> None:
         ema_update(teacher, student, 1.5)
     with pytest.raises(ValueError, match="make_teacher"):
         ema_update(teacher, torch.nn.Linear(2, 2, bias=False), 0.9)
+
+
+def test_teacher_has_no_dropout_and_the_same_weights() -> None:
+    student = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 2))
+    teacher = make_teacher(student)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in teacher.modules())
+    assert teacher.state_dict().keys() == student.state_dict().keys()
+    teacher.train()
+    x = torch.randn(16, 4)
+    assert torch.equal(teacher(x), teacher(x))  # deterministic targets even in training mode
+    assert isinstance(student[1], torch.nn.Dropout)  # the student keeps its dropout
 
 
 def test_ema_copies_batch_norm_buffers() -> None:
