@@ -11,6 +11,7 @@
 #   DEVICE=cpu SKIP_SPEED=1 PYTHON=.venv/bin/python bash bench/cuda_checks.sh     # dry run of part 2 on a CPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export MPLCONFIGDIR=${MPLCONFIGDIR:-/tmp/robossl-mpl}  # a fresh machine builds matplotlib's font cache once
 OUT=${OUT:-/tmp/robossl_cuda}
 DEVICE=${DEVICE:-cuda}
 PYTHON=${PYTHON:-python3}
@@ -48,13 +49,15 @@ for group, rec in enumerate(recordings):
 np.savez(sys.argv[1], windows=np.asarray(windows, np.float32), labels=np.asarray(labels), groups=np.asarray(groups))
 print("windows", np.asarray(windows).shape)
 PY
-for method in byol dino; do
+for method in ${METHODS:-byol dino}; do
+    echo "[$(date +%T)] pretrain $method"
     "$PYTHON" -m robossl.cli.main pretrain --method "$method" --data "$OUT/har.npz" --steps 60 --batch-size 256 \
         --device "$DEVICE" --out "$OUT/$method-full" --checkpoint-every 30
     "$PYTHON" -m robossl.cli.main pretrain --method "$method" --data "$OUT/har.npz" --steps 60 --batch-size 256 \
         --device "$DEVICE" --out "$OUT/$method-resumed" --checkpoint-every 30 --stop-at 30
     "$PYTHON" -m robossl.cli.main pretrain --method "$method" --data "$OUT/har.npz" --steps 60 --batch-size 256 \
         --device "$DEVICE" --out "$OUT/$method-resumed" --checkpoint-every 30 --resume
+    echo "[$(date +%T)] probe $method"
     "$PYTHON" -m robossl.cli.main probe --checkpoint "$OUT/$method-full/checkpoint.pt" --data "$OUT/har.npz" \
         --device "$DEVICE" --json "$OUT/probe_$method.json"
     "$PYTHON" - "$OUT/$method-full/checkpoint.pt" "$OUT/$method-resumed/checkpoint.pt" <<'PY'
