@@ -39,7 +39,6 @@ INFOS = ("/cam0/camera_info", "/cam1/camera_info")
 
 
 BACKEND = "onnxruntime"  # student inference backend (set by --backend); the ROS node's default
-WORKERS = 2  # frames perceived concurrently (set by --workers)
 
 
 def make_pipeline(bag: Path):
@@ -58,8 +57,9 @@ def make_pipeline(bag: Path):
     return StereoMonoPipeline(StereoMonoConfig(rectified_width=376, inference_backend=BACKEND), calibration)
 
 
-def replay_once(bag: Path, pipeline) -> tuple[int, float, float, float]:
-    """One max-speed replay; returns (stereo pairs, wall seconds, frame period seconds, process CPU seconds)."""
+def replay_once(bag: Path, pipeline, workers: int) -> tuple[int, float, float, float]:
+    """One max-speed replay with ``workers`` frames perceived at once; returns (stereo pairs, wall seconds,
+    frame period seconds, process CPU seconds)."""
     from robossl.data.messages import decode_image
     from robossl.pipelines.stereo_mono.parallel import ParallelFrames
     from robossl_sim.replay import ReplayConfig, Replayer
@@ -67,7 +67,7 @@ def replay_once(bag: Path, pipeline) -> tuple[int, float, float, float]:
     pending: dict[str, dict[int, np.ndarray]] = {LEFT: {}, RIGHT: {}}
     stamps: list[int] = []
     outputs: list = []
-    frames = ParallelFrames(pipeline, workers=WORKERS) if pipeline is not None else None
+    frames = ParallelFrames(pipeline, workers=workers) if pipeline is not None else None
 
     def on_image(message) -> None:
         stamp, image = decode_image(message.msg)
@@ -128,16 +128,16 @@ class StageTimer:
         return {f"{k}_ms": self.seconds[k] / max(1, self.calls[k]) * 1e3 for k in self.seconds}
 
 
-def measure(bag: Path, mode: str, repeats: int) -> dict[str, float]:
+def measure(bag: Path, mode: str, repeats: int, workers: int) -> dict[str, float]:
     pipeline = None if mode == "decode_only" else make_pipeline(bag)
     timer = StageTimer(pipeline) if pipeline is not None else None
     if pipeline is not None and mode == "learning":
         pipeline.start_learning()
     try:
-        replay_once(bag, pipeline)  # warm-up: first-call costs of torch / OpenCV / page cache
+        replay_once(bag, pipeline, workers)  # warm-up: first-call costs of torch / OpenCV / page cache
         if timer is not None:
             timer.reset()
-        runs = [replay_once(bag, pipeline) for _ in range(repeats)]
+        runs = [replay_once(bag, pipeline, workers) for _ in range(repeats)]
     finally:
         if pipeline is not None and mode == "learning":
             pipeline.stop_learning()
@@ -184,8 +184,8 @@ def main() -> int:
         "1 = frame by frame like the ROS node",
     )
     args = parser.parse_args()
-    global BACKEND, WORKERS
-    BACKEND, WORKERS = args.backend, args.workers
+    global BACKEND
+    BACKEND = args.backend
     import cv2
 
     # frame-level parallelism already fills the cores: OpenCV's own worker threads would only compete
@@ -200,15 +200,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="robossl_bench_replay_") as tmp:
         bag = Path(tmp) / "euroc"
         convert_euroc(source, bag, storage="mcap")
-        rows = [measure(bag, mode, args.repeats) for mode in ("decode_only", "inference", "learning")]
-        if WORKERS > 1:  # the same pipeline frame by frame, as a ROS node runs it: what ParallelFrames adds
-            WORKERS, workers = 1, WORKERS
+        modes = ("decode_only", "inference", "learning")
+        rows = [measure(bag, mode, args.repeats, args.workers) for mode in modes]
+        if (
+            args.workers > 1
+        ):  # the same pipeline frame by frame, as a ROS node runs it: what ParallelFrames adds
             cv2.setNumThreads(0)  # OpenCV's default (all cores), as in the node
-            sequential = measure(bag, "inference", args.repeats)
+            sequential = measure(bag, "inference", args.repeats, workers=1)
             cv2.setNumThreads(1)
             sequential["mode"] = "inference_sequential"
             rows.append(sequential)
-            WORKERS = workers
     for row in rows:
         row["target_x"] = TARGET_X_REALTIME
         row["ratio_to_target"] = row["x_realtime"] / TARGET_X_REALTIME
