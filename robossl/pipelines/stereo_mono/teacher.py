@@ -259,10 +259,5 @@ def flight_distance(
     if values.size < max(1, min_valid_fraction * crop.size):
         return float("nan")
     if percentile > 0:
-        # np.percentile's linear interpolation between the two order statistics, without its overhead
-        rank = percentile / 100.0 * (values.size - 1)
-        low = int(rank)
-        high = min(low + 1, values.size - 1)
-        ordered = np.partition(values, (low, high))
-        return float(ordered[low] + (rank - low) * (ordered[high] - ordered[low]))
+        return float(np.percentile(values, percentile))
     return float(1.0 / np.mean(1.0 / values))
