@@ -106,13 +106,13 @@ class SwitchingPolicy:
         self.frames_in_mode = {FlightMode.STEREO: 0, FlightMode.MONO: 0}
         self._took_over = False  # is the current STEREO spell a training-wheels take-over
 
-    def _switch(self, target: FlightMode, stamp: float, reason: str) -> None:
+    def _switch(self, target: FlightMode, stamp: float, reason: str, takeover: bool = False) -> None:
         transition = Transition(self.frame, stamp, self.mode, target, reason)
         self.transitions.append(transition)
         log.info("frame %d t=%.3f: %s -> %s (%s)", self.frame, stamp, self.mode.value, target.value, reason)
         self.mode = target
         self._entered = self.frame
-        self._took_over = False  # set by the caller for a training-wheels take-over
+        self._took_over = takeover
 
     def update(
         self,
@@ -167,8 +167,8 @@ class SwitchingPolicy:
                     stamp,
                     f"imminent collision: stereo {stereo_distance:.2f} m < {c.imminent_distance_m} m, "
                     f"mono reads {mono_distance:.2f} m",
+                    takeover=True,
                 )
-                self._took_over = True
             elif quality_known and mono_quality > c.quality_exit and dwell >= c.min_dwell_frames:
                 self._switch(FlightMode.STEREO, stamp, f"mono AbsRel {mono_quality:.3f} > {c.quality_exit}")
         self.frames_in_mode[self.mode] += 1
