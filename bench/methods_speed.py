@@ -67,8 +67,8 @@ def _lightly_variant(name: str, method: nn.Module) -> nn.Module:
     """The same method module with lightly's loss in place of robossl's objective."""
     from lightly.loss import BarlowTwinsLoss, DINOLoss, NegativeCosineSimilarity, NTXentLoss
 
-    from robossl.methods.bootstrap import BootstrapMethod
-    from robossl.methods.dino import DINOMethod
+    from robossl.methods.bootstrap import BootstrapMethod, normalized_embedding_std
+    from robossl.methods.dino import DINOMethod, teacher_entropy
 
     if name == "simclr":
         method.objective = NTXentLoss(temperature=0.5)  # type: ignore[assignment]
@@ -88,8 +88,7 @@ def _lightly_variant(name: str, method: nn.Module) -> nn.Module:
                     t_a, t_b = self.teacher(views).chunk(2)  # type: ignore[misc]
                 loss = 0.5 * (criterion(p_a, t_b) + criterion(p_b, t_a))
                 # the same collapse monitor robossl's method returns: only the objective differs
-                std = torch.nn.functional.normalize(z.detach(), dim=1).std(0).mean()
-                return loss, {"loss": loss.detach(), "embedding_std": std}
+                return loss, {"loss": loss.detach(), "embedding_std": normalized_embedding_std(z)}
 
         method.__class__ = LightlyBYOL
         return method
@@ -110,8 +109,8 @@ def _lightly_variant(name: str, method: nn.Module) -> nn.Module:
                 loss = self.lightly_loss(
                     list(teacher.chunk(2)), list(student.chunk(2 + self.num_local_views)), epoch=0
                 )
-                sample = teacher[: min(64, batch.shape[0])]  # robossl's collapse monitor, for parity
-                entropy = -(torch.softmax(sample, -1) * torch.log_softmax(sample, -1)).sum(-1).mean()
+                # robossl's collapse monitor on the first global view, for parity
+                entropy = teacher_entropy(teacher[: batch.shape[0]])
                 return loss, {"loss": loss.detach(), "teacher_entropy": entropy}
 
         method.__class__ = LightlyDINO

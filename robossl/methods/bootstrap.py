@@ -19,6 +19,11 @@ from robossl.methods.ema import cosine_momentum, ema_update, make_teacher
 from robossl.methods.registry import register_method
 
 
+def normalized_embedding_std(z: torch.Tensor) -> torch.Tensor:
+    """Collapse monitor: mean per-dimension std of the L2-normalised ``(N, D)`` embeddings (0 = collapsed)."""
+    return torch.nn.functional.normalize(z.detach(), dim=1).std(0).mean()
+
+
 class BootstrapMethod(SSLMethod):
     """Online backbone -> projector -> predictor regresses the target branch of the other view.
 
@@ -64,7 +69,7 @@ class BootstrapMethod(SSLMethod):
         loss = negative_cosine_similarity(p, target.roll(batch.shape[0], dims=0))
         return loss, {
             "loss": loss.detach(),
-            "embedding_std": torch.nn.functional.normalize(z.detach(), dim=1).std(0).mean(),
+            "embedding_std": normalized_embedding_std(z),
         }
 
     def after_optimizer_step(self, step: int, total_steps: int | None) -> None:

@@ -61,10 +61,7 @@ class DINOMethod(SSLMethod):
         if self.training:
             self.step += 1
             self._host_step += 1
-        # Collapse monitor on a subset (cheap): entropy of the raw teacher distribution.
-        sample = teacher_logits[0, :64]
-        entropy = -(torch.softmax(sample, -1) * torch.log_softmax(sample, -1)).sum(-1).mean()
-        return loss, {"loss": loss.detach(), "teacher_entropy": entropy}
+        return loss, {"loss": loss.detach(), "teacher_entropy": teacher_entropy(teacher_logits[0])}
 
     def before_optimizer_step(self, step: int) -> None:
         self.head.cancel_last_layer_gradients(step)
@@ -75,6 +72,13 @@ class DINOMethod(SSLMethod):
             nn.Sequential(self.backbone, self.head),
             cosine_momentum(step, total_steps, self.momentum),
         )
+
+
+def teacher_entropy(logits: torch.Tensor, samples: int = 64) -> torch.Tensor:
+    """Collapse monitor: mean entropy of the raw teacher distribution of the first ``samples`` rows of
+    ``(N, K)`` logits (a subset keeps it cheap)."""
+    sample = logits[:samples]
+    return -(torch.softmax(sample, -1) * torch.log_softmax(sample, -1)).sum(-1).mean()
 
 
 def _forget_host_step(module: nn.Module, incompatible_keys: object) -> None:
