@@ -178,15 +178,16 @@ def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], Non
             if labels.shape != truth.shape:
                 return
             scored = (truth != UNKNOWN) & (labels != UNKNOWN)
-            if scored.any():
-                pairs = np.stack([truth[scored], labels[scored]], axis=1).astype(np.int64)
-                np.add.at(result.confusion, (pairs[:, 0], pairs[:, 1]), 1)
-                result.per_frame.append((t, pairs[::4]))
-            if scored.any():
-                result.last_snapshot = {"t": t, "rgb": rgb, "truth": truth, "labels": labels.copy()}
-            if snapshot_due and t >= snapshot_due[0] and scored.any():
+            if not scored.any():
+                return
+            pairs = np.stack([truth[scored], labels[scored]], axis=1).astype(np.int64)
+            np.add.at(result.confusion, (pairs[:, 0], pairs[:, 1]), 1)
+            result.per_frame.append((t, pairs[::4]))
+            # ``labels`` is a fresh array per message (read only by the report): no copy needed
+            result.last_snapshot = {"t": t, "rgb": rgb, "truth": truth, "labels": labels}
+            if snapshot_due and t >= snapshot_due[0]:
                 snapshot_due.pop(0)
-                result.snapshots.append({"t": t, "rgb": rgb, "truth": truth, "labels": labels.copy()})
+                result.snapshots.append(result.last_snapshot)
 
     def on_clusters(msg: String) -> None:
         try:
