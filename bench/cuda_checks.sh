@@ -9,6 +9,7 @@
 #
 #   bash bench/cuda_checks.sh
 #   DEVICE=cpu SKIP_SPEED=1 PYTHON=.venv/bin/python bash bench/cuda_checks.sh     # dry run of part 2 on a CPU
+#   DEVICE=cpu BLOCKS=2 BLOCKS_1024=2 STEPS=1 PYTHON=$LIGHTLY_VENV/bin/python OUT=/tmp/dry bash bench/cuda_checks.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MPLCONFIGDIR=${MPLCONFIGDIR:-/tmp/robossl-mpl}  # a fresh machine builds matplotlib's font cache once
@@ -27,10 +28,13 @@ if [ "$DEVICE" = cuda ]; then
 fi
 
 if [ -z "${SKIP_SPEED:-}" ]; then
-"$PYTHON" bench/methods_speed.py --device cuda --steps 5 --blocks 60 --batch-size 256 2>&1 | tee "$OUT/methods_speed_cuda.log"
-"$PYTHON" bench/methods_speed.py --device cuda --steps 5 --blocks 30 --batch-size 1024 --tag b1024 2>&1 \
-    | tee "$OUT/methods_speed_cuda_b1024.log"
-cp bench/results/methods_speed_cuda*.json "$OUT/"
+echo "[$(date +%T)] methods_speed batch 256"
+"$PYTHON" bench/methods_speed.py --device "$DEVICE" --steps "${STEPS:-5}" --blocks "${BLOCKS:-60}" --batch-size 256 \
+    2>&1 | tee "$OUT/methods_speed_$DEVICE.log"
+echo "[$(date +%T)] methods_speed batch 1024"
+"$PYTHON" bench/methods_speed.py --device "$DEVICE" --steps "${STEPS:-5}" --blocks "${BLOCKS_1024:-30}" --batch-size 1024 \
+    --tag b1024 2>&1 | tee "$OUT/methods_speed_${DEVICE}_b1024.log"
+cp bench/results/methods_speed_"$DEVICE"*.json "$OUT/" 2>/dev/null || cp bench/results/methods_speed*.json "$OUT/"
 fi
 
 "$PYTHON" - "$OUT/har.npz" <<'PY'
