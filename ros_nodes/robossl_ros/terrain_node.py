@@ -96,8 +96,8 @@ class TerrainNode(PipelineNode):
             config = replace(config, spectrogram=replace(config.spectrogram, sample_rate=p["sample_rate"]))
         self.pipeline = TerrainPipeline(config)
         self.mount = camera_mount(*[float(v) for v in p["camera_mount"]])
-        # Inference and learning both use the segmentation network: learning runs in short rounds and
-        # segmentation waits for the current round instead of reading weights mid-update.
+        # Saving waits for the current learning round, so a checkpoint never holds half a round.
+        # Segmentation does not: it runs the network the pipeline published at the end of the last round.
         self._model_lock = threading.Lock()
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
         if self.model_path is not None and self.model_path.is_file():
@@ -182,8 +182,7 @@ class TerrainNode(PipelineNode):
                 return
             self.images_seen += 1
             if self.images_seen % self.params["segment_every_n"] == 0:
-                with self._model_lock:
-                    labels = self.pipeline.segment(rgb)
+                labels = self.pipeline.segment(rgb)
                 self.pub_labels.publish(image_msg(labels, "mono8", stamp_ns, frame_id))
                 self.labels_published += 1
 
@@ -288,7 +287,8 @@ class TerrainNode(PipelineNode):
             "training_steps": stats["embedding_steps"] + stats["segmentation_steps"],
             "embedding_steps": stats["embedding_steps"],
             "segmentation_steps": stats["segmentation_steps"],
-            "model_version": self.rounds,
+            "model_version": self.pipeline.segmentation_version,
+            "learning_rounds": self.rounds,
             "labels_published": self.labels_published,
             "mode": "segmenting"
             if stats["segmentation_steps"]

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from robossl.online.hotswap import ModelSlot
 from robossl.pipelines.terrain.clustering import TerrainClusters, fit_clusters
 from robossl.pipelines.terrain.embedding import EmbeddingConfig, TripletEmbeddingLearner
 from robossl.pipelines.terrain.features import AUDIO_SPECTROGRAM, SpectrogramConfig, log_spectrogram
@@ -37,7 +38,7 @@ from robossl.pipelines.terrain.projection import (
     pose_from_xy_yaw,
     wheel_track_polygons,
 )
-from robossl.pipelines.terrain.segmentation import SegmentationConfig, SegmentationLearner
+from robossl.pipelines.terrain.segmentation import SegmentationConfig, SegmentationLearner, predict_labels
 from robossl.pipelines.terrain.visual import DESCRIPTOR_DIM, patch_descriptors
 
 
@@ -135,6 +136,10 @@ class TerrainPipeline:
         self._clips: deque[_Clip] = deque(maxlen=self.config.max_clips)
         self._embedder: TripletEmbeddingLearner | None = None
         self._segmenter: SegmentationLearner | None = None
+        # Inference reads a published copy of the segmentation network, so segment() never waits for a
+        # learning round and never flips the training network's mode (hot swap after each round).
+        self._segment_slot: ModelSlot | None = None
+        self._segment_scale = 1.0  # input resize factor of the published network
         self._clusters: TerrainClusters | None = None
         self._dropped: dict[str, int] = {"audio_nan": 0, "audio_gap": 0, "image_bad": 0, "pose_bad": 0}
         self._last: dict[str, float] = {}
@@ -420,17 +425,41 @@ class TerrainPipeline:
                 len(pairs), size=min(self.config.segmentation_batch, len(pairs)), replace=False
             )
             out = self._segmenter.step(images[batch], labels[batch])
+        self._publish_segmenter()
         return {"segmentation_loss": out["loss"], "labelled_images": float(len(pairs))}
+
+    def _publish_segmenter(self) -> None:
+        """Hot-swap a copy of the segmentation network in as the inference model."""
+        if self._segmenter is None:
+            self._segment_slot = None
+            return
+        self._segment_scale = self._segmenter.config.input_scale
+        if self._segment_slot is None:
+            self._segment_slot = ModelSlot(self._segmenter.model)
+        else:
+            self._segment_slot.publish(self._segmenter.model)
 
     # -- inference -------------------------------------------------------------------------------------
     def segment(self, image: np.ndarray) -> np.ndarray:
-        """``(H, W)`` uint8 terrain cluster id per pixel; all ``IGNORE_INDEX`` before the first training."""
+        """``(H, W)`` uint8 terrain cluster id per pixel; all ``IGNORE_INDEX`` before the first training.
+
+        Uses the network published at the end of the last learning round: safe to call from another
+        thread while :meth:`learn` runs, and it does not wait for the round to finish.
+        """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"segment expects an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
-        if self._segmenter is None:
+        slot = self._segment_slot
+        if slot is None:
             return np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8)
+        model, _ = slot.get()
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-        return self._segmenter.predict(x)[0].astype(np.uint8)
+        return predict_labels(model, x, self._segment_scale)[0].astype(np.uint8)
+
+    @property
+    def segmentation_version(self) -> int:
+        """How many times a trained segmentation network was published to inference (0: none yet)."""
+        slot = self._segment_slot
+        return 0 if slot is None else slot.version + 1  # the slot's first model is version 0
 
     def classify_audio(self, samples: np.ndarray) -> int:
         """Cluster id of one audio clip (``clip_s`` long), or -1 before the first clustering."""
@@ -544,6 +573,7 @@ class TerrainPipeline:
                     )
                 )
                 self._segmenter.load_state_dict(state["segmenter"])
+            self._publish_segmenter()
             centers = state["cluster_centers"]
             self._clusters = None if centers is None else TerrainClusters(centers.numpy(), {})
             self._rng.bit_generator.state = state["rng"]

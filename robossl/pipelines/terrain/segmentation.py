@@ -152,7 +152,7 @@ class SegmentationLearner:
         """One optimiser step on ``(B, 3, H, W)`` images in [0, 1] and ``(B, H, W)`` int64 labels."""
         if images.shape[0] != labels.shape[0] or images.shape[-2:] != labels.shape[-2:]:
             raise ValueError(f"images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
-        images, labels = self._resize(images, labels)
+        images, labels = resize_batch(images, labels, self.config.input_scale)
         if self._rng.random() < self.config.flip_prob:
             images, labels = images.flip(-1), labels.flip(-1)
         if self._rng.random() < self.config.roll_prob:
@@ -170,27 +170,14 @@ class SegmentationLearner:
         self.steps += 1
         return {"loss": float(loss.item()), "step": float(self.steps)}
 
-    @torch.no_grad()
     def predict(self, images: torch.Tensor) -> np.ndarray:
-        """``(B, H, W)`` int64 class per pixel for ``(B, 3, H, W)`` images in [0, 1]."""
-        self.model.eval()
-        logits = self.model(self._resize(images)[0])
-        logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
-        return logits.argmax(dim=1).numpy()
+        """``(B, H, W)`` int64 class per pixel for ``(B, 3, H, W)`` images in [0, 1].
 
-    def _resize(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (area) and labels (nearest) resized by ``input_scale``; labels default to an empty tensor."""
-        scale = self.config.input_scale
-        empty = torch.zeros(0, dtype=torch.long)
-        if scale == 1.0:
-            return images, labels if labels is not None else empty
-        size = (max(8, round(images.shape[-2] * scale)), max(8, round(images.shape[-1] * scale)))
-        small = F.interpolate(images, size=size, mode="area")
-        if labels is None:
-            return small, empty
-        return small, F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
+        Switches this learner's network to eval mode, so it must not run while another thread trains;
+        predict with a published copy there instead (:func:`predict_labels`, as ``TerrainPipeline`` does).
+        """
+        self.model.eval()
+        return predict_labels(self.model, images, self.config.input_scale)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -207,3 +194,26 @@ class SegmentationLearner:
         self.class_weights = state["class_weights"]
         self.steps = int(state["steps"])
         self._rng.bit_generator.state = state["rng"]
+
+
+def resize_batch(
+    images: torch.Tensor, labels: torch.Tensor | None, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (area) and labels (nearest) resized by ``scale``; labels default to an empty tensor."""
+    empty = torch.zeros(0, dtype=torch.long)
+    if scale == 1.0:
+        return images, labels if labels is not None else empty
+    size = (max(8, round(images.shape[-2] * scale)), max(8, round(images.shape[-1] * scale)))
+    small = F.interpolate(images, size=size, mode="area")
+    if labels is None:
+        return small, empty
+    return small, F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
+
+
+@torch.no_grad()
+def predict_labels(model: nn.Module, images: torch.Tensor, input_scale: float) -> np.ndarray:
+    """``(B, H, W)`` int64 class per pixel of ``(B, 3, H, W)`` images in [0, 1] with ``model`` as it is
+    (in eval mode already: a hot-swapped inference copy, or a learner's network just set to eval)."""
+    logits = model(resize_batch(images, None, input_scale)[0])
+    logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    return logits.argmax(dim=1).numpy()

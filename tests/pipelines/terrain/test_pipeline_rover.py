@@ -106,3 +106,41 @@ def test_segmentation_and_checkpoint_round_trip(drive_and_pipeline, tmp_path: Pa
     # Learning continues from the restored state with the same random stream.
     a, b = pipe.learn(2, 2), restored.learn(2, 2)
     assert a["embedding_loss"] == pytest.approx(b["embedding_loss"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_segment_uses_the_published_network_while_a_round_trains(drive_and_pipeline) -> None:
+    """segment() from another thread during a learning round neither waits for the round nor touches the
+    network being trained; the round's result is hot-swapped in at its end. The round is held open by
+    wrapping the segmentation learner's step (a pause, not a fake: the real step still runs)."""
+    import threading
+
+    drive, pipe, _ = drive_and_pipeline
+    image = drive.images[5]
+    before, version = pipe.segment(image), pipe.segmentation_version
+    assert version > 0
+    learner = pipe._segmenter
+    real_step, inside, release = learner.step, threading.Event(), threading.Event()
+
+    def held_step(images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        out = real_step(images, labels)
+        inside.set()
+        assert release.wait(30)
+        return out
+
+    learner.step = held_step  # type: ignore[method-assign]
+    round_thread = threading.Thread(target=pipe.learn, args=(0, 3))
+    round_thread.start()
+    try:
+        assert inside.wait(60)
+        during = pipe.segment(image)  # returns while the round is held open
+        np.testing.assert_array_equal(during, before)
+        assert learner.model.training  # inference did not switch the training network to eval mode
+        assert pipe.segmentation_version == version
+    finally:
+        release.set()
+        round_thread.join(60)
+        del learner.step
+    assert pipe.segmentation_version == version + 1
+    trained = learner.predict(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0)[0]
+    np.testing.assert_array_equal(pipe.segment(image), trained.astype(np.uint8))
