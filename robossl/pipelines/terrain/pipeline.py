@@ -105,6 +105,7 @@ class _Clip:
     descriptor: np.ndarray | None = None  # (DESCRIPTOR_DIM,) once an image saw the track
     cluster: int = -1  # terrain cluster id at the last clustering, -1 before
     clean: bool = True  # passed the label-free border checks at the last clustering (paintable)
+    polygons: np.ndarray | None = None  # (W, 4, 3) wheel track quads, world frame, once poses cover the clip
 
 
 class TerrainPipeline:
@@ -239,78 +240,93 @@ class TerrainPipeline:
             self._audio_t0 = t0 + hop / c.sample_rate
 
     # -- labelling -------------------------------------------------------------------------------------
-    def _clip_polygons(self, clips: list[_Clip]) -> tuple[np.ndarray, np.ndarray]:
-        """(M * W, 4, 3) track quads and the clip index of each."""
-        offsets = np.asarray(self.config.wheel_offsets)
-        polys, owners = [], []
-        for k, clip in enumerate(clips):
+    # Painting tracks into images is the heavy part of labelling. It runs on a snapshot taken under the
+    # lock (images, clips, each clip's track polygons computed once), outside the lock, so ingestion of
+    # new poses, audio and images never waits for it.
+    def _track_polygons(self, clip: _Clip) -> np.ndarray | None:
+        """``(W, 4, 3)`` wheel track quads of one clip, computed once (poses do not change); needs the lock."""
+        if clip.polygons is None:
             a, b = self._pose_at(clip.t0), self._pose_at(clip.t1)
-            if a is None or b is None:
-                continue
-            polys.append(wheel_track_polygons(a, b, offsets, self.config.wheel_width_m))
-            owners.extend([k] * len(offsets))
+            if a is not None and b is not None:
+                offsets = np.asarray(self.config.wheel_offsets)
+                clip.polygons = wheel_track_polygons(a, b, offsets, self.config.wheel_width_m)
+        return clip.polygons
+
+    @staticmethod
+    def _clip_polygons(clips: list[_Clip]) -> tuple[np.ndarray, np.ndarray]:
+        """(M * W, 4, 3) track quads of the clips (from the cache) and the clip index of each."""
+        polys = [(k, clip.polygons) for k, clip in enumerate(clips) if clip.polygons is not None]
         if not polys:
             return np.zeros((0, 4, 3)), np.zeros(0, dtype=np.int64)
-        return np.concatenate(polys), np.asarray(owners, dtype=np.int64)
+        owners = np.concatenate([np.full(len(quads), k, dtype=np.int64) for k, quads in polys])
+        return np.concatenate([quads for _, quads in polys]), owners
 
-    def _images_with_tracks(self) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
-        """Per stored image: (time, image, world_T_camera, indices of clips driven within the horizon)."""
-        if self.camera is None or self.base_T_camera is None:
-            return []
-        starts = np.array([c.t0 for c in self._clips])
-        out = []
-        for t, image in self._images:
-            pose = self._pose_at(t)
-            if pose is None:
-                continue
-            inside = np.flatnonzero((starts >= t) & (starts <= t + self.config.label_horizon_s))
-            if len(inside):
-                out.append((t, image, pose @ self.base_T_camera, inside))
-        return out
+    def _track_snapshot(self) -> tuple[list[_Clip], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Under the lock: the clips, and per stored image that has tracks (image, world_T_camera, indices
+        into those clips of the clips driven within the horizon after it)."""
+        with self._lock:
+            if self.camera is None or self.base_T_camera is None:
+                return [], []
+            clips = list(self._clips)
+            for clip in clips:
+                self._track_polygons(clip)
+            starts = np.array([c.t0 for c in clips])
+            images = []
+            for t, image in self._images:
+                pose = self._pose_at(t)
+                if pose is None:
+                    continue
+                inside = np.flatnonzero((starts >= t) & (starts <= t + self.config.label_horizon_s))
+                if len(inside):
+                    images.append((image, pose @ self.base_T_camera, inside))
+            return clips, images
 
     def _describe_clips(self) -> None:
         """Give clips a visual descriptor of their track from the latest earlier image that shows it.
 
         The latest image sees the track nearest and largest; older ones see it far away and blurred.
         """
-        assert self.camera is not None
-        for _, image, world_T_camera, inside in reversed(self._images_with_tracks()):
-            todo = [int(i) for i in inside if self._clips[int(i)].descriptor is None]
+        camera = self.camera
+        assert camera is not None
+        clips, images = self._track_snapshot()
+        for image, world_T_camera, inside in reversed(images):
+            todo = [clips[int(i)] for i in inside if clips[int(i)].descriptor is None]
             if not todo:
                 continue
-            polys, owners = self._clip_polygons([self._clips[i] for i in todo])
-            index_map = paint_track_labels(self.camera, world_T_camera, polys, owners, background=-1)
+            polys, owners = self._clip_polygons(todo)
+            index_map = paint_track_labels(camera, world_T_camera, polys, owners, background=-1)
             desc = patch_descriptors(image, index_map, len(todo), self.config.min_patch_pixels)
-            for row, i in enumerate(todo):
+            for row, clip in enumerate(todo):
                 if np.isfinite(desc[row]).all():
-                    self._clips[i].descriptor = desc[row]
+                    clip.descriptor = desc[row]
 
     def label_images(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(image, sparse label image) for every stored image that has tracks; labels are cluster ids."""
-        with self._lock:
-            if self._clusters is None or self.camera is None:
-                return []
-            out = []
-            for _, image, world_T_camera, inside in self._images_with_tracks():
-                clips = [
-                    self._clips[int(i)]
-                    for i in inside
-                    if self._clips[int(i)].cluster >= 0 and self._clips[int(i)].clean
-                ]
-                polys, owners = self._clip_polygons(clips)
-                ids = np.array([clip.cluster for clip in clips], dtype=np.int64)
-                labels = paint_track_labels(self.camera, world_T_camera, polys, ids[owners])
-                if (labels != IGNORE_INDEX).any():
-                    out.append((image, labels))
-            return out
+        camera = self.camera
+        if self._clusters is None or camera is None:
+            return []
+        clips, images = self._track_snapshot()
+        out = []
+        for image, world_T_camera, inside in images:
+            painted = [clips[int(i)] for i in inside if clips[int(i)].cluster >= 0 and clips[int(i)].clean]
+            polys, owners = self._clip_polygons(painted)
+            ids = np.array([clip.cluster for clip in painted], dtype=np.int64)
+            labels = paint_track_labels(camera, world_T_camera, polys, ids[owners])
+            if (labels != IGNORE_INDEX).any():
+                out.append((image, labels))
+        return out
 
     # -- learning --------------------------------------------------------------------------------------
     def _ensure_models(self) -> None:
-        c = self.config
-        if self._embedder is None:
-            self._embedder = TripletEmbeddingLearner(c.embedding, seed=c.seed)
+        if self._embedder is not None:
+            return
+        # Built outside the lock: a process's first optimizer construction takes about a second (torch's
+        # lazy imports), and ingestion must not wait for it.
+        embedder = TripletEmbeddingLearner(self.config.embedding, seed=self.config.seed)
+        with self._lock:
             specs = torch.stack([clip.spectrogram for clip in self._clips])
-            self._embedder.model.set_normalization(specs)
+        embedder.model.set_normalization(specs)
+        self._embedder = embedder
 
     def learn(self, embedding_steps: int = 50, segmentation_steps: int = 50) -> dict[str, float]:
         """One round of background learning: embedding steps, re-clustering, segmentation steps.
@@ -322,10 +338,11 @@ class TerrainPipeline:
         with self._lock:
             if len(self._clips) < c.min_clips:
                 return {}
-            if self.camera is not None:
-                self._describe_clips()
+        if self.camera is not None:
+            self._describe_clips()
+        self._ensure_models()
+        with self._lock:
             clips = list(self._clips)
-            self._ensure_models()
         assert self._embedder is not None
         specs = torch.stack([clip.spectrogram for clip in clips])
         has_desc = np.array([clip.descriptor is not None for clip in clips])
