@@ -37,6 +37,7 @@ import torch  # noqa: E402
 from _common import RESULTS_DIR, print_table, write_results  # noqa: E402
 
 from robossl.data.borealtc import WindowConfig, load_borealtc, make_windows, split_by_run  # noqa: E402
+from robossl.eval.probes import linear_classifier_predictions  # noqa: E402
 from robossl.pipelines.terrain import IGNORE_INDEX, TerrainPipeline, TerrainPipelineConfig  # noqa: E402
 from robossl.pipelines.terrain.clustering import (  # noqa: E402
     cluster_accuracy,
@@ -109,12 +110,11 @@ def _train_supervised(
 
 
 def _logistic_regression(features: np.ndarray, labels: np.ndarray, train: np.ndarray) -> np.ndarray:
-    """Predictions of a multinomial logistic regression (sklearn defaults) fitted on the training rows."""
-    from sklearn.linear_model import LogisticRegression
-
-    mean, std = features[train].mean(0), features[train].std(0) + 1e-8
-    z = (features - mean) / std
-    return LogisticRegression(max_iter=3000).fit(z[train], labels[train]).predict(z)
+    """Predictions for every row of a multinomial logistic regression fitted on the training rows (every
+    sample weighted alike, as a plain supervised baseline)."""
+    return linear_classifier_predictions(
+        features[train], labels[train], features, class_weight=None, max_iter=3000
+    )
 
 
 def borealtc_section(steps: int, seed: int) -> tuple[dict, dict]:

@@ -53,14 +53,29 @@ def linear_probe(
         train_y, test_y: ``(N,)`` integer labels.
         regularization: inverse L2 strength C of scikit-learn's LogisticRegression.
     """
+    _check(train_x, train_y, test_x, test_y)
+    predicted = linear_classifier_predictions(train_x, train_y, test_x, regularization)
+    return _score(test_y, predicted, train_x.shape[0])
+
+
+def linear_classifier_predictions(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    regularization: float = 1.0,
+    class_weight: str | None = "balanced",
+    max_iter: int = 500,
+) -> np.ndarray:
+    """``(M,)`` predicted labels of ``(M, D)`` ``test_x`` from a multinomial logistic regression fitted on
+    standardised ``(N, D)`` ``train_x`` (the linear probe's classifier; ``class_weight=None`` weighs every
+    sample alike, as a plain supervised baseline does)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    _check(train_x, train_y, test_x, test_y)
     scaler = StandardScaler().fit(train_x)
-    model = LogisticRegression(C=regularization, max_iter=500, class_weight="balanced")
+    model = LogisticRegression(C=regularization, max_iter=max_iter, class_weight=class_weight)
     model.fit(scaler.transform(train_x), train_y)
-    return _score(test_y, model.predict(scaler.transform(test_x)), train_x.shape[0])
+    return np.asarray(model.predict(scaler.transform(test_x)))
 
 
 def knn_probe(

@@ -32,6 +32,19 @@ def test_probes_separate_separable_classes_and_fail_on_noise() -> None:
     assert linear_probe(noise_train, y_train, noise_test, y_test).macro_f1 < 0.55
 
 
+def test_balanced_class_weights_favour_the_rare_class() -> None:
+    from robossl.eval.probes import linear_classifier_predictions
+
+    rng = np.random.default_rng(0)
+    labels = (np.arange(400) % 10 == 0).astype(int)  # 10 % class 1, overlapping with class 0
+    x = (labels * 1.0 + rng.normal(size=400))[:, None]
+    plain = linear_classifier_predictions(x, labels, x, class_weight=None)
+    balanced = linear_classifier_predictions(x, labels, x)
+    assert plain.shape == balanced.shape == (400,)
+    rare_recall = [float((p[labels == 1] == 1).mean()) for p in (plain, balanced)]
+    assert rare_recall[0] < 0.3 < 0.6 < rare_recall[1]  # unweighted mostly says "common"; balanced finds it
+
+
 def test_macro_f1_matches_hand_computation() -> None:
     # Constant features: the linear probe predicts one class for every test sample.
     x_train = np.zeros((4, 1))
