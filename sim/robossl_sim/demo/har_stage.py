@@ -43,8 +43,41 @@ class HarStream:
     source: str  # "actrectut walk subject 1" or "synthetic"
 
 
+def excerpt_indices(labels: np.ndarray, take: int, needed: int, seed: int) -> np.ndarray:
+    """Row indices of a replay excerpt that shows every activity in every pass.
+
+    Each pass takes ``take`` samples of each non-NULL activity (in a seeded order), each time from another
+    contiguous segment of that activity when it has several, until ``needed`` samples are reached. With the
+    demo's defaults (6 s per activity, 5 activities, a 60 s stream labelled for its first half) the
+    labelled half holds one pass and the scored half a second pass over other segments: every activity the
+    classifier is scored on was labelled, and no scored window was seen with its label.
+    """
+    change = np.flatnonzero(np.diff(labels)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(labels)]])
+    rng = np.random.default_rng(seed)
+    segments: dict[int, list[int]] = {}
+    for k in rng.permutation(len(starts)):
+        if labels[starts[k]] != 0 and ends[k] - starts[k] >= take // 2:
+            segments.setdefault(int(labels[starts[k]]), []).append(int(k))
+    if not segments:
+        raise ValueError("no activity segment is long enough for the excerpt; lower segment_s")
+    classes = [int(c) for c in rng.permutation(sorted(segments))]
+    pieces: list[np.ndarray] = []
+    total, turn = 0, 0
+    while total < needed:
+        for c in classes:
+            k = segments[c][turn % len(segments[c])]
+            offset = starts[k] + int(rng.integers(0, max(1, ends[k] - starts[k] - take)))
+            pieces.append(np.arange(offset, min(offset + take, ends[k])))
+            total += len(pieces[-1])
+        turn += 1
+    return np.concatenate(pieces)[:needed]
+
+
 def make_stream(config: HarStageConfig) -> HarStream:
-    """ActRecTut walk (real) excerpt cycling through the activities, or a synthetic stream without data."""
+    """ActRecTut walk (real) excerpt cycling through all activities (:func:`excerpt_indices`), or a
+    synthetic stream without data."""
     from robossl.data import data_root
 
     if data_root() is not None and (data_root() / "har" / "actrectut").is_dir():  # type: ignore[operator]
@@ -53,24 +86,9 @@ def make_stream(config: HarStageConfig) -> HarStream:
         recording = load_actrectut(1, "walk", channels_per_imu=6)
         rate = float(recording.sample_rate_hz)
         labels = np.asarray(recording.labels)
-        # Contiguous segments of one activity; take `segment_s` from segments in recording order, starting
-        # at a seed-dependent segment, so the excerpt shows many activities in a short replay.
-        change = np.flatnonzero(np.diff(labels)) + 1
-        starts = np.concatenate([[0], change])
-        ends = np.concatenate([change, [len(labels)]])
-        take = int(config.segment_s * rate)
-        rng = np.random.default_rng(config.seed)
-        order = np.roll(np.arange(len(starts)), -int(rng.integers(len(starts))))
-        pieces: list[np.ndarray] = []
-        total, needed = 0, int(config.wall_budget_s * rate)
-        for k in order:
-            if ends[k] - starts[k] >= take // 2 and labels[starts[k]] != 0:
-                offset = starts[k] + int(rng.integers(0, max(1, ends[k] - starts[k] - take)))
-                pieces.append(np.arange(offset, min(offset + take, ends[k])))
-                total += len(pieces[-1])
-            if total >= needed:
-                break
-        index = np.concatenate(pieces)[:needed]
+        index = excerpt_indices(
+            labels, int(config.segment_s * rate), int(config.wall_budget_s * rate), config.seed
+        )
         streams = {name: np.asarray(a)[index] for name, a in recording.devices.items()}
         return HarStream(
             streams, labels[index], rate, tuple(recording.class_names), "ActRecTut walk, subject 1"
