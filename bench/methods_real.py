@@ -14,11 +14,15 @@ training labels (``--supervised-steps`` steps). T-JEPA works on feature vectors,
 summary statistics (mean, std, min, max, mean absolute difference per channel) and its baselines use the
 same input. ColloSSL needs several IMUs side by side, so it runs on ActRecTut only (BorealTC has one IMU);
 its probe sees every device's encoding concatenated, and its supervised baseline is the all-device CNN.
+The probe also runs part-way (``--probe-at``, default after 100 and 300 of the 600 steps), which gives a
+learning curve per method: ``details[...]["probe_macro_f1_by_steps"]`` and ``methods_real.png``. (At 100
+steps every method sat within a few points of its random-init encoder; on the single held-out ActRecTut
+subject longer pretraining can also lower the probe, so the curve is reported, not only the end point.)
 
-Run (about 10 minutes on 2 free cores; one thread):
+Run (about 25 minutes on 2 free cores; one thread):
     flock /tmp/robossl-bench.lock python bench/methods_real.py
-    python bench/methods_real.py --steps 20 --methods simclr,byol    # quick look
-Writes bench/results/methods_real.json:
+    python bench/methods_real.py --steps 20 --probe-at 10 --methods simclr,byol    # quick look
+Writes bench/results/methods_real.json and methods_real.png:
     {"results": {"<method>/<dataset>": {"dataset", "probe_macro_f1", "random_init_macro_f1",
                  "supervised_10pct_macro_f1", "pretrain_seconds"}}, "details": {...}}
 """
@@ -89,18 +93,137 @@ def supervised_key(method_name: str) -> str:
     return {"tera": "tera", "tjepa": "tjepa"}.get(method_name, "simclr")
 
 
+DATASET_TITLES = {"actrectut_gesture": "ActRecTut gesture", "borealtc": "BorealTC"}
+MODALITY_NAMES = {"image": "image", "imu": "IMU", "spectrogram": "spectrogram", "features": "feature vectors"}
+TABLE_FILES = ("README.md", "docs/methods.md")
+TABLE_START, TABLE_END = "<!-- METHOD TABLE START -->", "<!-- METHOD TABLE END -->"
+
+
+def markdown_table(report: dict) -> str:
+    """The method table of README.md and docs/methods.md from a methods_real.json report."""
+    results, details, skipped = report["results"], report["details"], report.get("skipped", {})
+    datasets = sorted({entry["dataset"] for entry in results.values()})
+    budget = report["budget"]
+    steps = " / ".join(str(s) for s in budget["probe_at_steps"])
+    header = ["method", "paper", "modality"]
+    for dataset in datasets:
+        title = DATASET_TITLES.get(dataset, dataset)
+        header += [f"{title}: probe after {steps} steps", f"{title}: random init / supervised 10 %"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    methods = available_methods()
+    for name in sorted({key.split("/")[0] for key in [*results, *skipped]}):
+        entry_info = methods.get(name)
+        modality = ", ".join(MODALITY_NAMES.get(m, m) for m in entry_info.modalities) if entry_info else ""
+        row = [f"`{name}`", entry_info.paper if entry_info else "", modality]
+        for dataset in datasets:
+            key = f"{name}/{dataset}"
+            if key not in results:
+                row += ["n/a (" + skipped.get(key, "not run").split(";")[0] + ")", ""]
+                continue
+            curve = list(details[key]["probe_macro_f1_by_steps"].values())
+            row.append(" / ".join(f"{v:.3f}" for v in curve[:-1]) + f" / **{curve[-1]:.3f}**")
+            entry = results[key]
+            row.append(f"{entry['random_init_macro_f1']:.3f} / {entry['supervised_10pct_macro_f1']:.3f}")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append(
+        f"Budget: {budget['steps']} steps x {budget['batch_size']} windows (probed after {steps}), supervised "
+        f"baseline {budget['supervised_steps']} steps; whole run {report['total_seconds']} s wall / "
+        f"{report['total_cpu_seconds']} s CPU on {report['machine']['cores']} cores "
+        f"({report['machine']['cpu']}, commit {report['commit']}, {report['date']}). "
+        "T-JEPA's input is per-window summary statistics; its baselines use the same input. "
+        "Learning curves: `bench/results/methods_real.png`."
+    )
+    return "\n".join(lines)
+
+
+def write_tables(report: dict) -> None:
+    """Replace the method table between the markers in README.md and docs/methods.md."""
+    table = markdown_table(report)
+    root = Path(__file__).resolve().parents[1]
+    for name in TABLE_FILES:
+        path = root / name
+        text = path.read_text()
+        begin, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+        path.write_text(text[:begin] + "\n" + table + "\n" + text[end:])
+        print(f"updated the method table in {name}")
+
+
+def plot_curves(results: dict, details: dict, path: Path) -> None:
+    """One panel per dataset: linear-probe macro-F1 against pretraining steps (0 = random init), one line
+    per method (the same colour and marker in every panel), the supervised 10 %-label baseline dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({entry["dataset"] for entry in results.values()})
+    names = sorted({key.split("/")[0] for key in results})
+    colours = plt.get_cmap("tab20").colors
+    style = {name: (colours[(2 * i) % 20 + (2 * i) // 20], "os^Dv"[i % 5]) for i, name in enumerate(names)}
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.8), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for key, entry in sorted(results.items()):
+            if entry["dataset"] != dataset:
+                continue
+            name = key.split("/")[0]
+            curve = details[key]["probe_macro_f1_by_steps"]
+            colour, marker = style[name]
+            ax.plot(
+                [0, *map(int, curve)],
+                [entry["random_init_macro_f1"], *curve.values()],
+                color=colour,
+                marker=marker,
+                label=name,
+            )
+        supervised = results.get(f"simclr/{dataset}", next(iter(results.values())))[
+            "supervised_10pct_macro_f1"
+        ]
+        ax.axhline(supervised, color="black", linestyle="--", label="supervised, 10 % labels")
+        ax.set_title(DATASET_TITLES.get(dataset, dataset))
+        ax.set_xlabel("pretraining steps (0 = random init)")
+        ax.set_ylabel("linear-probe macro-F1 (held out)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.85, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=100, help="pretraining steps per method and dataset")
+    parser.add_argument("--steps", type=int, default=600, help="pretraining steps per method and dataset")
+    parser.add_argument(
+        "--probe-at",
+        default="100,300",
+        help="comma-separated earlier step counts at which the linear probe also runs (learning curve)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--supervised-steps", type=int, default=150)
+    parser.add_argument("--supervised-steps", type=int, default=600)
     parser.add_argument("--methods", help="comma-separated subset (default: all registered)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="redraw the figure and rewrite the README/docs method tables from the last results; run nothing",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        import json
+
+        from bench._common import RESULTS_DIR
+
+        report = json.loads((RESULTS_DIR / "methods_real.json").read_text())
+        plot_curves(report["results"], report["details"], RESULTS_DIR / "methods_real.png")
+        write_tables(report)
+        return 0
     torch.set_num_threads(1)
     methods = args.methods.split(",") if args.methods else list(available_methods())
+    budgets = sorted({int(v) for v in args.probe_at.split(",") if v.strip() and int(v) < args.steps})
+    budgets.append(args.steps)
     started, started_cpu = time.perf_counter(), time.process_time()
     results: dict[str, dict[str, object]] = {}
     details: dict[str, dict[str, object]] = {}
@@ -156,17 +279,22 @@ def main() -> int:
                     )
                 rng = np.random.default_rng(args.seed)
                 x_train_tensor = torch.from_numpy(x_train)
-                begin, begin_cpu = time.perf_counter(), time.process_time()
-                losses = []
-                for _ in range(args.steps):
-                    index = rng.choice(
-                        len(x_train_tensor), min(args.batch_size, len(x_train_tensor)), replace=False
-                    )
-                    losses.append(learner.step(x_train_tensor[index])["loss"])
-                pretrain_seconds = time.perf_counter() - begin
-                pretrain_cpu_seconds = time.process_time() - begin_cpu
-                f_train, f_test = embed(learner, x_train), embed(learner, x_test)
-                probe = linear_probe(f_train, y_train, f_test, y_test)
+                pretrain_seconds = pretrain_cpu_seconds = 0.0
+                losses: list[float] = []
+                curve: dict[str, float] = {}
+                for target in budgets:
+                    # Pretraining time excludes the intermediate probes.
+                    begin, begin_cpu = time.perf_counter(), time.process_time()
+                    while len(losses) < target:
+                        index = rng.choice(
+                            len(x_train_tensor), min(args.batch_size, len(x_train_tensor)), replace=False
+                        )
+                        losses.append(learner.step(x_train_tensor[index])["loss"])
+                    pretrain_seconds += time.perf_counter() - begin
+                    pretrain_cpu_seconds += time.process_time() - begin_cpu
+                    f_train, f_test = embed(learner, x_train), embed(learner, x_test)
+                    probe = linear_probe(f_train, y_train, f_test, y_test)
+                    curve[str(target)] = round(probe.macro_f1, 4)
                 probe_few = linear_probe(f_train[few], y_train[few], f_test, y_test)
                 knn = knn_probe(f_train, y_train, f_test, y_test)
                 entry = f"{name}/{dataset_name}"
@@ -183,6 +311,7 @@ def main() -> int:
                     "probe_10pct_labels_macro_f1": round(probe_few.macro_f1, 4),
                     "knn_macro_f1": round(knn.macro_f1, 4),
                     "pretrain_cpu_seconds": round(pretrain_cpu_seconds, 2),
+                    "probe_macro_f1_by_steps": curve,
                     "first_loss": round(losses[0], 4),
                     "final_loss": round(float(np.mean(losses[-5:])), 4),
                     "input": "summary features" if uses_features else f"windows {tuple(spec.shape)}",
@@ -218,12 +347,18 @@ def main() -> int:
             "steps": args.steps,
             "batch_size": args.batch_size,
             "supervised_steps": args.supervised_steps,
+            "probe_at_steps": budgets,
             "threads": 1,
         },
         total_seconds=round(total, 1),
         total_cpu_seconds=round(time.process_time() - started_cpu, 1),
         note="wall-clock seconds include waiting for CPU on a shared machine; cpu seconds are this process's",
     )
+    plot_curves(results, details, Path(path).with_suffix(".png"))
+    if not args.methods:  # a full run: the README's and docs' method tables follow it
+        import json
+
+        write_tables(json.loads(Path(path).read_text()))
     print(f"total {total:.0f} s wall, {time.process_time() - started_cpu:.0f} s CPU; wrote {path}")
     return 0
 
