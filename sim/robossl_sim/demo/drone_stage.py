@@ -28,6 +28,7 @@ class DroneStageConfig:
     seed: int = 0  # room seed (held-out split, so rooms differ from the benchmark's training rooms)
     wall_budget_s: float = 90.0  # wall-clock time for the stage, seconds
     camera_hz: float = 5.0  # frames per simulated second (physics advances 1 / camera_hz per frame)
+    real_time: bool = True  # publish at most camera_hz frames per wall-clock second, like a live camera
     reply_timeout_s: float = 3.0  # wait this long for the node's answer to a frame, seconds
     evaluate_every: int = 5  # compare mono depth with ground truth every n frames
     snapshots: int = 3  # depth comparisons kept for the report (early, middle, late)
@@ -252,6 +253,8 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
             result.modes.append(mode)
             frame += 1
             result.frames = frame
+            if config.real_time and (ahead := start + frame * dt - time.monotonic()) > 0:
+                time.sleep(ahead)  # a live camera: the simulation never runs ahead of the wall clock
             diag = ros.diagnostics.get("robossl/stereo_mono_node", {})
             progress(
                 min(elapsed / config.wall_budget_s, 1.0),

@@ -103,12 +103,22 @@ class DemoRosNode:
 
     def __init__(self, bag_path: Path, name: str = "robossl_demo") -> None:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+
+        from robossl_ros.runtime import default_executor
 
         if not rclpy.ok():
             rclpy.init()
         self.node = rclpy.create_node(name)
-        self.executor = MultiThreadedExecutor(num_threads=2)
+        # The closed loops wait for the nodes' replies, so this node's callback overhead is in the measured
+        # latency: the events executor where it exists (Jazzy+), as the robossl nodes use.
+        if default_executor() == "events":
+            from rclpy.experimental import EventsExecutor
+
+            self.executor: Any = EventsExecutor()
+        else:
+            from rclpy.executors import MultiThreadedExecutor
+
+            self.executor = MultiThreadedExecutor(num_threads=2)
         self.executor.add_node(self.node)
         self.recorder = Recorder(bag_path)
         self.recorder.__enter__()
