@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -140,7 +141,6 @@ class TerrainPipeline:
         # Inference reads a published copy of the segmentation network, so segment() never waits for a
         # learning round and never flips the training network's mode (hot swap after each round).
         self._segment_slot: ModelSlot | None = None
-        self._segment_scale = 1.0  # input resize factor of the published network
         self._clusters: TerrainClusters | None = None
         self._dropped: dict[str, int] = {"audio_nan": 0, "audio_gap": 0, "image_bad": 0, "pose_bad": 0}
         self._last: dict[str, float] = {}
@@ -450,9 +450,12 @@ class TerrainPipeline:
         if self._segmenter is None:
             self._segment_slot = None
             return
-        self._segment_scale = self._segmenter.config.input_scale
         if self._segment_slot is None:
-            self._segment_slot = ModelSlot(self._segmenter.model)
+            # The prepare hook binds the input scale to each published copy, so the two never disagree.
+            scale = self._segmenter.config.input_scale
+            self._segment_slot = ModelSlot(
+                self._segmenter.model, prepare=lambda model: partial(predict_labels, model, input_scale=scale)
+            )
         else:
             self._segment_slot.publish(self._segmenter.model)
 
@@ -468,9 +471,9 @@ class TerrainPipeline:
         slot = self._segment_slot
         if slot is None:
             return np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8)
-        model, _ = slot.get()
+        predict, _ = slot.get_prepared()
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-        return predict_labels(model, x, self._segment_scale)[0].astype(np.uint8)
+        return predict(x)[0].astype(np.uint8)
 
     @property
     def segmentation_version(self) -> int:
