@@ -70,19 +70,12 @@ def spin_nodes(
     # callback get the interpreter back sooner while a training step runs Python code.
     sys.setswitchinterval(0.001)
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
 
     rclpy.init(args=list(ros_args) if ros_args is not None else None)
     # SIGTERM (e.g. from a supervisor) takes the same clean path as Ctrl-C.
     previous_term = signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
-    if executor == "events":
-        from rclpy.experimental import EventsExecutor
-
-        runner: Any = EventsExecutor()
-    elif executor == "single":
-        runner = SingleThreadedExecutor()
-    else:
-        runner = MultiThreadedExecutor(num_threads=threads)
+    runner = make_executor(executor, threads)
     nodes: list[Any] = []
     status = 0
     try:
@@ -111,6 +104,20 @@ def spin_nodes(
         rclpy.try_shutdown()
         signal.signal(signal.SIGTERM, previous_term)
     return status
+
+
+def make_executor(kind: str, threads: int | None = None) -> Any:
+    """A new rclpy executor of ``kind`` (one of :data:`EXECUTORS`); ``threads`` sizes the multi-threaded one
+    (None: rclpy's default, the CPU count)."""
+    if kind not in EXECUTORS:
+        raise ValueError(f"unknown executor {kind!r}; use one of {EXECUTORS}")
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor()
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    return SingleThreadedExecutor() if kind == "single" else MultiThreadedExecutor(num_threads=threads)
 
 
 def default_executor() -> str:

@@ -104,21 +104,14 @@ class DemoRosNode:
     def __init__(self, bag_path: Path, name: str = "robossl_demo") -> None:
         import rclpy
 
-        from robossl_ros.runtime import default_executor
+        from robossl_ros.runtime import default_executor, make_executor
 
         if not rclpy.ok():
             rclpy.init()
         self.node = rclpy.create_node(name)
         # The closed loops wait for the nodes' replies, so this node's callback overhead is in the measured
         # latency: the events executor where it exists (Jazzy+), as the robossl nodes use.
-        if default_executor() == "events":
-            from rclpy.experimental import EventsExecutor
-
-            self.executor: Any = EventsExecutor()
-        else:
-            from rclpy.executors import MultiThreadedExecutor
-
-            self.executor = MultiThreadedExecutor(num_threads=2)
+        self.executor = make_executor(default_executor(), threads=2)
         self.executor.add_node(self.node)
         self.recorder = Recorder(bag_path)
         self.recorder.__enter__()
