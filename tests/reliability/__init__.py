@@ -1,0 +1,1 @@
+"""Regression tests for the defects found by the independent fault suite (issue 23)."""
