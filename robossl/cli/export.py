@@ -6,13 +6,17 @@ Examples:
     robossl export --checkpoint enc.pt --out enc.onnx --input-shape 3,96,96 --quantize dynamic
     robossl export --checkpoint runs/depth.pt --out depth.onnx --quantize static --calibration frames.npy
     robossl export --checkpoint emb.pt --out emb.onnx --quantize static --calibration clips.npy --int8-ops Conv
+    robossl export --checkpoint enc.pt --out enc.onnx --quantize static --calibration w.npy --reduce-range
     robossl export --list-kinds
 
 The output is a single .onnx file (no .onnx.data) with a dynamic batch axis and metadata inside (input
 shapes, normalisation, class names, checkpoint SHA-256, training and export dates, robossl version). The
 export is checked against torch on an example input (max abs difference <= --tolerance). With --quantize an
 int8 copy is written next to it as <out>.int8.onnx; static quantisation is calibrated on --calibration, a
-.npy array (N, ...) of logged, already normalised inputs (one sample per row).
+.npy array (N, ...) of logged, already normalised inputs (one sample per row). Static int8 weights are
+7-bit on x86 CPUs without VNNI (8-bit dot products saturate there) and 8-bit elsewhere, detected on the
+exporting CPU; --reduce-range / --no-reduce-range chooses for another target CPU. The choice is stored in
+the model's metadata.
 """
 
 from __future__ import annotations
@@ -47,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--int8-ops",
         default="",
         help="static: quantise only these op types, e.g. Conv (default: all supported)",
+    )
+    parser.add_argument(
+        "--reduce-range",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="static: 7-bit weights (needed on x86 CPUs without VNNI). Default: chosen for this CPU; "
+        "set it when the model will run on another CPU",
     )
 
 
@@ -140,7 +151,8 @@ def _quantize(args: argparse.Namespace, fp32_path: Path) -> Path:
         raise ValueError(f"{args.calibration} must hold one (N, ...) array of normalised inputs")
     samples = (data[i : i + 1].astype(np.float32) for i in range(len(data)))
     ops = tuple(op.strip() for op in args.int8_ops.split(",") if op.strip())
-    return quantize_static_int8(fp32_path, target, samples, StaticQuantConfig(op_types=ops))
+    config = StaticQuantConfig(op_types=ops, reduce_range=args.reduce_range)
+    return quantize_static_int8(fp32_path, target, samples, config)
 
 
 def _shape(shape: tuple[int | None, ...]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,12 +35,59 @@ class StaticQuantConfig:
     """Settings of static int8 quantisation (defaults suit x86 CPUs with VNNI and ARM)."""
 
     per_channel: bool = True  # one weight scale per output channel: better accuracy for CNNs
-    reduce_range: bool = False  # 7-bit weights; set True on x86 CPUs without VNNI to avoid saturation
+    # 7-bit weights. None = chosen for the CPU the model is quantised on (see choose_reduce_range); pass
+    # True/False when the model will run on another CPU than the one quantising it.
+    reduce_range: bool | None = None
     symmetric_activations: bool = False  # uint8 asymmetric activations suit ReLU outputs
     calibrate_method: str = "minmax"  # "minmax", "entropy" or "percentile"
     max_samples: int = 256  # calibration batches read from the data at most
     op_types: tuple[str, ...] = ()  # quantise only these ONNX op types (e.g. ("Conv",)); () = all supported
     exclude_nodes: tuple[str, ...] = ()  # ONNX node names kept in float (accuracy-sensitive layers)
+
+
+_X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
+# CPU flags (Linux /proc/cpuinfo names) with which ONNX Runtime's x86 int8 kernels multiply u8 x s8 in
+# 32-bit accumulators. Without them (AVX2 / AVX-512 without VNNI) they use vpmaddubsw, whose 16-bit
+# intermediate sums saturate with full 8-bit weights; 7-bit weights (reduce_range) cannot saturate.
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def cpu_flags(cpuinfo_text: str) -> frozenset[str]:
+    """The feature flags of the first processor in a Linux ``/proc/cpuinfo`` text (empty when none)."""
+    for line in cpuinfo_text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def choose_reduce_range(machine: str | None = None, cpuinfo_text: str | None = None) -> tuple[bool, str]:
+    """Whether static int8 weights should be 7-bit on this CPU, and why.
+
+    Args:
+        machine: ``platform.machine()`` of the CPU the model will run on (default: this one).
+        cpuinfo_text: its ``/proc/cpuinfo`` (default: read on Linux; unreadable elsewhere).
+
+    Returns:
+        ``(reduce_range, reason)``: False on non-x86 CPUs (ARM's int8 dot products do not saturate) and on
+        x86 with VNNI; True on x86 without VNNI, and on x86 whose flags cannot be read (the safe choice:
+        7-bit weights cost a little resolution, saturation costs much more).
+    """
+    arch = (machine if machine is not None else platform.machine()).lower()
+    if arch not in _X86_MACHINES:
+        return False, f"{arch or 'unknown'} CPU: no u8s8 saturation, full 8-bit weights"
+    if cpuinfo_text is None:
+        try:
+            cpuinfo_text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo_text = ""
+    flags = cpu_flags(cpuinfo_text)
+    if not flags:
+        return True, "x86 CPU whose flags could not be read: 7-bit weights avoid u8s8 saturation"
+    found = sorted(flags & VNNI_FLAGS)
+    if found:
+        return False, f"x86 CPU with {found[0]}: full 8-bit weights"
+    return True, "x86 CPU without VNNI: 7-bit weights avoid u8s8 saturation"
 
 
 def _onnx_model_input_names(path: Path) -> list[str]:
@@ -114,10 +162,10 @@ def _read_metadata(path: Path) -> ExportMetadata | None:
     return ExportMetadata.from_props({p.key: p.value for p in model.metadata_props})
 
 
-def _restore_metadata(source: Path, target: Path, how: str) -> None:
+def _restore_metadata(source: Path, target: Path, how: str, **extra: str) -> None:
     meta = _read_metadata(source)
     if meta is not None:
-        meta.extra = {**meta.extra, "quantization": how}
+        meta.extra = {**meta.extra, "quantization": how, **extra}
         write_metadata(target, meta)
 
 
@@ -181,7 +229,9 @@ def quantize_static_int8(
         calibration: logged data, normalised like inference input (see :class:`ArrayCalibrationReader`).
             A few dozen representative frames/windows are enough; more than ``config.max_samples`` batches
             are not read.
-        config: quantisation settings.
+        config: quantisation settings. With ``reduce_range=None`` the weight range is chosen for the CPU
+            running this function (:func:`choose_reduce_range`); the choice and its reason are stored in
+            ``metadata.extra["int8_reduce_range"]`` / ``["int8_reduce_range_reason"]``.
 
     Raises:
         ValueError: when the calibration data is empty or invalid.
@@ -196,6 +246,10 @@ def quantize_static_int8(
     }
     if cfg.calibrate_method not in methods:
         raise ValueError(f"calibrate_method must be one of {sorted(methods)}, got {cfg.calibrate_method!r}")
+    if cfg.reduce_range is None:
+        reduce_range, range_reason = choose_reduce_range()
+    else:
+        reduce_range, range_reason = cfg.reduce_range, "set explicitly"
     src, dst = Path(source).resolve(), Path(target).resolve()
     if not src.is_file():
         raise FileNotFoundError(f"ONNX model {src} does not exist")
@@ -216,7 +270,7 @@ def quantize_static_int8(
             ArrayCalibrationReader(batches, reader._names, len(batches)),
             quant_format=QuantFormat.QDQ,
             per_channel=cfg.per_channel,
-            reduce_range=cfg.reduce_range,
+            reduce_range=reduce_range,
             activation_type=QuantType.QInt8 if cfg.symmetric_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[cfg.calibrate_method],
@@ -225,6 +279,10 @@ def quantize_static_int8(
             extra_options={"ActivationSymmetric": cfg.symmetric_activations},
         )
     _restore_metadata(
-        src, dst, f"int8-static QDQ ({cfg.calibrate_method}, {len(batches)} calibration batches)"
+        src,
+        dst,
+        f"int8-static QDQ ({cfg.calibrate_method}, {len(batches)} calibration batches)",
+        int8_reduce_range=str(reduce_range).lower(),
+        int8_reduce_range_reason=range_reason,
     )
     return dst
