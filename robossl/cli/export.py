@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reduce-range",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="static: 7-bit weights (needed on x86 CPUs without VNNI). Default: chosen for this CPU; "
+        help="int8: 7-bit weights (needed on x86 CPUs without VNNI). Default: chosen for this CPU; "
         "set it when the model will run on another CPU",
     )
 
@@ -145,7 +145,7 @@ def _quantize(args: argparse.Namespace, fp32_path: Path) -> Path:
 
     target = fp32_path.with_suffix(".int8.onnx")
     if args.quantize == "dynamic":
-        return quantize_dynamic_int8(fp32_path, target)
+        return quantize_dynamic_int8(fp32_path, target, args.reduce_range)
     data = np.load(args.calibration)
     if not isinstance(data, np.ndarray) or data.ndim < 2:
         raise ValueError(f"{args.calibration} must hold one (N, ...) array of normalised inputs")

@@ -197,10 +197,21 @@ def _preprocess(source: Path, scratch: Path) -> Path:
     return source
 
 
-def quantize_dynamic_int8(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
-    """Dynamic int8 quantisation (int8 weights, activations quantised at run time) -> ``target``."""
+def quantize_dynamic_int8(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    reduce_range: bool | None = None,
+) -> Path:
+    """Dynamic int8 quantisation (int8 weights, activations quantised at run time) -> ``target``.
+
+    ``reduce_range``: 7-bit weights; None chooses for this CPU (:func:`choose_reduce_range`), as for static.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    if reduce_range is None:
+        reduce_range, range_reason = choose_reduce_range()
+    else:
+        range_reason = "set explicitly"
     src, dst = Path(source).resolve(), Path(target).resolve()
     if not src.is_file():
         raise FileNotFoundError(f"ONNX model {src} does not exist")
@@ -210,8 +221,14 @@ def quantize_dynamic_int8(source: str | os.PathLike[str], target: str | os.PathL
         _working_directory(Path(scratch)),
     ):
         prepared = _preprocess(src, Path(scratch))
-        quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8)
-    _restore_metadata(src, dst, "int8-dynamic (weights QInt8, activations per batch)")
+        quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8, reduce_range=reduce_range)
+    _restore_metadata(
+        src,
+        dst,
+        "int8-dynamic (weights QInt8, activations per batch)",
+        int8_reduce_range=str(reduce_range).lower(),
+        int8_reduce_range_reason=range_reason,
+    )
     return dst
 
 
