@@ -190,8 +190,16 @@ def multi_device_recording(
     Device names are the topics without the trailing ``/imu`` and leading ``/`` (``/right_hand/imu`` ->
     ``right_hand``). Labels come from ``label_topic`` (a ``std_msgs`` integer message per instant, e.g.
     ``/activity`` from the ActRecTut converter) matched on log time; without it every label is 0.
+
+    Each device's columns are ``acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z`` (m/s^2, rad/s), the layout of
+    the other HAR loaders and of the live ``har_node`` (unlike :func:`synchronized_imu`, which keeps the
+    message's gyroscope-first order); ``channel_names`` says so, and consumers look channels up by name.
     """
-    from robossl.data.har.recording import MultiDeviceRecording  # noqa: F811 (runtime import)
+    from robossl.data.har.recording import (  # noqa: F811 (runtime import)
+        ACCELEROMETER_CHANNELS,
+        GYROSCOPE_CHANNELS,
+        MultiDeviceRecording,
+    )
 
     stamps, values = synchronized_imu(path, topics)
     if len(stamps) < 2:
@@ -200,12 +208,16 @@ def multi_device_recording(
     if label_topic is not None:
         by_time = {m.log_time_ns: int(m.msg.data) for m in iter_messages(path, [label_topic])}
         labels = np.array([by_time.get(int(t), 0) for t in stamps], dtype=np.int64)
+    accel_then_gyro = [3, 4, 5, 0, 1, 2]  # synchronized_imu gives gyro xyz, accel xyz
     devices = {
-        t.strip("/").removesuffix("/imu").replace("/", "_"): values[:, d, :] for d, t in enumerate(topics)
+        t.strip("/").removesuffix("/imu").replace("/", "_"): np.ascontiguousarray(
+            values[:, d, accel_then_gyro]
+        )
+        for d, t in enumerate(topics)
     }
     rate = 1e9 / float(np.median(np.diff(stamps)))
     names = class_names or tuple(str(k) for k in range(int(labels.max()) + 1))
-    channel_names = ("gyro_x", "gyro_y", "gyro_z", "acc_x", "acc_y", "acc_z")
+    channel_names = ACCELEROMETER_CHANNELS + GYROSCOPE_CHANNELS
     return MultiDeviceRecording(
         name=name or str(path),
         subject=subject,

@@ -6,9 +6,38 @@ ColloSSL pipeline (:mod:`robossl.pipelines.collossl`) consumes it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# Channel names every loader uses for a 3-axis accelerometer (m/s^2 or milli-g, see the loader).
+ACCELEROMETER_CHANNELS = ("acc_x", "acc_y", "acc_z")
+GYROSCOPE_CHANNELS = ("gyro_x", "gyro_y", "gyro_z")
+
+
+def channel_indices(channel_names: Sequence[str], wanted: Sequence[str], where: str) -> tuple[int, ...]:
+    """Column index of every name in ``wanted`` within ``channel_names``.
+
+    Loaders differ in column order (bags: gyroscope first; ActRecTut, PAMAP2: accelerometer first), so code
+    that needs a particular sensor looks its channels up by name instead of by position.
+
+    Args:
+        channel_names: names of the columns, in column order.
+        wanted: names to find, e.g. :data:`ACCELEROMETER_CHANNELS`.
+        where: what ``channel_names`` belong to, for the error message (e.g. ``"device 'wrist'"``).
+
+    Raises:
+        ValueError: naming the missing channels and listing those ``where`` has.
+    """
+    names = tuple(channel_names)
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise ValueError(
+            f"{where} has no channel {', '.join(repr(m) for m in missing)}; its channels are {list(names)}. "
+            f"Name the columns {list(wanted)} in the loader's channel_names (or choose a recording that has them)"
+        )
+    return tuple(names.index(name) for name in wanted)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ rotation-like channel mixing, negation, time flip, segment permutation, time war
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -24,10 +24,20 @@ def scale(x: torch.Tensor, generator: torch.Generator, sigma: float = 0.2) -> to
     return x * factors
 
 
-def rotate(x: torch.Tensor, generator: torch.Generator, angle: float = 0.5) -> torch.Tensor:
-    """Rotate the first three (accelerometer) channels about a random axis by up to ``angle`` radians."""
+def rotate(
+    x: torch.Tensor, generator: torch.Generator, angle: float = 0.5, channels: Sequence[int] = (0, 1, 2)
+) -> torch.Tensor:
+    """Rotate the accelerometer about a random axis by up to ``angle`` radians.
+
+    Args:
+        channels: the accelerometer's x, y, z columns; callers look them up by name
+            (:meth:`robossl.pipelines.collossl.windows.MultiDeviceWindows.channels`).
+    """
     if x.shape[2] < 3:
         return x
+    acc = list(channels)
+    if len(acc) != 3 or max(acc) >= x.shape[2]:
+        raise ValueError(f"rotate needs 3 accelerometer channels below {x.shape[2]}, got {tuple(channels)}")
     batch = x.shape[0]
     axis = torch.nn.functional.normalize(torch.randn((batch, 3), generator=generator, dtype=x.dtype), dim=1)
     theta = (torch.rand((batch, 1, 1), generator=generator, dtype=x.dtype) * 2 - 1) * angle
@@ -36,8 +46,10 @@ def rotate(x: torch.Tensor, generator: torch.Generator, angle: float = 0.5) -> t
     k = k - k.transpose(1, 2)
     eye = torch.eye(3, dtype=x.dtype).expand(batch, 3, 3)
     rotation = eye + torch.sin(theta) * k + (1 - torch.cos(theta)) * (k @ k)
+    # adjacent columns as a slice (a view), as before channels were found by name: same numbers bit for bit
+    columns: slice | list[int] = slice(acc[0], acc[0] + 3) if acc == list(range(acc[0], acc[0] + 3)) else acc
     out = x.clone()
-    out[..., :3] = x[..., :3] @ rotation.transpose(1, 2)
+    out[..., columns] = x[..., columns] @ rotation.transpose(1, 2)
     return out
 
 
@@ -93,6 +105,9 @@ MULTITASK_TRANSFORMS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.
 }
 
 
-def simclr_view(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One random SimCLR view of IMU windows: scaling, rotation and noise (the usual HAR SimCLR recipe)."""
-    return jitter(rotate(scale(x, generator), generator), generator)
+def simclr_view(
+    x: torch.Tensor, generator: torch.Generator, acc_channels: Sequence[int] = (0, 1, 2)
+) -> torch.Tensor:
+    """One random SimCLR view of IMU windows: scaling, rotation of the accelerometer ``acc_channels`` and
+    noise (the usual HAR SimCLR recipe)."""
+    return jitter(rotate(scale(x, generator), generator, channels=acc_channels), generator)

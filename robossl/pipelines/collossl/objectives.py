@@ -8,11 +8,15 @@
 - :class:`MultiTaskObjective`: transformation recognition (Saeed et al., IMWUT 2019), one binary head per
   transformation, with every device's windows treated as independent samples.
 
-All share an encoder (``ImuConvEncoder``) that the evaluation later fine-tunes or freezes.
+All share an encoder (``ImuConvEncoder``) that the evaluation later fine-tunes or freezes. Objectives see
+tensors only, so the accelerometer columns are passed in as indices; callers find them by channel name
+(:func:`robossl.pipelines.collossl.protocol.collossl_config`, ``OnlineLearnerConfig.channel_names``).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,7 +27,7 @@ from robossl.backbones.imu import ImuConvEncoder
 from robossl.heads.projection import ProjectionHead
 from robossl.losses.multiview_contrastive import multiview_contrastive_loss
 from robossl.losses.nt_xent import nt_xent_loss
-from robossl.pipelines.collossl.augment import MULTITASK_TRANSFORMS, simclr_view
+from robossl.pipelines.collossl.augment import MULTITASK_TRANSFORMS, rotate, simclr_view
 from robossl.pipelines.collossl.device_selection import DeviceSelection, select_devices
 
 
@@ -41,7 +45,8 @@ class ColloSSLObjectiveConfig:
     num_positives: int = 1  # positives for the closest policy
     temperature: float = 0.05  # ColloSSL's tau
     anchor_negative: bool = True  # use the anchor device at other time steps as extra negatives (weight 1)
-    acc_channels: tuple[int, ...] = (0, 1, 2)  # accelerometer channels for the MMD feature
+    # accelerometer x, y, z columns for the MMD feature; the protocol fills them from the channel names
+    acc_channels: tuple[int, ...] = (0, 1, 2)
 
 
 class ColloSSLObjective(nn.Module):
@@ -95,20 +100,28 @@ class SimCLRObjective(nn.Module):
         encoder: ``(B, L, C) -> (B, F)``.
         anchor: device index whose windows are used.
         temperature: NT-Xent temperature.
+        acc_channels: accelerometer x, y, z columns (rotated by the views).
     """
 
-    def __init__(self, encoder: ImuConvEncoder, anchor: int = 0, temperature: float = 0.1) -> None:
+    def __init__(
+        self,
+        encoder: ImuConvEncoder,
+        anchor: int = 0,
+        temperature: float = 0.1,
+        acc_channels: Sequence[int] = (0, 1, 2),
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.projection = collossl_projection(encoder.out_dim)
         self.anchor = anchor
         self.temperature = temperature
+        self.acc_channels = tuple(acc_channels)
 
     def forward(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Loss for windows ``(D, B, L, C)``; only device ``anchor`` is used."""
         x = batch[self.anchor]
-        z_a = self.projection(self.encoder(simclr_view(x, generator)))
-        z_b = self.projection(self.encoder(simclr_view(x, generator)))
+        z_a = self.projection(self.encoder(simclr_view(x, generator, self.acc_channels)))
+        z_b = self.projection(self.encoder(simclr_view(x, generator, self.acc_channels)))
         return nt_xent_loss(z_a, z_b, self.temperature)
 
 
@@ -120,12 +133,15 @@ class MultiTaskObjective(nn.Module):
 
     Args:
         encoder: ``(B, L, C) -> (B, F)``.
+        acc_channels: accelerometer x, y, z columns (turned by the ``rotate`` transformation).
     """
 
-    def __init__(self, encoder: ImuConvEncoder) -> None:
+    def __init__(self, encoder: ImuConvEncoder, acc_channels: Sequence[int] = (0, 1, 2)) -> None:
         super().__init__()
         self.encoder = encoder
         self.names = tuple(MULTITASK_TRANSFORMS)
+        self.transforms = dict(MULTITASK_TRANSFORMS)
+        self.transforms["rotate"] = functools.partial(rotate, channels=tuple(acc_channels))
         self.heads = nn.ModuleList(
             nn.Sequential(nn.Linear(encoder.out_dim, 128), nn.ReLU(), nn.Linear(128, 1)) for _ in self.names
         )
@@ -141,7 +157,7 @@ class MultiTaskObjective(nn.Module):
         for k, name in enumerate(self.names, start=1):
             chosen = ids == k
             if chosen.any():
-                x[chosen] = MULTITASK_TRANSFORMS[name](pooled[chosen], generator)
+                x[chosen] = self.transforms[name](pooled[chosen], generator)
         features = self.encoder(x)
         losses = []
         for k, head in enumerate(self.heads, start=1):

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robossl.backbones.imu import ImuConvEncoder
+from robossl.data.har.recording import ACCELEROMETER_CHANNELS, channel_indices
 from robossl.online.replay import ReplayBuffer
 from robossl.pipelines.collossl.objectives import ColloSSLObjective, ColloSSLObjectiveConfig
 
@@ -51,7 +52,7 @@ class OnlineLearnerConfig:
 
     device_names: tuple[str, ...]  # every device that streams, in a fixed order (>= 2)
     anchor_device: str  # device the classifier and predict() use
-    channels: int  # channels per device (e.g. 6: acc xyz + gyro xyz; first 3 must be the accelerometer)
+    channels: int  # channels per device (e.g. 6: acc xyz + gyro xyz)
     num_classes: int = 0  # activity classes for the classifier head; 0 = embeddings only
     sample_rate_hz: float = 32.0  # grid rate of the aligned windows in Hz
     window_s: float = 1.0  # window length in seconds
@@ -66,14 +67,25 @@ class OnlineLearnerConfig:
     policy: str = "closest"  # device selection policy: closest | all | random
     supervised_weight: float = 1.0  # weight of the cross-entropy term on labelled windows
     seed: int = 0  # seed of initialisation, replay and batch randomness
+    # names of a device's channels in column order; the accelerometer is found by name (acc_x, acc_y,
+    # acc_z). Empty: the first 3 channels are the accelerometer (the har_node's order).
+    channel_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "channel_names", tuple(self.channel_names))
+        if self.channel_names and len(self.channel_names) != self.channels:
+            raise ValueError(
+                f"channel_names has {len(self.channel_names)} names for {self.channels} channels; "
+                "name every channel in column order"
+            )
+        if self.channel_names:  # refuse a layout without an accelerometer now, naming the missing channel
+            channel_indices(self.channel_names, ACCELEROMETER_CHANNELS, "OnlineLearnerConfig.channel_names")
         if len(self.device_names) < 2 or len(set(self.device_names)) != len(self.device_names):
             raise ValueError(f"device_names must name >= 2 distinct devices, got {self.device_names}")
         if self.anchor_device not in self.device_names:
             raise ValueError(f"anchor_device {self.anchor_device!r} is not one of {self.device_names}")
         if self.channels < 3:
-            raise ValueError(f"channels must be >= 3 (accelerometer x, y, z first), got {self.channels}")
+            raise ValueError(f"channels must be >= 3 (accelerometer x, y, z), got {self.channels}")
         if self.sample_rate_hz <= 0 or self.window_s <= 0 or not 0 <= self.overlap_s < self.window_s:
             raise ValueError(
                 "need sample_rate_hz > 0, window_s > 0 and 0 <= overlap_s < window_s, got "
@@ -83,6 +95,15 @@ class OnlineLearnerConfig:
             raise ValueError(f"stream_horizon_s must be >= 2 * window_s, got {self.stream_horizon_s}")
         if self.min_windows < 2 or self.batch_size < 2 or self.buffer_windows < self.min_windows:
             raise ValueError("need min_windows >= 2, batch_size >= 2 and buffer_windows >= min_windows")
+
+    @property
+    def acc_channels(self) -> tuple[int, ...]:
+        """Accelerometer x, y, z columns: by name from ``channel_names``, else the first three."""
+        if not self.channel_names:
+            return (0, 1, 2)
+        return channel_indices(
+            self.channel_names, ACCELEROMETER_CHANNELS, "OnlineLearnerConfig.channel_names"
+        )
 
     @property
     def window_samples(self) -> int:
@@ -150,7 +171,10 @@ class ColloSSLOnlineLearner:
         self.encoder = ImuConvEncoder(config.channels)
         self.anchor_index = config.device_names.index(config.anchor_device)
         objective_config = ColloSSLObjectiveConfig(
-            anchor=self.anchor_index, policy=config.policy, temperature=config.temperature
+            anchor=self.anchor_index,
+            policy=config.policy,
+            temperature=config.temperature,
+            acc_channels=config.acc_channels,
         )
         self.objective = ColloSSLObjective(self.encoder, objective_config)
         self.classifier = (
@@ -427,6 +451,7 @@ class ColloSSLOnlineLearner:
         """Restore :meth:`state_dict` output; the configs must describe the same devices and model."""
         saved = dict(state["config"])
         saved["device_names"] = tuple(saved["device_names"])
+        saved["channel_names"] = tuple(saved.get("channel_names", ()))  # absent before channels had names
         if saved != asdict(self.config) | {"device_names": tuple(self.config.device_names)}:
             raise ValueError(f"checkpoint config {saved} differs from this learner's {asdict(self.config)}")
         self.modules.load_state_dict(state["model"])

@@ -11,6 +11,7 @@ Methods: ``collossl`` (multi-device contrastive), ``simclr_single`` (SimCLR on t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from robossl.backbones.imu import ImuConvEncoder
+from robossl.data.har.recording import ACCELEROMETER_CHANNELS
 from robossl.pipelines.collossl.evaluation import (
     LABEL_FRACTIONS,
     ClassifierConfig,
@@ -53,9 +55,26 @@ class ProtocolConfig:
     frozen: ClassifierConfig | None = field(
         default_factory=lambda: ClassifierConfig(freeze_encoder=True, steps=300)
     )  # frozen-encoder classifier, None to skip
-    collossl: ColloSSLObjectiveConfig = field(default_factory=ColloSSLObjectiveConfig)  # anchor is overridden
+    # anchor and (for windows with channel names) acc_channels are overridden by collossl_config()
+    collossl: ColloSSLObjectiveConfig = field(default_factory=ColloSSLObjectiveConfig)
     simclr_temperature: float = 0.1  # NT-Xent temperature of the SimCLR baseline
     seed: int = 0  # seed for initialisation, pretraining, label subsets and classifiers
+
+
+def collossl_config(
+    windows: MultiDeviceWindows, anchor: int, base: ColloSSLObjectiveConfig
+) -> ColloSSLObjectiveConfig:
+    """``base`` with the anchor index and the accelerometer columns found by name in ``windows``.
+
+    Windows without channel names (hand-built recordings) keep ``base.acc_channels``.
+
+    Raises:
+        ValueError: a device has no ``acc_x``/``acc_y``/``acc_z`` channel (the message names it), or the
+            devices keep them in different columns.
+    """
+    found = windows.channels(ACCELEROMETER_CHANNELS)
+    acc = base.acc_channels if found is None else found
+    return dataclasses.replace(base, anchor=anchor, acc_channels=acc)
 
 
 def _encoder(in_channels: int, seed: int) -> ImuConvEncoder:
@@ -72,7 +91,8 @@ def pretrain_method(
 ) -> tuple[ImuConvEncoder, list[float]]:
     """Pretrained encoder for ``method`` on normalised aligned windows ``(D, W, L, C)``.
 
-    ``supervised`` returns a freshly initialised encoder and no losses.
+    ``supervised`` returns a freshly initialised encoder and no losses. The accelerometer columns come from
+    ``config.collossl.acc_channels`` (:func:`run_protocol` fills them by name with :func:`collossl_config`).
     """
     encoder = _encoder(windows.shape[-1], config.seed)
     objective: nn.Module
@@ -82,9 +102,9 @@ def pretrain_method(
         cfg = ColloSSLObjectiveConfig(**{**config.collossl.__dict__, "anchor": anchor})
         objective = ColloSSLObjective(encoder, cfg)
     elif method == "simclr_single":
-        objective = SimCLRObjective(encoder, anchor, config.simclr_temperature)
+        objective = SimCLRObjective(encoder, anchor, config.simclr_temperature, config.collossl.acc_channels)
     elif method == "multitask_ssl":
-        objective = MultiTaskObjective(encoder)
+        objective = MultiTaskObjective(encoder, config.collossl.acc_channels)
     else:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     losses = pretrain(objective, windows, config.pretrain, on_step)
@@ -116,6 +136,7 @@ def run_protocol(
     if config.anchor_device not in windows.device_names:
         raise ValueError(f"anchor device {config.anchor_device!r} not in {windows.device_names}")
     anchor = windows.device_names.index(config.anchor_device)
+    config = dataclasses.replace(config, collossl=collossl_config(windows, anchor, config.collossl))
     modes = {"finetune": config.finetune} | ({"frozen": config.frozen} if config.frozen else {})
     scores: dict[str, dict[str, dict[str, list[float]]]] = {
         mode: {m: {str(f): [] for f in config.label_fractions} for m in config.methods} for mode in modes

@@ -8,11 +8,11 @@ statistics are fitted on training windows only (:meth:`DeviceNormalizer.fit`) an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from robossl.data.har.recording import MultiDeviceRecording
+from robossl.data.har.recording import MultiDeviceRecording, channel_indices
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class MultiDeviceWindows:
         subjects: ``(W,)`` subject id (str) of each window.
         start_s: float64 ``(W,)`` start time of each window in seconds within its recording.
         sample_rate_hz: sampling rate in Hz.
+        channel_names: device name -> channel names in column order (empty when the recording had none).
     """
 
     windows: dict[str, np.ndarray]
@@ -56,6 +57,7 @@ class MultiDeviceWindows:
     subjects: np.ndarray
     start_s: np.ndarray
     sample_rate_hz: float
+    channel_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def device_names(self) -> tuple[str, ...]:
@@ -72,6 +74,29 @@ class MultiDeviceWindows:
             raise ValueError(f"devices have different channel counts {shapes}; select equal channels first")
         return np.stack([self.windows[name] for name in self.device_names])
 
+    def channels(self, wanted: Sequence[str]) -> tuple[int, ...] | None:
+        """Column indices of the channels named ``wanted``, the same in every device.
+
+        Returns:
+            The indices, or ``None`` when the windows carry no channel names (hand-built recordings).
+
+        Raises:
+            ValueError: a device lacks one of ``wanted`` (the message names it), or devices order their
+                channels differently (a shared encoder needs the same column meaning in every device).
+        """
+        if not self.channel_names:
+            return None
+        found = {
+            device: channel_indices(self.channel_names.get(device, ()), wanted, f"device {device!r}")
+            for device in self.device_names
+        }
+        if len(set(found.values())) != 1:
+            raise ValueError(
+                f"devices keep {list(wanted)} in different columns {found}; reorder their channels "
+                "to one layout before windowing (the encoder is shared by all devices)"
+            )
+        return found[self.device_names[0]]
+
     def subset(self, index: np.ndarray) -> MultiDeviceWindows:
         """Windows at ``index`` (int indices or a bool mask), same devices."""
         return MultiDeviceWindows(
@@ -80,6 +105,7 @@ class MultiDeviceWindows:
             subjects=self.subjects[index],
             start_s=self.start_s[index],
             sample_rate_hz=self.sample_rate_hz,
+            channel_names=self.channel_names,
         )
 
 
@@ -125,6 +151,7 @@ def window_recording(recording: MultiDeviceRecording, config: WindowConfig) -> M
         subjects=np.full(int(keep.sum()), recording.subject, dtype=object),
         start_s=times[starts][keep],
         sample_rate_hz=recording.sample_rate_hz,
+        channel_names=dict(recording.channel_names),
     )
 
 
@@ -139,12 +166,18 @@ def concatenate_windows(parts: Sequence[MultiDeviceWindows]) -> MultiDeviceWindo
                 f"cannot concatenate windows with devices {part.device_names} at {part.sample_rate_hz} Hz "
                 f"to {devices} at {parts[0].sample_rate_hz} Hz"
             )
+        if part.channel_names != parts[0].channel_names:
+            raise ValueError(
+                f"cannot concatenate windows with channels {part.channel_names} to windows with "
+                f"{parts[0].channel_names}; load every recording with the same channel layout"
+            )
     return MultiDeviceWindows(
         windows={name: np.concatenate([p.windows[name] for p in parts]) for name in devices},
         labels=np.concatenate([p.labels for p in parts]),
         subjects=np.concatenate([p.subjects for p in parts]),
         start_s=np.concatenate([p.start_s for p in parts]),
         sample_rate_hz=parts[0].sample_rate_hz,
+        channel_names=parts[0].channel_names,
     )
 
 
@@ -191,6 +224,7 @@ class DeviceNormalizer:
             subjects=windows.subjects,
             start_s=windows.start_s,
             sample_rate_hz=windows.sample_rate_hz,
+            channel_names=windows.channel_names,
         )
 
     def state_dict(self) -> dict[str, dict[str, list[float]]]:
