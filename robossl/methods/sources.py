@@ -13,6 +13,7 @@ Windows are standardised per channel with statistics that the checkpoint keeps (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,9 +109,17 @@ def load_npz(path: Path, modality: str | None = None) -> WindowSet:
     return WindowSet(windows, spec, labels, groups)
 
 
-def acc_triplets(channels_per_device: int, num_devices: int) -> tuple[tuple[int, int, int], ...]:
-    """Accelerometer xyz channel triplets when each device's channels start with acc x, y, z."""
-    return tuple(tuple(d * channels_per_device + i for i in range(3)) for d in range(num_devices))  # type: ignore[misc]
+# Channel names of the 6-channel IMU windows of a bag topic and of BorealTC (wx..wz, ax..az).
+GYRO_ACCEL_NAMES = ("gyro_x", "gyro_y", "gyro_z", "acc_x", "acc_y", "acc_z")
+
+
+def acc_triplets(channel_names: tuple[str, ...], num_devices: int) -> tuple[tuple[int, int, int], ...]:
+    """Accelerometer xyz channel triplets, found by name, of ``num_devices`` devices side by side."""
+    from robossl.data.har.recording import ACCELEROMETER_CHANNELS, channel_indices
+
+    acc = channel_indices(channel_names, ACCELEROMETER_CHANNELS, "each IMU device")
+    width = len(channel_names)
+    return tuple(tuple(d * width + i for i in acc) for d in range(num_devices))  # type: ignore[misc]
 
 
 def load_actrectut_windows(
@@ -131,10 +140,9 @@ def load_actrectut_windows(
         labels.append(recording.labels[centre])
         groups.append(np.full(len(windows), index, dtype=np.int64))
         class_names, devices = recording.class_names, len(recording.device_names)
+        names = recording.channel_names[recording.device_names[0]]
     windows = np.concatenate(parts).astype(np.float32)
-    spec = InputSpec(
-        "imu", tuple(windows.shape[1:]), acc_triplets(windows.shape[2] // devices, devices), devices
-    )
+    spec = InputSpec("imu", tuple(windows.shape[1:]), acc_triplets(names, devices), devices, names)
     return WindowSet(
         windows,
         spec,
@@ -145,12 +153,17 @@ def load_actrectut_windows(
     )
 
 
-def load_borealtc_windows(root: Path | None, window_s: float = 1.0, hop_s: float = 0.5) -> WindowSet:
-    """BorealTC IMU windows ``(100, 6)`` (wx, wy, wz, ax, ay, az); group = run."""
+def load_borealtc_windows(
+    root: Path | None, window_s: float = 1.0, hop_s: float = 0.5, classes: Sequence[str] | None = None
+) -> WindowSet:
+    """BorealTC IMU windows ``(100, 6)`` (wx, wy, wz, ax, ay, az); group = run.
+
+    ``classes``: class folders to read (``None``: every folder with IMU runs).
+    """
     from robossl.data.borealtc import WindowConfig, load_borealtc, make_windows
 
-    vib = make_windows(load_borealtc(root), WindowConfig(window_s=window_s, hop_s=hop_s))
-    spec = InputSpec("imu", tuple(vib.imu.shape[1:]), ((0, 1, 2), (3, 4, 5)))
+    vib = make_windows(load_borealtc(root, classes), WindowConfig(window_s=window_s, hop_s=hop_s))
+    spec = InputSpec("imu", tuple(vib.imu.shape[1:]), ((0, 1, 2), (3, 4, 5)), 1, GYRO_ACCEL_NAMES)
     return WindowSet(
         vib.imu.astype(np.float32), spec, vib.labels, vib.run_ids, vib.class_names, vib.run_names
     )
@@ -186,7 +199,7 @@ def load_bag_topic(
             signal = np.asarray(rows, dtype=np.float32)
             signal = signal[np.isfinite(signal).all(axis=1)]
             windows = sliding_windows(signal, length, hop)
-            spec = InputSpec("imu", (length, 6), ((0, 1, 2), (3, 4, 5)))
+            spec = InputSpec("imu", (length, 6), ((0, 1, 2), (3, 4, 5)), 1, GYRO_ACCEL_NAMES)
             return WindowSet(windows.astype(np.float32), spec)
         if msgtype == "sensor_msgs/msg/Image":
             import cv2
@@ -212,9 +225,13 @@ def load_bag_topic(
 
 
 def load_source(
-    source: str | Path, topic: str | None = None, task: str = "gesture", modality: str | None = None
+    source: str | Path,
+    topic: str | None = None,
+    task: str = "gesture",
+    modality: str | None = None,
+    classes: Sequence[str] | None = None,
 ) -> WindowSet:
-    """Dispatch on the kind of ``source`` (see the module docstring)."""
+    """Dispatch on the kind of ``source`` (see the module docstring); ``classes``: BorealTC class folders."""
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"data source {path} does not exist")
@@ -228,7 +245,7 @@ def load_source(
         if any(path.glob(f"subject*_{task}/data.mat")):
             return load_actrectut_windows(path, task)
         if any(path.glob("*/imu_*.csv")):
-            return load_borealtc_windows(path)
+            return load_borealtc_windows(path, classes=classes)
     raise ValueError(
         f"do not know how to read {path}: expected an .npz of windows, a bag with --topic, an ActRecTut "
         "folder (subject*_<task>/data.mat) or a BorealTC folder (<CLASS>/imu_XX.csv)"
