@@ -5,8 +5,6 @@ Input: IMU windows ``(B, T, devices x C)`` with every device's channels side by 
 from ``spec.devices``. The objective is the ColloSSL
 team's :class:`robossl.pipelines.collossl.objectives.ColloSSLObjective` (MMD device selection + weighted
 multi-view contrastive loss, Jain et al. IMWUT 2022); probes see every device's encoding concatenated.
-Device selection reads the accelerometer found by name in ``spec.channel_names``; sources without
-channel names (an ``.npz``) must put acc x, y, z first in each device.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from robossl.backbones import ImuConvEncoder
+from robossl.errors import MethodConfigError
 from robossl.methods.base import InputSpec, SSLMethod
 from robossl.methods.registry import register_method
 
@@ -64,22 +63,18 @@ def build_collossl(spec: InputSpec, config: ColloSSLConfig) -> SSLMethod:
     devices = config.num_devices or spec.devices
     channels = spec.shape[1]
     if devices < 2 or channels % devices:
-        raise ValueError(
-            f"collossl needs >= 2 devices whose channels split {channels} evenly; got {devices} devices "
-            "(set num_devices, or InputSpec.devices for windows of several IMUs side by side)"
+        # Devices are the views of each other: one IMU alone (a bag's Imu topic, single-sensor windows)
+        # gives ColloSSL nothing to pair.
+        raise MethodConfigError(
+            f"collossl needs windows of >= 2 time-aligned devices (IMUs) side by side whose channels split "
+            f"evenly, but these samples have {channels} channels from {devices} "
+            f"device{'s' if devices != 1 else ''}; pair devices by pretraining on an ActRecTut folder "
+            "(every IMU side by side), or on an .npz whose windows hold each device's channels side by side "
+            "with --set num_devices=N (config num_devices; N >= 2 must divide the channel count), or choose "
+            "a single-device method such as simclr"
         )
-    acc_channels: tuple[int, ...] = (0, 1, 2)
-    if spec.channel_names:
-        from robossl.data.har.recording import ACCELEROMETER_CHANNELS, channel_indices
-
-        acc_channels = channel_indices(spec.channel_names, ACCELEROMETER_CHANNELS, "the input's IMU devices")
     objective = ColloSSLObjective(
         ImuConvEncoder(channels // devices),
-        ColloSSLObjectiveConfig(
-            anchor=config.anchor,
-            policy=config.policy,
-            temperature=config.temperature,
-            acc_channels=acc_channels,
-        ),
+        ColloSSLObjectiveConfig(anchor=config.anchor, policy=config.policy, temperature=config.temperature),
     )
     return ColloSSLMethod(objective, devices)

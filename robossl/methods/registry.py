@@ -2,7 +2,8 @@
 
 A registration is a factory ``(spec, config) -> SSLMethod``, a dataclass config type whose fields are the
 method's hyperparameters (paper defaults, edge-sized widths), and the modalities it supports. Unknown
-configuration keys raise a ``ValueError`` that lists the valid ones.
+configuration keys raise a :class:`robossl.errors.MethodConfigError` (a ``ValueError``) that lists the valid
+ones.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from robossl.errors import MethodConfigError
 from robossl.methods.base import MODALITIES, InputSpec, SSLMethod
 
 
@@ -25,6 +27,14 @@ class MethodEntry:
 
 
 _REGISTRY: dict[str, MethodEntry] = {}
+# Values a config field annotated with these names accepts (configs use postponed annotations), and how
+# to say so.
+_ACCEPTED_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"),
+    "str": ((str,), "a string"),
+}
 
 
 def register_method(
@@ -50,10 +60,22 @@ def make_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """The method's config dataclass with ``overrides`` applied (lists become tuples)."""
     entry = _entry(name)
     overrides = dict(overrides or {})
-    valid = {f.name for f in dataclasses.fields(entry.config_type)}
-    unknown = sorted(set(overrides) - valid)
+    fields = {f.name: f for f in dataclasses.fields(entry.config_type)}
+    unknown = sorted(set(overrides) - set(fields))
     if unknown:
-        raise ValueError(f"unknown config keys for method {name!r}: {unknown}; valid keys: {sorted(valid)}")
+        raise MethodConfigError(
+            f"unknown config keys for method {name!r}: {unknown}; valid keys: {sorted(fields)}"
+        )
+    for key, value in overrides.items():
+        check = _ACCEPTED_TYPES.get(str(fields[key].type))
+        if check is None:  # a field of another type (tuple, ...): its factory checks it
+            continue
+        accepted, description = check
+        # bool is an int to Python, but num_devices=true is a typo, not a number.
+        if not isinstance(value, accepted) or (bool not in accepted and isinstance(value, bool)):
+            raise MethodConfigError(
+                f"config key {key!r} of method {name!r} must be {description}, got {value!r}"
+            )
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     return entry.config_type(**overrides)
 
@@ -62,11 +84,24 @@ def build_method(name: str, spec: InputSpec, **overrides: Any) -> SSLMethod:
     """Build method ``name`` for inputs described by ``spec``; ``overrides`` set config fields."""
     entry = _entry(name)
     if spec.modality not in entry.modalities:
-        raise ValueError(f"method {name!r} supports modalities {entry.modalities}, not {spec.modality!r}")
-    return entry.factory(spec, make_config(name, overrides))
+        raise MethodConfigError(
+            f"method {name!r} supports modalities {entry.modalities}, not {spec.modality!r}; "
+            "choose a method for this modality (robossl pretrain --list shows them)"
+        )
+    config = make_config(name, overrides)
+    try:
+        return entry.factory(spec, config)
+    except MethodConfigError:
+        raise
+    except ValueError as exc:  # the value checks of objectives and heads (say what to fix, lightly-style)
+        raise MethodConfigError(
+            f"method {name!r} cannot be built for {spec.modality} samples {spec.shape}: {exc}"
+        ) from exc
 
 
 def _entry(name: str) -> MethodEntry:
     if name not in _REGISTRY:
-        raise ValueError(f"unknown method {name!r}; available: {sorted(_REGISTRY)}")
+        raise MethodConfigError(
+            f"unknown method {name!r}; available: {sorted(_REGISTRY)} (robossl pretrain --list describes them)"
+        )
     return _REGISTRY[name]
