@@ -15,7 +15,12 @@ SOURCE is an .npz with ``windows`` (and optional ``labels``/``groups``), an ActR
 or a bag (ROS 1 / rosbag2) with ``--topic`` naming an Imu or Image topic. The checkpoint
 (``<out>/checkpoint.pt``) holds the method name, its config, the input description, the standardisation
 statistics and the learner state (weights, EMA teacher, DINO centre, DirectPred correlation, optimizer,
-step, random state); ``--resume`` continues from it exactly. A loss curve is saved as ``<out>/loss.png``.
+step, random state); ``--resume`` continues from it exactly (and refuses a checkpoint of another method,
+config or input). A loss curve is saved as ``<out>/loss.png``.
+
+Bad input (a missing or unreadable source, NaN samples, a recording shorter than one window, an unknown
+method or setting, a single-device source for collossl) ends with ``robossl pretrain: <what and what to
+do>`` and exit status 2.
 """
 
 from __future__ import annotations
@@ -23,8 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from robossl.errors import CheckpointError, InputError, MethodConfigError
+
+if TYPE_CHECKING:
+    from robossl.methods import InputSpec
 
 HELP = "pretrain a self-supervised method on a dataset, .npz or bag (resumable, torchrun-ready)"
 
@@ -34,7 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="SOURCE: .npz of windows, dataset folder, or bag")
     parser.add_argument("--topic", help="bag topic (sensor_msgs/Imu or Image)")
     parser.add_argument("--task", default="gesture", help="ActRecTut task: gesture or walk")
-    parser.add_argument("--classes", nargs="+", metavar="CLASS", help="BorealTC class folders (default: all)")
     parser.add_argument("--modality", choices=("image", "imu", "spectrogram", "features"), help="override")
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps in total")
     parser.add_argument("--batch-size", type=int, default=128, help="samples per step and process")
@@ -65,7 +75,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise MethodConfigError(f"--set expects KEY=VALUE, got {item!r}")
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -101,14 +111,69 @@ def _save_loss_plot(losses: list[float], path: Path, title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        import torch
-        from threadpoolctl import threadpool_limits
+    try:
+        if args.threads:
+            import torch
+            from threadpoolctl import threadpool_limits
 
-        torch.set_num_threads(args.threads)
-        with threadpool_limits(args.threads):
-            return _run(args)
-    return _run(args)
+            torch.set_num_threads(args.threads)
+            with threadpool_limits(args.threads):
+                return _run(args)
+        return _run(args)
+    except InputError as exc:  # raised where detected, naming the file / field and what to do
+        print(f"robossl pretrain: {exc}", file=sys.stderr)
+        return 2
+
+
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the numeric options, or None."""
+    if args.steps < 1:
+        return f"--steps must be >= 1, got {args.steps}"
+    if args.batch_size < 2:
+        return f"--batch-size must be >= 2 (the objectives compare samples of a batch), got {args.batch_size}"
+    if args.lr <= 0:
+        return f"--lr must be > 0, got {args.lr}"
+    if args.checkpoint_every < 1:
+        return f"--checkpoint-every must be >= 1, got {args.checkpoint_every}"
+    return None
+
+
+def _describe(spec: InputSpec) -> str:
+    devices = f", {spec.devices} devices" if spec.devices > 1 else ""
+    return f"{spec.modality} samples {spec.shape}{devices}"
+
+
+def _resume_problem(
+    saved: dict[str, Any], args: argparse.Namespace, spec: InputSpec, config: dict[str, Any]
+) -> str | None:
+    """Why the checkpoint of ``--out`` cannot continue this run, or None."""
+    from robossl.methods.pretrain_checkpoint import saved_input_spec
+
+    if saved["method"] != args.method:
+        return f"is a {saved['method']} run, not {args.method}"
+    saved_spec = saved_input_spec(Path(args.out) / "checkpoint.pt", saved)
+    # What sizes the weights; rotation groups and channel names only steer the views.
+    if (saved_spec.modality, saved_spec.shape, saved_spec.devices) != (
+        spec.modality,
+        spec.shape,
+        spec.devices,
+    ):
+        return (
+            f"was pretrained on {_describe(saved_spec)} from {saved.get('source', 'unknown data')}, but --data "
+            f"{args.data} gives {_describe(spec)}"
+        )
+    # gather_distributed only chooses where negatives come from; a resumed run may change its process count.
+    as_saved = json.loads(json.dumps(saved["method_config"]))
+    as_now = json.loads(json.dumps(config))
+    changed = sorted(
+        k
+        for k in set(as_saved) | set(as_now)
+        if k != "gather_distributed" and as_saved.get(k) != as_now.get(k)
+    )
+    if changed:
+        detail = ", ".join(f"{k}: {as_saved.get(k)!r} there, {as_now.get(k)!r} here" for k in changed)
+        return f"has another method config ({detail}); pass the run's --set values"
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -119,39 +184,51 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from robossl.methods import Learner, LearnerConfig, available_methods, build_method, make_config
+    from robossl.methods.pretrain_checkpoint import load_learner_state, read_pretrain_checkpoint
     from robossl.methods.sources import Standardizer, load_source
-    from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+    from robossl.online.checkpoint import save_checkpoint
 
     if args.list:
         for name, entry in available_methods().items():
             print(f"{name:18s} {','.join(entry.modalities):32s} {entry.paper}")
         return 0
     if not args.method or not args.data:
-        print("robossl pretrain: --method and --data are required (see --help)")
+        print("robossl pretrain: --method and --data are required (see --help)", file=sys.stderr)
+        return 2
+    problem = _option_problem(args)
+    if problem:
+        print(f"robossl pretrain: {problem}", file=sys.stderr)
         return 2
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("robossl pretrain: --device cuda but torch sees no GPU; use --device cpu")
+        print("robossl pretrain: --device cuda but torch sees no GPU; use --device cpu", file=sys.stderr)
         return 2
-    distributed, rank, world = _init_distributed(args.device)
-    device = args.device
-    if distributed and device == "cuda":
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     overrides = parse_overrides(args.set)
     if args.gather_distributed:
         fields = {f.name for f in dataclasses.fields(make_config(args.method))}
         if "gather_distributed" not in fields:
-            print(f"robossl pretrain: method {args.method} has no cross-process gathering option")
+            print(
+                f"robossl pretrain: method {args.method} has no cross-process gathering option",
+                file=sys.stderr,
+            )
             return 2
         overrides["gather_distributed"] = True
+    # The method name and settings are checked before a possibly large dataset is read.
+    config = make_config(args.method, overrides)
     out = Path(args.out)
     checkpoint_path = out / "checkpoint.pt"
 
-    data = load_source(args.data, args.topic, args.task, args.modality, args.classes)
+    data = load_source(args.data, args.topic, args.task, args.modality)
     standardizer = Standardizer.fit(data.windows, data.spec)
     windows = torch.from_numpy(standardizer(data.windows))
     torch.manual_seed(args.seed)
-    method = build_method(args.method, data.spec, **overrides)
-    config = make_config(args.method, overrides)
+    try:
+        method = build_method(args.method, data.spec, **overrides)
+    except MethodConfigError as exc:  # the method cannot take these samples (modality, device count)
+        raise MethodConfigError(f"{args.method} on {args.data}: {exc}") from exc
+    distributed, rank, world = _init_distributed(args.device)
+    device = args.device
+    if distributed and device == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     learner = Learner(
         method,
         LearnerConfig(learning_rate=args.lr, total_steps=args.steps, seed=args.seed),
@@ -160,11 +237,15 @@ def _run(args: argparse.Namespace) -> int:
     )
     losses: list[float] = []
     if args.resume and checkpoint_path.is_file():
-        saved = load_checkpoint(checkpoint_path, map_location=device)
-        if saved.get("method") != args.method:
-            print(f"robossl pretrain: {checkpoint_path} is a {saved.get('method')} run, not {args.method}")
-            return 2
-        learner.load_state_dict(saved["learner"])
+        fresh = "drop --resume or choose another --out to start a new run"
+        try:
+            saved = read_pretrain_checkpoint(checkpoint_path, map_location=device)
+        except CheckpointError as exc:
+            raise CheckpointError(f"cannot resume: {exc}; or {fresh}") from exc
+        problem = _resume_problem(saved, args, data.spec, dataclasses.asdict(config))
+        if problem:
+            raise CheckpointError(f"cannot resume: checkpoint {checkpoint_path} {problem}; or {fresh}")
+        load_learner_state(checkpoint_path, saved, learner)
         losses = list(saved.get("losses", []))
         if rank == 0:
             print(f"resumed {args.method} at step {learner.step_count} from {checkpoint_path}")

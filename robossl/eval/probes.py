@@ -14,8 +14,11 @@ class ProbeResult:
     macro_f1: float  # unweighted mean of per-class F1 over the classes present in the test labels
     num_train: int  # training samples
     num_test: int  # test samples
+    # macro-F1 over the test classes that training also holds (a probe cannot predict a class it never
+    # saw, so those classes score F1 = 0 above); equals macro_f1 when none is missing, None when all are
+    macro_f1_trained_classes: float | None = None
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
 
@@ -28,14 +31,27 @@ def _check(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y:
         raise ValueError("the probe's training split holds fewer than 2 classes; use more labelled data")
 
 
-def _score(test_y: np.ndarray, predicted: np.ndarray, num_train: int) -> ProbeResult:
+def unseen_classes(train_y: np.ndarray, test_y: np.ndarray) -> np.ndarray:
+    """Sorted class ids of ``test_y`` that ``train_y`` lacks (no probe trained on it can predict them)."""
+    return np.setdiff1d(np.unique(test_y), np.unique(train_y))
+
+
+def _score(
+    test_y: np.ndarray, predicted: np.ndarray, num_train: int, train_y: np.ndarray | None = None
+) -> ProbeResult:
+    """Scores of ``predicted`` against ``test_y``; with ``train_y``, also macro-F1 over the trained classes."""
     from sklearn.metrics import accuracy_score, f1_score
 
+    def macro_f1(labels: np.ndarray) -> float:
+        return float(f1_score(test_y, predicted, average="macro", labels=labels, zero_division=0))
+
+    trained = np.unique(test_y) if train_y is None else np.intersect1d(np.unique(test_y), np.unique(train_y))
     return ProbeResult(
         float(accuracy_score(test_y, predicted)),
-        float(f1_score(test_y, predicted, average="macro", labels=np.unique(test_y), zero_division=0)),
+        macro_f1(np.unique(test_y)),
         num_train,
         int(test_y.shape[0]),
+        macro_f1(trained) if trained.size else None,
     )
 
 
@@ -55,7 +71,7 @@ def linear_probe(
     """
     _check(train_x, train_y, test_x, test_y)
     predicted = linear_classifier_predictions(train_x, train_y, test_x, regularization)
-    return _score(test_y, predicted, train_x.shape[0])
+    return _score(test_y, predicted, train_x.shape[0], train_y)
 
 
 def linear_classifier_predictions(
@@ -87,4 +103,4 @@ def knn_probe(
     _check(train_x, train_y, test_x, test_y)
     model = KNeighborsClassifier(n_neighbors=min(k, train_x.shape[0]), metric="cosine", weights="distance")
     model.fit(train_x, train_y)
-    return _score(test_y, model.predict(test_x), train_x.shape[0])
+    return _score(test_y, model.predict(test_x), train_x.shape[0], train_y)
