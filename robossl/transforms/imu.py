@@ -18,7 +18,12 @@ import torch.nn.functional as F
 class ImuViewConfig:
     jitter_std: float = 0.05  # std of additive Gaussian noise (input units; data is standardised)
     scale_std: float = 0.1  # std of the per-channel multiplicative factor around 1
-    rotation_probability: float = 0.5  # chance per sample of a random 3-D rotation of every xyz triplet
+    # Chance per sample of a random 3-D rotation of every xyz triplet. Off by default: a rotation erases the
+    # gravity direction (the main posture / gesture cue) and is only physical on windows in sensor units
+    # (before per-channel standardisation). On ActRecTut gesture a uniform rotation at 0.5 took the SimCLR
+    # probe from 0.52 down to 0.35 (docs/methods.md). Use it for orientation-invariant tasks.
+    rotation_probability: float = 0.0
+    rotation_max_degrees: float = 180.0  # largest rotation angle; 180 = uniform over SO(3)
     rotation_groups: tuple[tuple[int, int, int], ...] = ()  # channel triplets rotated together (acc, gyro)
     time_warp_probability: float = 0.5  # chance per sample of a smooth random time warp
     time_warp_strength: float = 0.2  # std of the random speed at the warp knots (0.2 = +-20 % speed)
@@ -30,6 +35,8 @@ class ImuViewConfig:
         for name in ("rotation_probability", "time_warp_probability", "channel_mask_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.rotation_max_degrees <= 180.0:
+            raise ValueError(f"rotation_max_degrees must be in (0, 180], got {self.rotation_max_degrees}")
         if not 0.0 < self.local_crop_fraction <= 1.0 or not 0.0 <= self.time_mask_fraction < 1.0:
             raise ValueError("local_crop_fraction must be in (0, 1] and time_mask_fraction in [0, 1)")
 
@@ -51,6 +58,25 @@ def random_rotations(
         2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy),
     )  # fmt: skip
     return torch.stack(rows, dim=1).view(count, 3, 3)
+
+
+def bounded_rotations(
+    count: int,
+    max_degrees: float,
+    generator: torch.Generator | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """``(count, 3, 3)`` rotations about uniformly random axes by angles uniform in +-``max_degrees``
+    (Rodrigues' formula): small mounting perturbations that keep gravity roughly where it was."""
+    axis = F.normalize(torch.randn(count, 3, generator=generator, device=device), dim=1)
+    angle = (torch.rand(count, 1, 1, generator=generator, device=device) * 2 - 1) * (
+        max_degrees * torch.pi / 180
+    )
+    zero = torch.zeros(count, device=device)
+    x, y, z = axis.unbind(1)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=1).view(count, 3, 3)
+    eye = torch.eye(3, device=device).expand(count, 3, 3)
+    return eye + torch.sin(angle) * k + (1 - torch.cos(angle)) * (k @ k)
 
 
 def rotate_triplets(
@@ -122,7 +148,12 @@ class ImuViews:
             x = torch.where(chosen, time_warp(x, cfg.time_warp_strength, generator), x)
         if cfg.rotation_groups and cfg.rotation_probability > 0:
             chosen = torch.rand(batch, 1, 1, generator=generator, device=device) < cfg.rotation_probability
-            rotated = rotate_triplets(x, random_rotations(batch, generator, device), cfg.rotation_groups)
+            rotations = (
+                random_rotations(batch, generator, device)
+                if cfg.rotation_max_degrees >= 180.0
+                else bounded_rotations(batch, cfg.rotation_max_degrees, generator, device)
+            )
+            rotated = rotate_triplets(x, rotations, cfg.rotation_groups)
             x = torch.where(chosen, rotated, x)
         scale = 1.0 + cfg.scale_std * torch.randn(batch, 1, channels, generator=generator, device=device)
         x = x * scale + cfg.jitter_std * torch.randn(x.shape, generator=generator, device=device)

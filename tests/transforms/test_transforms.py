@@ -150,3 +150,32 @@ def test_feature_subsets_are_disjoint_and_feature_views_drop() -> None:
         sample_feature_subsets(2, 4, 0.75, 0.5)
     out = FeatureViews()(torch.ones(1000, 10), torch.Generator().manual_seed(0))
     assert 0.15 < (out == 0).float().mean() < 0.25
+
+
+def test_bounded_rotations_are_proper_and_within_the_angle() -> None:
+    from robossl.transforms.imu import bounded_rotations
+
+    rotations = bounded_rotations(500, 15.0, torch.Generator().manual_seed(0))
+    eye = torch.eye(3).expand(500, 3, 3)
+    assert torch.allclose(rotations @ rotations.transpose(1, 2), eye, atol=1e-5)
+    assert torch.allclose(torch.linalg.det(rotations), torch.ones(500), atol=1e-5)
+    trace = rotations.diagonal(dim1=1, dim2=2).sum(-1)
+    angles = torch.rad2deg(torch.arccos(((trace - 1) / 2).clamp(-1, 1)))
+    assert angles.max() <= 15.0 + 1e-3 and angles.max() > 12.0  # uses the range, never beyond it
+
+
+def test_default_imu_views_keep_the_gravity_direction() -> None:
+    # A static device with gravity on +z: the default views must not rotate it away (it is the posture cue).
+    x = torch.zeros(64, 32, 3)
+    x[..., 2] = 9.81
+    config = ImuViewConfig(
+        rotation_groups=((0, 1, 2),), jitter_std=0.0, scale_std=0.0, channel_mask_probability=0.0,
+        time_mask_fraction=0.0,
+    )  # fmt: skip
+    out = ImuViews(config)(x, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, x)
+    tilted = ImuViews(
+        ImuViewConfig(**{**config.__dict__, "rotation_probability": 1.0, "rotation_max_degrees": 10.0})
+    )(x, torch.Generator().manual_seed(0))
+    cos = tilted[:, 0, 2] / 9.81
+    assert (cos > math.cos(math.radians(10.0)) - 1e-4).all() and (cos < 1 - 1e-6).any()
