@@ -155,7 +155,8 @@ class DiagnosticsPublisher:
         node: the rclpy node.
         monitor: the node's input counters.
         status: returns the node's own values (e.g. ``{"mode": "mono", "training_steps": 12}``); an
-            ``"error"`` entry with a non-empty value raises the level to ERROR with that message.
+            ``"error"`` entry with a non-empty value raises the level to ERROR with that message, a
+            ``"warning"`` entry to WARN.
         period_s: publish period [s] (1 Hz by default).
         unknown_parameters: parameter-file keys to report (level WARN while non-empty).
         callback_group: rclpy callback group of the timer (None: the node's default group).
@@ -196,12 +197,13 @@ class DiagnosticsPublisher:
             values["unknown_parameters"] = ",".join(self._unknown)
         dropped = self._monitor.dropped_total()
         new_drops, self._last_dropped = dropped - self._last_dropped, dropped
-        error = node_values.get("error", "")
+        error, warning = node_values.get("error", ""), node_values.get("warning", "")
         if error:
             level, message = DiagnosticStatus.ERROR, error
-        elif new_drops or self._unknown:
+        elif new_drops or self._unknown or warning:
             level = DiagnosticStatus.WARN
-            parts = [f"{new_drops} inputs dropped in the last period"] if new_drops else []
+            parts = [warning] if warning else []
+            parts += [f"{new_drops} inputs dropped in the last period"] if new_drops else []
             parts += ["unknown parameters in parameter file"] if self._unknown else []
             message = "; ".join(parts)
         else:
