@@ -4,7 +4,12 @@ See docs/online.md. A pipeline provides a :class:`Learner` (``step(batch) -> met
 ``inference_model()``, ``state_dict()``, ``load_state_dict()``); the runtime does the rest.
 """
 
-from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.online.checkpoint import (
+    CheckpointCorruptError,
+    load_checkpoint,
+    load_latest_good,
+    save_checkpoint,
+)
 from robossl.online.hotswap import ModelSlot
 from robossl.online.learner import Learner
 from robossl.online.monitors import CollapseMonitor, CollapseMonitorConfig, QualityEstimate
@@ -13,6 +18,7 @@ from robossl.online.trainer import BackgroundTrainer, TrainerConfig
 
 __all__ = [
     "BackgroundTrainer",
+    "CheckpointCorruptError",
     "CollapseMonitor",
     "CollapseMonitorConfig",
     "Learner",
@@ -21,5 +27,6 @@ __all__ = [
     "ReplayBuffer",
     "TrainerConfig",
     "load_checkpoint",
+    "load_latest_good",
     "save_checkpoint",
 ]

@@ -18,11 +18,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.online.checkpoint import load_checkpoint, load_latest_good, save_checkpoint
 from robossl.online.hotswap import ModelSlot
 from robossl.online.learner import Learner
 from robossl.online.replay import ReplayBuffer
@@ -174,6 +175,15 @@ class BackgroundTrainer:
         """Atomic checkpoint of :meth:`state_dict` (safe while the thread runs)."""
         save_checkpoint(path, self.state_dict())
 
-    def load(self, path: str) -> None:
-        """Restore a checkpoint written by :meth:`save` and hot-swap the restored model."""
-        self.load_state_dict(load_checkpoint(path))
+    def load(self, path: str, fall_back: bool = False) -> Path:
+        """Restore a checkpoint written by :meth:`save` and hot-swap the restored model.
+
+        With ``fall_back`` a corrupt ``path`` gives way to its newest good older copy (for start-up; see
+        :func:`robossl.online.checkpoint.load_latest_good`). Returns the file loaded.
+        """
+        if fall_back:
+            state, used = load_latest_good(path)
+        else:
+            state, used = load_checkpoint(path), Path(path)
+        self.load_state_dict(state)
+        return used

@@ -125,8 +125,8 @@ class HarNode(PipelineNode):
         )
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
         if self.model_path is not None and self.model_path.is_file():
-            self.trainer.load(str(self.model_path))
-            self.get_logger().info(f"loaded model from {self.model_path} ({self.trainer.steps} steps)")
+            used = self.trainer.load(str(self.model_path), fall_back=True)
+            self.get_logger().info(f"loaded model from {used} ({self.trainer.steps} steps)")
         self.topic_of = dict(zip(names, topics))
         self.anchor = p["anchor_device"]
         horizon = int(2 * p["window_s"] * max(p["sample_rate_hz"], 1.0)) + 16

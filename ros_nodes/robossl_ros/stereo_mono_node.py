@@ -256,10 +256,8 @@ class StereoMonoNode(PipelineNode):
             if self.pipeline is None:
                 self.pipeline = StereoMonoPipeline(self.config, calibration)
                 if self.model_path is not None and self.model_path.is_file():
-                    self.pipeline.load(self.model_path)
-                    self.log_info(
-                        f"loaded model from {self.model_path} ({self.pipeline.trainer.steps} steps)"
-                    )
+                    used = self.pipeline.load(self.model_path, fall_back=True)
+                    self.log_info(f"loaded model from {used} ({self.pipeline.trainer.steps} steps)")
                 if self.params["learning"]:
                     self._start_learning()
             else:  # new calibration: new geometry, same learner

@@ -36,7 +36,7 @@ from std_msgs.msg import Int16MultiArray, String
 from std_srvs.srv import Trigger
 
 from robossl.data.image_codec import to_rgb8
-from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.online.checkpoint import load_latest_good, save_checkpoint
 from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig
 from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount
 from robossl_ros.base import PipelineNode, deprioritise_threads
@@ -101,8 +101,9 @@ class TerrainNode(PipelineNode):
         self._model_lock = threading.Lock()
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
         if self.model_path is not None and self.model_path.is_file():
-            self.pipeline.load_state_dict(load_checkpoint(self.model_path)["pipeline"])
-            self.get_logger().info(f"loaded terrain model from {self.model_path}")
+            state, used = load_latest_good(self.model_path)  # a corrupt newest file gives way to an older one
+            self.pipeline.load_state_dict(state["pipeline"])
+            self.get_logger().info(f"loaded terrain model from {used}")
         self.topics = {name: p[f"{name}_topic"] for name in ("image", "camera_info", "audio", "odom")}
         self._camera_key: Any = None
         self.images_seen = 0

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from robossl.online.checkpoint import load_checkpoint, save_checkpoint
+from robossl.online.checkpoint import load_checkpoint, load_latest_good, save_checkpoint
 from robossl.online.monitors import QualityEstimate
 from robossl.online.replay import ReplayBuffer
 from robossl.online.trainer import BackgroundTrainer
@@ -256,13 +257,19 @@ class StereoMonoPipeline:
         state["student"] = {"input_height": self.student_size[0], "input_width": self.student_size[1]}
         save_checkpoint(path, state)
 
-    def load(self, path: str | os.PathLike[str]) -> None:
-        """Restore :meth:`save`'s checkpoint and hot-swap the model.
+    def load(self, path: str | os.PathLike[str], fall_back: bool = False) -> Path:
+        """Restore :meth:`save`'s checkpoint and hot-swap the model; returns the file loaded.
+
+        With ``fall_back`` a corrupt ``path`` gives way to its newest good older copy (for start-up; see
+        :func:`robossl.online.checkpoint.load_latest_good`).
 
         Raises:
             ValueError: when the checkpoint's student input size differs from this configuration.
         """
-        state = load_checkpoint(path)
+        if fall_back:
+            state, used = load_latest_good(path)
+        else:
+            state, used = load_checkpoint(path), Path(path)
         size = (state["student"]["input_height"], state["student"]["input_width"])
         if size != self.student_size:
             raise ValueError(
@@ -275,3 +282,4 @@ class StereoMonoPipeline:
         self.quality.load_state_dict(state["quality"])
         self.frames_labelled = int(state["frames_labelled"])
         self.trainer.slot.publish(self.learner.inference_model())
+        return used
