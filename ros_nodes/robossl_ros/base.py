@@ -7,17 +7,22 @@ in :meth:`status`, and saves its model in :meth:`close` (called once on shutdown
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
+from robossl_ros.conversions import RejectedInput
 from robossl_ros.diagnostics import DiagnosticsPublisher, InputMonitor, drop_reason
 from robossl_ros.params import NodeParams, ParamSpec, in_range
+
+DROP_LOG_PERIOD_S = 2.0  # a drop of one reason on one topic is logged at most this often [s]
 
 COMMON_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
@@ -66,6 +71,8 @@ class PipelineNode(Node):
         super().__init__(node_name, **kwargs)
         self.params = NodeParams(self, [*COMMON_SPECS, *self.SPECS], on_change=self.on_parameter_change)
         self.monitor = InputMonitor()
+        self._drop_logged: dict[tuple[str, str], float] = {}  # (topic, reason) -> last logged [s]
+        self._drop_log_lock = threading.Lock()
         self._closed = False
         # Own callback group: diagnostics keep flowing while a heavy input callback runs.
         self.diagnostics_group = MutuallyExclusiveCallbackGroup()
@@ -79,11 +86,23 @@ class PipelineNode(Node):
         )
 
     def drop(self, topic: str, exc_or_reason: BaseException | str) -> None:
-        """Count a dropped input and log it (throttled) with the reason."""
-        reason = exc_or_reason if isinstance(exc_or_reason, str) else drop_reason(exc_or_reason)
+        """Count a dropped input and log it (throttled) with the reason (a :class:`RejectedInput` names its
+        own; other exceptions are mapped by :func:`robossl_ros.diagnostics.drop_reason`)."""
+        if isinstance(exc_or_reason, str):
+            reason = exc_or_reason
+        elif isinstance(exc_or_reason, RejectedInput):
+            reason = exc_or_reason.reason
+        else:
+            reason = drop_reason(exc_or_reason)
         self.monitor.dropped(topic, reason)
+        # Throttled per topic and reason: a flood of one kind of drop must not hide another kind.
+        now = time.monotonic()
+        with self._drop_log_lock:
+            if now - self._drop_logged.get((topic, reason), -math.inf) < DROP_LOG_PERIOD_S:
+                return
+            self._drop_logged[(topic, reason)] = now
         detail = "" if isinstance(exc_or_reason, str) else f": {exc_or_reason}"
-        self.get_logger().warning(f"dropped input on {topic} ({reason}){detail}", throttle_duration_sec=2.0)
+        self.get_logger().warning(f"dropped input on {topic} ({reason}){detail}")
 
     def log_info(self, text: str) -> None:
         """Log through ROS while its context is up, else to stderr (``close()`` runs after Ctrl-C shut it)."""

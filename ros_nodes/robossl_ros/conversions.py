@@ -4,6 +4,10 @@ Decoding reuses the ROS-free decoders of :mod:`robossl.data.messages` (the same 
 node and a bag replay see identical arrays. This module adds the rclpy message builders and maps
 decoding failures to the drop reasons counted in diagnostics.
 
+Inputs a node cannot use although they decode (a zero-size image or audio chunk, a CameraInfo with NaN or
+a zero focal length) raise :class:`RejectedInput`, whose ``reason`` is the drop-reason key counted in
+/diagnostics.
+
 Conventions: stamps are integer nanoseconds; images follow :mod:`robossl.data.image_codec`; IMU samples
 are ``(6,)`` float64 ``[gx, gy, gz, ax, ay, az]`` (rad/s, m/s^2); audio is ``std_msgs/Int16MultiArray``
 laid out as documented in docs/logs.md.
@@ -38,18 +42,117 @@ __all__ = [
     "AudioChunk",
     "CameraModel",
     "ImuSample",
+    "RejectedInput",
+    "audio_chunk",
     "audio_msg",
     "camera_info_msg",
+    "camera_model",
     "decode_audio",
     "decode_camera_info",
     "decode_image",
     "header",
+    "image_array",
     "image_msg",
     "imu_msg",
     "imu_sample",
     "stamp_msg",
     "stamp_to_ns",
 ]
+
+
+class RejectedInput(ValueError):
+    """A message that decodes but that the node cannot use; ``reason`` is its drop-reason key.
+
+    Args:
+        reason: the key counted in /diagnostics as ``dropped.<topic>.<reason>``.
+        message: what is wrong, naming the topic and field, and what to do.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def image_array(msg: Any, topic: str) -> tuple[int, np.ndarray]:
+    """Decode a ``sensor_msgs/Image`` that a node processes: ``(stamp_ns, pixels)``, see :func:`decode_image`.
+
+    Raises:
+        robossl.data.image_codec.ImageCodecError: unsupported encoding, bad step or data size.
+        RejectedInput: ``empty_image`` when the image has no pixels (width or height 0).
+    """
+    stamp_ns, array = decode_image(msg)
+    if array.size == 0:
+        raise RejectedInput(
+            "empty_image",
+            f"image on {topic} is {msg.width}x{msg.height} ({msg.encoding}): no pixels; "
+            "the camera driver published an empty frame",
+        )
+    return stamp_ns, array
+
+
+def audio_chunk(msg: Any, topic: str) -> AudioChunk:
+    """Decode a robossl audio ``Int16MultiArray`` that a node processes (see :func:`decode_audio`).
+
+    Raises:
+        robossl.data.messages.AudioFormatError: the layout does not follow docs/logs.md.
+        RejectedInput: ``empty_audio`` when the chunk holds zero samples.
+    """
+    chunk = decode_audio(msg)
+    if chunk.samples.shape[0] == 0:
+        raise RejectedInput(
+            "empty_audio",
+            f"audio chunk on {topic} stamped {chunk.stamp_ns} ns has 0 samples; "
+            "the microphone driver published an empty buffer",
+        )
+    return chunk
+
+
+def camera_model(msg: Any, topic: str, projection: bool = False, right: bool = False) -> CameraModel:
+    """Decode a ``sensor_msgs/CameraInfo`` and check that it can map pixels to rays.
+
+    Args:
+        msg: the CameraInfo.
+        topic: its topic, named in the error.
+        projection: also require a usable projection P (finite, positive focal lengths), as rectified
+            stereo does.
+        right: the right camera of a stereo pair: ``P[0,3] = -fx * baseline`` must give a positive,
+            finite baseline (ROS stereo convention).
+
+    Raises:
+        RejectedInput: ``bad_calibration``, naming the field: zero size, NaN/inf in D, K, R or P, a focal
+            length that is not positive, or (``right``) no positive baseline.
+    """
+
+    def reject(problem: str) -> RejectedInput:
+        return RejectedInput(
+            "bad_calibration",
+            f"CameraInfo on {topic}: {problem}; publish the camera's calibration (the node uses the last "
+            "valid one, or waits for one)",
+        )
+
+    try:
+        model = decode_camera_info(msg)
+    except ValueError as exc:  # K, R or P of the wrong length
+        raise reject(str(exc)) from exc
+    if model.width <= 0 or model.height <= 0:
+        raise reject(f"image size {model.width}x{model.height} is empty")
+    fields = {"d": model.D, "k": model.K, "r": model.R, "p": model.P}
+    for name, values in fields.items():
+        if not np.isfinite(values).all():
+            raise reject(f"field {name} holds NaN or infinity ({np.asarray(values).ravel().tolist()})")
+    fx, fy = model.K[0, 0], model.K[1, 1]
+    if fx <= 0 or fy <= 0:
+        raise reject(f"focal length k[0]={fx}, k[4]={fy} px is not positive (camera not calibrated)")
+    if projection:
+        px, py = model.P[0, 0], model.P[1, 1]
+        if px <= 0 or py <= 0:
+            raise reject(f"projection focal length p[0]={px}, p[5]={py} px is not positive")
+        if right and not model.P[0, 3] < 0:
+            raise reject(
+                f"p[3]={model.P[0, 3]} gives a baseline of {-model.P[0, 3] / px} m; the right camera needs "
+                "p[3] = -fx * baseline < 0 (swap left and right if the baseline is negative)"
+            )
+    return model
 
 
 def stamp_msg(stamp_ns: int) -> Time:

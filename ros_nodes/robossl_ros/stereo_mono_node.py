@@ -12,6 +12,11 @@ Publishes, stamped with the left image's stamp and frame:
 Services: ``~/save_model`` and ``~/load_model`` (std_srvs/Trigger) on ``model_path``; the model is loaded at
 start when the file exists and saved on shutdown.
 
+A CameraInfo with NaN/inf, a focal length that is not positive or (right camera) no positive baseline is
+dropped as ``bad_calibration`` and the last valid one stays in use; until a valid pair has arrived, image
+pairs are dropped as ``bad_calibration`` (or ``no_camera_info`` when none arrived at all). Each pair is
+processed with the CameraInfos that were current when it formed.
+
 The node converts and delegates: rectification, SGBM teacher, student (PyTorch or ONNX Runtime), replay,
 background trainer and switching policy are :class:`robossl.pipelines.stereo_mono.pipeline.StereoMonoPipeline`,
 created when both CameraInfos have arrived (its geometry is rebuilt if the calibration changes).
@@ -42,7 +47,7 @@ from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline
 from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode
 from robossl.pipelines.stereo_mono.teacher import StereoTeacher
 from robossl_ros.base import PipelineNode, deprioritise_threads
-from robossl_ros.conversions import decode_image, image_msg, stamp_msg
+from robossl_ros.conversions import RejectedInput, camera_model, image_array, image_msg, stamp_msg
 from robossl_ros.pairing import ApproximatePairer
 from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
 from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
@@ -167,12 +172,15 @@ class StereoMonoNode(PipelineNode):
         )
         self.pipeline: StereoMonoPipeline | None = None
         self._calibration_key: Any = None
-        self._info: dict[str, CameraInfo] = {}
+        self._rejected_calibration: tuple[Any, RejectedInput] | None = None  # (key, why) of a bad pair
+        self._info: dict[str, CameraInfo] = {}  # the last valid CameraInfo per side
+        self._info_problem: dict[str, str] = {}  # side -> why its last CameraInfo was dropped
         self._last_mode = ""
         self.frames_processed = 0
         self._timing = QualityEstimate(0.05)  # smoothed processing time per pair [ms]
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
         self.topics = {side: p[f"{side}_image_topic"] for side in ("left", "right")}
+        self.info_topics = {side: p[f"{side}_info_topic"] for side in ("left", "right")}
         self.pairer = ApproximatePairer(int(p["pair_tolerance_s"] * 1e9))
         self.worker = LatestWorker(
             "stereo-mono", self._process, p["queue_depth"], self._on_discard, self._on_error
@@ -188,7 +196,7 @@ class StereoMonoNode(PipelineNode):
             )
             self.create_subscription(
                 CameraInfo,
-                p[f"{side}_info_topic"],
+                self.info_topics[side],
                 partial(self._on_info, side),
                 SENSOR_QOS,
                 callback_group=inputs,
@@ -215,13 +223,26 @@ class StereoMonoNode(PipelineNode):
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_info(self, side: str, msg: CameraInfo) -> None:
+        topic = self.info_topics[side]
+        self.monitor.received(topic)
+        try:
+            camera_model(msg, topic, projection=True, right=side == "right")
+        except RejectedInput as exc:
+            if self._info_problem.get(side) != str(exc):  # a new problem is logged at once, unthrottled
+                self.get_logger().warning(f"dropped input on {topic} ({exc.reason}): {exc}")
+                self.monitor.dropped(topic, exc.reason)
+            else:
+                self.drop(topic, exc)
+            self._info_problem[side] = str(exc)
+            return
         self._info[side] = msg
+        self._info_problem.pop(side, None)
 
     def _on_image(self, side: str, msg: Image) -> None:
         topic = self.topics[side]
         self.monitor.received(topic)
         try:
-            stamp_ns, array = decode_image(msg)
+            stamp_ns, array = image_array(msg, topic)
             grey = grey8(array, msg.encoding)
         except ValueError as exc:
             self.drop(topic, exc)
@@ -233,7 +254,9 @@ class StereoMonoNode(PipelineNode):
             for _ in range(count):
                 self.drop(self.topics[unpaired_side], "unpaired")
         if result.pair is not None:
-            self.worker.submit(result.pair)
+            # The CameraInfos current now, not when the worker gets to the pair (it may lag behind).
+            infos = (self._info.get("left"), self._info.get("right"), dict(self._info_problem))
+            self.worker.submit((result.pair, infos))
 
     def _on_discard(self, pair: Any) -> None:
         self.drop(self.topics["left"], "queue_full")
@@ -242,17 +265,41 @@ class StereoMonoNode(PipelineNode):
         self.drop(self.topics["left"], exc)
 
     # -- processing --------------------------------------------------------------------------------------
-    def _pipeline_for_calibration(self) -> StereoMonoPipeline:
-        """The pipeline, created on the first CameraInfo pair; its geometry follows calibration changes."""
-        left, right = self._info.get("left"), self._info.get("right")
+    def _pipeline_for_calibration(self, infos: tuple[Any, Any, dict[str, str]]) -> StereoMonoPipeline:
+        """The pipeline, created on the first valid CameraInfo pair; its geometry follows calibration changes.
+
+        Args:
+            infos: the last valid (left, right) CameraInfo (None where none arrived yet) and, per side, why
+                the CameraInfos after it were dropped.
+
+        Raises:
+            LookupError: no CameraInfo has arrived on a side.
+            RejectedInput: ``bad_calibration``: no valid CameraInfo on a side yet, or the pair does not fit
+                (sizes differ, rectified size too small).
+        """
+        left, right, problems = infos
+        for side, info in (("left", left), ("right", right)):
+            if info is None and side in problems:
+                raise RejectedInput("bad_calibration", f"no valid CameraInfo yet: {problems[side]}")
         if left is None or right is None:
             raise LookupError("no CameraInfo yet on both sides")
         key = tuple(tuple(getattr(info, f)) for info in (left, right) for f in ("k", "d", "r", "p")) + (
             left.width,
             left.height,
+            right.width,
+            right.height,
         )
+        if self._rejected_calibration is not None and self._rejected_calibration[0] == key:
+            raise self._rejected_calibration[1]
         if self.pipeline is None or key != self._calibration_key:
-            calibration = StereoCalibration.from_camera_info(left, right)
+            try:  # both raise ValueError for a pair they cannot rectify, naming the field
+                calibration = StereoCalibration.from_camera_info(left, right)
+                rectifier = Rectifier(calibration, self._rectified_size(calibration))
+            except ValueError as exc:
+                topics = " and ".join(self.info_topics.values())
+                rejected = RejectedInput("bad_calibration", f"CameraInfo pair on {topics}: {exc}")
+                self._rejected_calibration = (key, rejected)
+                raise rejected from exc
             if self.pipeline is None:
                 self.pipeline = StereoMonoPipeline(self.config, calibration)
                 if self.model_path is not None and self.model_path.is_file():
@@ -261,9 +308,7 @@ class StereoMonoNode(PipelineNode):
                 if self.params["learning"]:
                     self._start_learning()
             else:  # new calibration: new geometry, same learner
-                width = self.config.rectified_width or calibration.image_size[0]
-                height = int(round(calibration.image_size[1] * width / calibration.image_size[0]))
-                self.pipeline.rectifier = Rectifier(calibration, (width, height))
+                self.pipeline.rectifier = rectifier
                 self.pipeline.teacher = StereoTeacher(
                     self.pipeline.rectifier.focal_px, self.pipeline.rectifier.baseline_m, self.config.sgbm
                 )
@@ -271,16 +316,31 @@ class StereoMonoNode(PipelineNode):
             self._calibration_key = key
         return self.pipeline
 
-    def _process(self, pair: Any) -> None:
+    def _rectified_size(self, calibration: StereoCalibration) -> tuple[int, int]:
+        """(width, height) of the rectified images: ``rectified_width`` wide, the raw aspect kept."""
+        raw_width, raw_height = calibration.image_size
+        width = self.config.rectified_width or raw_width
+        return width, int(round(raw_height * width / raw_width))
+
+    def _process(self, job: Any) -> None:
+        pair, infos = job
         (stamp_ns, frame_id, _, left), (_, _, _, right) = pair
         topic = self.topics["left"]
         try:
-            pipeline = self._pipeline_for_calibration()
+            pipeline = self._pipeline_for_calibration(infos)
         except LookupError:
             self.drop(topic, "no_camera_info")
             return
-        if left.shape != right.shape or left.shape[::-1] != pipeline.rectifier.calibration.image_size:
-            self.drop(topic, "size_mismatch")
+        except RejectedInput as exc:
+            self.drop(topic, exc)
+            return
+        calibrated = pipeline.rectifier.calibration.image_size
+        if left.shape != right.shape or left.shape[::-1] != calibrated:
+            sizes = f"left {left.shape[1]}x{left.shape[0]}, right {right.shape[1]}x{right.shape[0]}"
+            problem = f"stereo pair on {topic}: {sizes}, CameraInfo {calibrated[0]}x{calibrated[1]}"
+            self.drop(
+                topic, RejectedInput("size_mismatch", f"{problem}; publish both at the calibrated size")
+            )
             return
         started = time.perf_counter()
         out = pipeline.process(left, right, stamp_ns * 1e-9)

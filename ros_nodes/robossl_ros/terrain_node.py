@@ -16,6 +16,10 @@ Publishes:
 Learning (clips -> triplets mined from the tracks' appearance -> embedding -> k-means -> track labels
 painted into earlier images -> segmentation) is :class:`robossl.pipelines.terrain.pipeline.TerrainPipeline`,
 run in a background thread in small rounds under a CPU budget.
+
+Inputs the node cannot use are dropped and counted by reason, among them ``bad_calibration`` (a CameraInfo
+with NaN/inf or a focal length that is not positive; the last valid one stays in use), ``empty_image`` and
+``empty_audio`` (zero pixels, zero samples).
 """
 
 from __future__ import annotations
@@ -40,7 +44,14 @@ from robossl.online.checkpoint import load_latest_good, save_checkpoint
 from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig
 from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount
 from robossl_ros.base import PipelineNode, deprioritise_threads
-from robossl_ros.conversions import decode_audio, decode_camera_info, decode_image, image_msg, stamp_to_ns
+from robossl_ros.conversions import (
+    RejectedInput,
+    audio_chunk,
+    camera_model,
+    image_array,
+    image_msg,
+    stamp_to_ns,
+)
 from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, positive
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
@@ -141,12 +152,12 @@ class TerrainNode(PipelineNode):
         topic = self.topics["camera_info"]
         self.monitor.received(topic)
         try:
-            model = decode_camera_info(msg)
-        except ValueError as exc:
+            model = camera_model(msg, topic)
+        except RejectedInput as exc:
             self.drop(topic, exc)
             return
         key = (model.width, model.height, tuple(model.K.ravel()))
-        if key != self._camera_key and model.K[0, 0] > 0 and model.K[1, 1] > 0:
+        if key != self._camera_key:
             K = model.K
             camera = PinholeCamera(K[0, 0], K[1, 1], K[0, 2], K[1, 2], model.width, model.height)
             self.pipeline.set_camera(camera, self.mount)
@@ -156,7 +167,7 @@ class TerrainNode(PipelineNode):
         topic = self.topics["image"]
         self.monitor.received(topic)
         try:
-            stamp_ns, array = decode_image(msg)
+            stamp_ns, array = image_array(msg, topic)
             rgb = np.ascontiguousarray(to_rgb8(array, msg.encoding))
         except ValueError as exc:
             self.drop(topic, exc)
@@ -165,7 +176,16 @@ class TerrainNode(PipelineNode):
             return
         camera = self.pipeline.camera
         if camera is not None and rgb.shape[:2] != (camera.height, camera.width):
-            self.drop(topic, "size_mismatch")
+            size = f"{rgb.shape[1]}x{rgb.shape[0]}"
+            info = f"{camera.width}x{camera.height}"
+            self.drop(
+                topic,
+                RejectedInput(
+                    "size_mismatch",
+                    f"image on {topic} is {size} but CameraInfo on {self.topics['camera_info']} is {info}; "
+                    "publish images at the calibrated size",
+                ),
+            )
             return
         self.ingest.submit(("image", stamp_ns, (rgb.copy(), msg.header.frame_id)))
 
@@ -197,12 +217,14 @@ class TerrainNode(PipelineNode):
         topic = self.topics["audio"]
         self.monitor.received(topic)
         try:
-            chunk = decode_audio(msg)
+            chunk = audio_chunk(msg, topic)
         except ValueError as exc:
             self.drop(topic, exc)
             return
         if chunk.sample_rate_hz != self.params["sample_rate"]:
-            self.drop(topic, "wrong_rate")
+            expected = self.params["sample_rate"]
+            problem = f"audio on {topic} is {chunk.sample_rate_hz:g} Hz, sample_rate is {expected} Hz"
+            self.drop(topic, RejectedInput("wrong_rate", f"{problem}; resample or set sample_rate"))
             return
         if not self.monitor.accept_stamp(topic, chunk.stamp_ns):
             return
@@ -215,7 +237,8 @@ class TerrainNode(PipelineNode):
         position = msg.pose.pose.position
         pose = (position.x, position.y, yaw_of(msg.pose.pose.orientation))
         if not all(math.isfinite(v) for v in pose):
-            self.drop(topic, "non_finite")
+            problem = f"odometry on {topic} has a NaN/inf pose (x, y, yaw = {pose})"
+            self.drop(topic, RejectedInput("non_finite", f"{problem}; the odometry source lost its estimate"))
             return
         if not self.monitor.accept_stamp(topic, stamp_ns):
             return
