@@ -12,7 +12,14 @@ Every ``predict_every_s`` of anchor-device time it publishes, for the window of 
 
 The two arrays carry the stamp of the newest anchor sample in ``layout.dim[0].label`` as
 ``"<name>;stamp_ns=<T>"`` (the same convention as robossl audio, docs/logs.md), because std_msgs arrays
-have no header. Learning (windows aligned across devices, MMD device selection, contrastive steps) is
+have no header.
+
+Each device needs its own topic (a topic listed twice stops the node at start). When no training step
+happens for ``training_stall_warning_s``, the node says why in the log and as a WARN ``warning`` in
+/diagnostics: a starved device (no usable sample), windows rejected for gaps, too few windows yet, or a
+stopped trainer.
+
+Learning (windows aligned across devices, MMD device selection, contrastive steps) is
 :class:`robossl.pipelines.collossl.ColloSSLOnlineLearner`, trained by
 :class:`robossl.online.BackgroundTrainer` in a background thread; inference uses the hot-swapped copy.
 """
@@ -35,7 +42,7 @@ from robossl.online import BackgroundTrainer, TrainerConfig
 from robossl.pipelines.collossl import ColloSSLOnlineLearner, OnlineLearnerConfig
 from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import imu_sample
-from robossl_ros.params import ParamSpec, in_range, non_empty, one_of, positive
+from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS
 from robossl_ros.runtime import node_main
 
@@ -56,6 +63,12 @@ SPECS = [
     ParamSpec("policy", "closest", "device selection policy", one_of("closest", "all", "random"), True),
     ParamSpec("cpu_fraction", 0.3, "share of one core the trainer may use", in_range(0.01, 1.0), True),
     ParamSpec("hot_swap_every_steps", 10, "training steps between inference model updates", positive, True),
+    ParamSpec(
+        "training_stall_warning_s",
+        60.0,
+        "warn when no training step happened for this long [s] (0 = never)",
+        non_negative,
+    ),
     ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
     ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
 ]
@@ -96,6 +109,13 @@ class HarNode(PipelineNode):
         if len(topics) != len(names) or len(set(names)) != len(names) or len(names) < 2:
             raise ValueError(
                 f"need >= 2 distinct device_names, one per imu_topics entry; got {names} for {topics}"
+            )
+        resolved = [self.resolve_topic_name(topic) for topic in topics]
+        repeated = sorted({t for t in resolved if resolved.count(t) > 1})
+        if repeated:
+            raise ValueError(
+                f"imu_topics {topics} name the same topic {repeated} for several devices; each device "
+                "needs its own Imu topic (aligned windows of one stream seen twice teach nothing)"
             )
         torch.set_num_threads(1)
         self.class_names = list(p["class_names"])
@@ -141,6 +161,13 @@ class HarNode(PipelineNode):
             self.create_subscription(Imu, topic, partial(self._on_imu, name), HIGH_RATE_SENSOR_QOS)
         self.create_subscription(String, "activity/label_in", self._on_label, RESULT_QOS)
         self.create_service(Trigger, "~/save_model", self._srv_save)
+        # Training progress: (time [s], steps, gap windows) at the last step, last usable sample per device.
+        started = time.monotonic()
+        self._progress = (started, self.trainer.steps, 0)
+        self._last_sample_s = {name: started for name in names}
+        self._stall_kind = ""  # what the current stall warning is about ("" = none)
+        self._stall_message = ""
+        self.create_timer(0.5, self._check_training_progress)
         self.trainer.start()
         deprioritise_threads("robossl-trainer")
 
@@ -155,6 +182,7 @@ class HarNode(PipelineNode):
             return
         if not self.monitor.accept_stamp(topic, sample.stamp_ns):
             return
+        self._last_sample_s[device] = time.monotonic()
         # ColloSSL channel order: accelerometer first.
         values = np.concatenate([sample.linear_acceleration, sample.angular_velocity]).astype(np.float32)
         stamp_s = sample.stamp_ns * 1e-9
@@ -200,6 +228,61 @@ class HarNode(PipelineNode):
         self.pub_activity.publish(String(data=name))
         self.predictions += 1
 
+    # -- training progress -------------------------------------------------------------------------------
+    def _check_training_progress(self) -> None:
+        """Warn (log and diagnostics) when no training step happened for ``training_stall_warning_s``."""
+        now = time.monotonic()
+        steps, gap_windows = self.trainer.steps, self.learner.stats["gap_windows"]
+        if steps != self._progress[1]:
+            self._progress = (now, steps, gap_windows)
+            if self._stall_kind:
+                self.get_logger().info(f"training resumed ({steps} steps)")
+            self._stall_kind = self._stall_message = ""
+            return
+        limit = self.params["training_stall_warning_s"]
+        stalled_s = now - self._progress[0]
+        if limit <= 0 or stalled_s < limit:
+            self._stall_kind = self._stall_message = ""
+            return
+        kind, cause = self._stall_cause(now, limit, gap_windows - self._progress[2])
+        self._stall_message = f"no training step in {stalled_s:.0f} s: {cause}"
+        if kind != self._stall_kind:  # logged once per cause, not every check
+            self._stall_kind = kind
+            self.get_logger().warning(self._stall_message)
+
+    def _stall_cause(self, now: float, limit: float, new_gap_windows: int) -> tuple[str, str]:
+        """(kind, explanation) of a training stall; the explanation names devices, topics and parameters."""
+        trainer, learner = self.trainer, self.learner
+        if not trainer.running:
+            return "stopped", f"the trainer stopped ({trainer.last_error or 'not running'})"
+        starved = [name for name, last in self._last_sample_s.items() if now - last >= limit]
+        if starved:
+            counts = self.monitor.dropped_counts()
+            details = ", ".join(
+                f"{name!r} on {self.topic_of[name]} (dropped: {sum(counts.get(self.topic_of[name], {}).values())})"
+                for name in starved
+            )
+            return (
+                f"starved:{starved}",
+                f"starved device: no usable sample for {limit:.0f} s from {details}; check that its driver "
+                "publishes and that the device is connected",
+            )
+        if new_gap_windows > 0:
+            return (
+                "gaps",
+                f"{new_gap_windows} windows rejected for gaps longer than max_gap_s="
+                f"{self.config.max_gap_s} s in some device (a device streams slower than sample_rate_hz="
+                f"{self.config.sample_rate_hz} Hz or loses samples)",
+            )
+        if len(learner.replay) < self.config.min_windows:
+            waiting = learner.waiting_reason() if learner.stats["windows"] == 0 else ""
+            return (
+                "windows",
+                f"{len(learner.replay)} of min_windows={self.config.min_windows} windows collected"
+                + (f"; {waiting}" if waiting else ""),
+            )
+        return "unknown", f"the trainer runs with {len(learner.replay)} windows but made no step"
+
     # -- persistence and status --------------------------------------------------------------------------
     def save(self) -> Path:
         """Save learner (weights, replay, streams, normalisation) and trainer counters to ``model_path``."""
@@ -224,6 +307,8 @@ class HarNode(PipelineNode):
             values["loss"] = trainer.metrics[-1].get("loss", float("nan"))
         if learner.stats["windows"] == 0:
             values["waiting"] = learner.waiting_reason()
+        if self._stall_message:
+            values["warning"] = self._stall_message
         if trainer.errors and not trainer.running and not self.closed:
             values["error"] = f"trainer stopped: {trainer.last_error}"
         return values
