@@ -9,6 +9,12 @@ setting (ONNX Runtime inference has its own thread pool).
 
 The same step logic runs synchronously with :meth:`BackgroundTrainer.train_steps` (used by simulations that
 advance in simulated time and want reproducible results).
+
+Lock-step budget (``steps_per_input > 0``): the thread trains only on credit, ``steps_per_input`` steps per
+:meth:`BackgroundTrainer.grant` (a node grants once per processed input, e.g. per stereo frame), and
+:meth:`BackgroundTrainer.wait_until_trained` blocks until the credit is spent. A closed loop that waits for
+that before its next input learns the same number of steps per input on any machine: the outcome depends on
+the data, not on the CPU's speed (a slower machine only takes longer).
 """
 
 from __future__ import annotations
@@ -42,12 +48,17 @@ class TrainerConfig:
     publish_every_steps: int = 20  # hot-swap the inference model after this many steps
     max_consecutive_errors: int = 10  # the thread stops after this many failing steps in a row
     history: int = 1000  # metrics of the last N steps kept for monitoring
+    # > 0: lock-step budget, exactly this many steps per granted input (grant()); 0 = free-running thread
+    # limited by cpu_fraction only
+    steps_per_input: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cpu_fraction <= 1.0:
             raise ValueError(f"cpu_fraction must be in (0, 1] (share of one core), got {self.cpu_fraction}")
         if self.batch_size < 1 or self.min_samples < 1 or self.publish_every_steps < 1:
             raise ValueError("batch_size, min_samples and publish_every_steps must be >= 1")
+        if self.steps_per_input < 0:
+            raise ValueError(f"steps_per_input must be >= 0 (0 = free-running), got {self.steps_per_input}")
 
 
 class BackgroundTrainer:
@@ -79,6 +90,9 @@ class BackgroundTrainer:
         self._lock = threading.Lock()  # guards learner state against concurrent save / step
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._credit = 0  # lock-step steps granted and not yet trained
+        self._credit_changed = threading.Condition()
+        self.forfeited_steps = 0  # lock-step credit dropped because the replay was below min_samples
 
     # -- training --------------------------------------------------------------------------------------
     def _one_step(self) -> dict[str, float] | None:
@@ -106,11 +120,58 @@ class BackgroundTrainer:
             done.append(metrics)
         return done
 
+    # -- lock-step budget ------------------------------------------------------------------------------
+    @property
+    def lockstep(self) -> bool:
+        return self.config.steps_per_input > 0
+
+    def grant(self, inputs: int = 1) -> None:
+        """Lock-step: allow ``steps_per_input`` more steps per input (no-op when free-running)."""
+        if not self.lockstep or inputs < 1:
+            return
+        with self._credit_changed:
+            self._credit += self.config.steps_per_input * inputs
+            self._credit_changed.notify_all()
+
+    def wait_until_trained(self, timeout_s: float | None = None) -> bool:
+        """Lock-step: block until every granted step is trained (or forfeited); True unless timed out.
+        Returns at once when free-running or when the thread is not running."""
+        if not self.lockstep:
+            return True
+        with self._credit_changed:
+            return self._credit_changed.wait_for(lambda: self._credit == 0 or not self.running, timeout_s)
+
+    @property
+    def pending_steps(self) -> int:
+        """Lock-step credit not yet trained."""
+        with self._credit_changed:
+            return self._credit
+
+    def _take_credit(self) -> bool:
+        """Lock-step: wait for credit (True) or a stop request (False)."""
+        with self._credit_changed:
+            while self._credit == 0:
+                if self._stop.is_set():
+                    return False
+                self._credit_changed.wait(0.05)
+            return True
+
+    def _spend_credit(self, trained: bool) -> None:
+        with self._credit_changed:
+            if trained:
+                self._credit -= 1
+            else:  # the replay cannot give a batch yet: these inputs' steps are dropped, deterministically
+                self.forfeited_steps += self._credit
+                self._credit = 0
+            self._credit_changed.notify_all()
+
     def _run(self) -> None:
         if self.config.torch_threads > 0:
             torch.set_num_threads(self.config.torch_threads)
         consecutive = 0
         while not self._stop.is_set():
+            if self.lockstep and not self._take_credit():
+                break
             start = time.perf_counter()
             try:
                 metrics = self._one_step()
@@ -122,8 +183,13 @@ class BackgroundTrainer:
                 log.exception("online training step failed (%d in a row)", consecutive)
                 if consecutive >= self.config.max_consecutive_errors:
                     log.error("background trainer stops after %d failing steps", consecutive)
+                    with self._credit_changed:
+                        self._credit_changed.notify_all()  # wake waiters: the thread is gone
                     return
                 metrics = None
+            if self.lockstep:
+                self._spend_credit(metrics is not None)  # a failed step spends its credit too
+                continue
             if metrics is None:
                 self._stop.wait(0.05)
                 continue

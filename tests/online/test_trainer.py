@@ -181,3 +181,36 @@ def test_prepare_hook_runs_at_publish_time_in_the_publisher_thread():
     assert version >= 2
     assert prepared == pytest.approx(slot.get()[0].weight.item())
     assert "robossl-trainer" in seen_threads
+
+
+def test_lockstep_trains_exactly_the_granted_steps() -> None:
+    replay = ReplayBuffer(100, seed=0)
+    learner = LinearLearner()
+    trainer = BackgroundTrainer(
+        learner, replay, config=TrainerConfig(batch_size=4, min_samples=4, steps_per_input=3)
+    )
+    trainer.start()
+    try:
+        trainer.grant()  # the replay is still empty: these 3 steps are forfeited, not kept for later
+        assert trainer.wait_until_trained(5.0)
+        assert trainer.steps == 0 and trainer.forfeited_steps == 3
+        for i in range(10):
+            replay.add({"x": float(i), "y": 3.0 * i + 1.0})
+        trainer.grant(2)
+        assert trainer.wait_until_trained(5.0)
+        assert trainer.steps == 6 and learner.steps == 6 and trainer.pending_steps == 0
+        time.sleep(0.3)
+        assert trainer.steps == 6  # no credit, no training: the count depends on inputs, not on time
+        trainer.grant()
+        assert trainer.wait_until_trained(5.0) and trainer.steps == 9
+    finally:
+        trainer.stop()
+    assert not trainer.running and trainer.wait_until_trained(0.1)  # a stopped trainer never blocks
+
+
+def test_free_running_ignores_grants() -> None:
+    trainer = BackgroundTrainer(LinearLearner(), ReplayBuffer(10, seed=0), config=TrainerConfig())
+    trainer.grant(5)
+    assert trainer.pending_steps == 0 and trainer.wait_until_trained(0.0)
+    with pytest.raises(ValueError, match="steps_per_input"):
+        TrainerConfig(steps_per_input=-1)
