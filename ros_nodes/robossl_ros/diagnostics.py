@@ -9,20 +9,41 @@ Key names in ``DiagnosticStatus.values``:
     ``rate_hz.<topic>``             arrival rate over the last few seconds [Hz]
     ``received.<topic>``            messages received since start
     ``dropped.<topic>.<reason>``    messages dropped since start, by reason
+    ``clock_jump.<topic>``          clock steps the stamps of ``<topic>`` were re-anchored after
     ``dropped_total``               all drops
     ``unknown_parameters``          parameter-file keys no parameter declares (comma separated)
     anything the node adds (``buffer_fill``, ``training_steps``, ``model_version``, ``mode``, ...)
 
 Drop reasons used by the nodes: ``wrong_encoding``, ``bad_step``, ``size_mismatch``, ``non_finite``,
-``out_of_order``, ``unpaired``, ``bad_frame_id``, ``queue_full``, ``pipeline_error``.
+``out_of_order``, ``future_stamp``, ``unpaired``, ``bad_frame_id``, ``queue_full``, ``pipeline_error``.
+
+Stamp policy (:meth:`InputMonitor.accept_stamp`), per topic, with ``T = max_future_s`` (1 s):
+
+- a stamp newer than the last accepted one (the reference) is accepted, unless it ran ahead of the node
+  clock by more than ``T`` since the reference (``(stamp - reference) - (now - now at reference) > T``;
+  for the first stamp of a topic: ``stamp - now > T``): then it is dropped as ``future_stamp`` and does
+  not become the reference, so one stamp from the far future cannot silence the topic;
+- a repeated stamp, or one older than the reference by at most ``T``, is dropped as ``out_of_order``;
+  such small steps back heal by themselves within ``T``;
+- a stamp more than ``T`` older than the reference, or ahead by more than ``T``, may be a clock step (an
+  NTP/PTP correction, GPS time, a microcontroller reboot, a bag replay that loops). It is dropped, but once
+  ``jump_confirmations`` (3) consecutive such stamps increase, the last one is accepted and becomes the
+  reference, counted as ``clock_jump``. Any accepted stamp in between cancels the run.
+
+So after a future stamp the next valid input is accepted (a stamp only up to ``T`` ahead delays valid
+input by at most ``T``), and after a clock step the third stamp of the new timeline is accepted:
+:func:`clock_step_recovery_s` computes that time for a stream rate. A stale burst of three or more
+messages older than ``T`` is taken for a clock step too (counted, then the stream moves on).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from robossl.data.image_codec import (
@@ -58,24 +79,54 @@ def drop_reason(exc: BaseException) -> str:
     return "pipeline_error"
 
 
+@dataclass
+class _StampTrack:
+    """Per-topic state of the stamp policy (see the module docstring)."""
+
+    stamp_ns: int | None = None  # the reference: newest accepted stamp
+    now_ns: int = 0  # node clock when the reference was accepted
+    pending: list[int] = field(default_factory=list)  # consecutive stamps that disagree with the reference
+    jumps: int = 0  # re-anchors after a clock step
+
+
 class InputMonitor:
-    """Thread-safe per-topic counters of received and dropped inputs and arrival rates.
+    """Thread-safe per-topic counters of received and dropped inputs, arrival rates and stamp order.
 
     Args:
         window_s: arrival times older than this are forgotten for the rate estimate [s].
-        clock: monotonic time source [s] (injectable for tests).
+        clock: monotonic time source [s] for arrival rates (injectable for tests).
+        stamp_clock: the node clock stamps are compared with [ns] (ROS time in the nodes, so it follows
+            ``use_sim_time``; wall time by default; injectable for tests). A value <= 0 (sim time before
+            the first /clock) skips the check of a topic's first stamp against it.
+        max_future_s: how far a stamp may run ahead of ``stamp_clock`` since the previous accepted stamp,
+            and how far back a stamp may lie before it is taken for a clock step [s].
+        jump_confirmations: consecutive increasing stamps that confirm a clock step.
     """
 
-    def __init__(self, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        window_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        stamp_clock: Callable[[], int] = time.time_ns,
+        max_future_s: float = 1.0,
+        jump_confirmations: int = 3,
+    ) -> None:
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
+        if not max_future_s > 0:
+            raise ValueError(f"max_future_s must be > 0 seconds, got {max_future_s}")
+        if jump_confirmations < 1:
+            raise ValueError(f"jump_confirmations must be >= 1 stamp, got {jump_confirmations}")
         self._window = window_s
         self._clock = clock
+        self._stamp_clock = stamp_clock
+        self._max_future_ns = int(max_future_s * 1e9)
+        self._confirmations = jump_confirmations
         self._lock = threading.Lock()
         self._received: dict[str, int] = defaultdict(int)
         self._dropped: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._arrivals: dict[str, deque[float]] = defaultdict(deque)
-        self._last_stamp: dict[str, int] = {}
+        self._stamps: dict[str, _StampTrack] = defaultdict(_StampTrack)
 
     def received(self, topic: str) -> None:
         """Count one arrival on ``topic`` (call for every message, accepted or not)."""
@@ -93,17 +144,42 @@ class InputMonitor:
             self._dropped[topic][reason] += 1
 
     def accept_stamp(self, topic: str, stamp_ns: int) -> bool:
-        """True when ``stamp_ns`` is newer than the last accepted stamp on ``topic``; else count a drop.
-
-        A repeated or older stamp is dropped as ``out_of_order`` and does not move the reference.
-        """
+        """True when ``stamp_ns`` [ns] may be used; else count the drop (``out_of_order``,
+        ``future_stamp``). The policy, with clock-step recovery, is in the module docstring."""
+        now_ns = int(self._stamp_clock())
+        tolerance = self._max_future_ns
         with self._lock:
-            last = self._last_stamp.get(topic)
-            if last is not None and stamp_ns <= last:
-                self._dropped[topic]["out_of_order"] += 1
-                return False
-            self._last_stamp[topic] = stamp_ns
+            track = self._stamps[topic]
+            reference = track.stamp_ns
+            if reference is None:
+                ahead = stamp_ns - now_ns if now_ns > 0 else 0
+                reason = "" if ahead <= tolerance else "future_stamp"
+            elif stamp_ns > reference:
+                ahead = (stamp_ns - reference) - (now_ns - track.now_ns)
+                reason = "" if ahead <= tolerance else "future_stamp"
+            else:
+                reason = "out_of_order"
+                if reference - stamp_ns <= tolerance:  # ordinary reordering or a repeat, not a clock step
+                    track.pending.clear()
+                    self._dropped[topic][reason] += 1
+                    return False
+            if reason:  # a possible clock step: wait until consecutive stamps agree
+                if track.pending and stamp_ns <= track.pending[-1]:
+                    track.pending.clear()
+                track.pending.append(stamp_ns)
+                if len(track.pending) < self._confirmations:
+                    self._dropped[topic][reason] += 1
+                    return False
+                track.jumps += 1
+            track.stamp_ns, track.now_ns = stamp_ns, now_ns
+            track.pending.clear()
             return True
+
+    def clock_jumps(self, topic: str) -> int:
+        """How often ``topic``'s reference was re-anchored after a clock step."""
+        with self._lock:
+            track = self._stamps.get(topic)
+            return 0 if track is None else track.jumps
 
     def rate_hz(self, topic: str) -> float:
         """Arrival rate on ``topic`` over the last ``window_s`` [Hz]; 0 with fewer than two arrivals."""
@@ -137,8 +213,44 @@ class InputMonitor:
         for topic, reasons in sorted(self.dropped_counts().items()):
             for reason, count in sorted(reasons.items()):
                 out[f"dropped.{topic}.{reason}"] = str(count)
+        with self._lock:
+            jumps = {topic: track.jumps for topic, track in self._stamps.items() if track.jumps}
+        for topic, count in sorted(jumps.items()):
+            out[f"clock_jump.{topic}"] = str(count)
         out["dropped_total"] = str(self.dropped_total())
         return out
+
+
+def clock_step_recovery_s(
+    step_s: float, rate_hz: float, max_future_s: float = 1.0, horizon_s: float = 10.0
+) -> float:
+    """How long a topic drops valid input after a clock step, under :class:`InputMonitor`'s policy [s].
+
+    A stream at ``rate_hz`` stamped with the node clock runs for 1 s; then either one message carries a
+    stamp ``step_s`` ahead and the stream goes on as before (``step_s > 0``: a future stamp), or the
+    source clock steps back by ``-step_s`` and stays there (``step_s < 0``). Returns node-clock seconds
+    from that message to the first later stamp accepted again (``inf`` if none within ``horizon_s``).
+    The reliability bench reports it as ``clock_step_recovery_s``.
+
+    Raises:
+        ValueError: if ``rate_hz`` is not positive.
+    """
+    if not rate_hz > 0:
+        raise ValueError(f"rate_hz must be > 0 Hz, got {rate_hz}")
+    now_ns = [10**18]  # an arbitrary epoch far from zero
+    monitor = InputMonitor(stamp_clock=lambda: now_ns[0], max_future_s=max_future_s)
+    period_ns = int(round(1e9 / rate_hz))
+    step_ns = int(round(step_s * 1e9))
+    start = int(rate_hz)  # 1 s of normal input first
+    for k in range(start + int(horizon_s * rate_hz) + 1):
+        now_ns[0] += period_ns
+        stamp = now_ns[0]
+        if k == start or (k > start and step_ns < 0):
+            stamp += step_ns
+        accepted = monitor.accept_stamp("stream", stamp)
+        if k > start and accepted:
+            return (k - start) / rate_hz
+    return math.inf
 
 
 def format_value(value: Any) -> str:
