@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge import fastpath
-from firmware_bridge.clock_sync import ClockFit, ClockSync, ClockSyncConfig
+from firmware_bridge.clock_sync import ArrivalClock, ClockFit, ClockSync, ClockSyncConfig
 from firmware_bridge.messages import (
+    AudioChunk,
     Body,
     ConfigAck,
     ConfigCommand,
@@ -43,6 +44,7 @@ from firmware_bridge.protocol import FrameEncoder, StreamDecoder
 log = logging.getLogger(__name__)
 
 BROADCAST_DEVICE = 0xFF  # device id every device accepts commands for
+MAX_READ_BYTES = 1 << 16  # most bytes gathered into one read (one receive time)
 HOST_ID = 0  # device id written into host-to-device frames' sender counter (frames are addressed by id)
 
 
@@ -58,12 +60,20 @@ class BridgeConfig:
     )
     clock_sync: ClockSyncConfig = field(default_factory=ClockSyncConfig)  # per-device clock estimator
     deliver_sync_responses: bool = False  # also hand TIME_SYNC_RESPONSE messages to get()/on_message
+    max_future_s: float = 1.0  # a message stamped this long after it arrived is dropped, seconds
+    max_age_s: float = 5.0  # a message whose last sample is stamped this long before arrival is dropped
+    clock_step_confirmations: int = 3  # consecutive implausible messages that drop a device's clock fit
 
     def __post_init__(self) -> None:
         if self.read_timeout_s <= 0 or self.sync_interval_s < 0 or self.queue_size < 1:
             raise ValueError(
                 "read_timeout_s must be > 0, sync_interval_s >= 0 and queue_size >= 1, got "
                 f"{self.read_timeout_s}, {self.sync_interval_s}, {self.queue_size}"
+            )
+        if not (self.max_future_s > 0 and self.max_age_s > 0 and self.clock_step_confirmations >= 1):
+            raise ValueError(
+                "max_future_s and max_age_s must be > 0 s and clock_step_confirmations >= 1, got "
+                f"{self.max_future_s}, {self.max_age_s}, {self.clock_step_confirmations}"
             )
 
 
@@ -77,7 +87,7 @@ class ReceivedMessage:
     device_time_us: int  # sender's clock at the first sample / at send, microseconds
     host_time_s: float  # device_time_us in host seconds (clock sync; see `synced`)
     receive_time_s: float  # host clock when the bytes were read, seconds
-    synced: bool  # False: no time sync yet, host_time_s is estimated from receive_time_s
+    synced: bool  # False: no usable time sync, host_time_s is estimated from arrival times
     body: Body  # ImuBatch, AudioChunk, Heartbeat, ...
     clock_fit: ClockFit | None = field(default=None, repr=False)  # the device clock estimate used here
 
@@ -133,6 +143,9 @@ class SerialBridge:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clocks: dict[int, ClockSync] = {}
+        self._arrival: dict[int, ArrivalClock] = {}  # per-device offset from arrival times (no sync needed)
+        self._implausible: dict[int, int] = {}  # consecutive messages the clock fit stamped implausibly
+        self._fit_resets: dict[int, int] = {}  # clock fits dropped because the device's stamps left them
         self._acks: dict[int, ConfigAck] = {}
         self._ack_cond = threading.Condition()
         self._next_command_id = 1
@@ -145,6 +158,8 @@ class SerialBridge:
             "sync_requests": 0,  # time-sync requests sent
             "sync_responses": 0,  # time-sync responses received
             "sync_rejected": 0,  # time-sync responses with impossible stamps
+            "future_device_time": 0,  # messages dropped: stamped more than max_future_s after arrival
+            "stale_device_time": 0,  # messages dropped: stamped more than max_age_s before arrival
         }
         self.error: BaseException | None = None  # what stopped the reader, if it stopped by itself
 
@@ -207,10 +222,19 @@ class SerialBridge:
         per-device clock state."""
         out: dict[str, Any] = {**self._decoder.stats.as_dict(), **self._counters}
         out["devices"] = {
-            device: {"synced": c.is_synced, "drift_ppm": c.drift_ppm, "last_rtt_s": c.last_rtt_s}
+            device: {
+                "synced": c.is_synced,
+                "drift_ppm": c.drift_ppm,
+                "last_rtt_s": c.last_rtt_s,
+                "clock_jumps": c.clock_jumps + self._fit_resets.get(device, 0) + self._arrival_jumps(device),
+            }
             for device, c in sorted(self._clocks.items())
         }
         return out
+
+    def _arrival_jumps(self, device_id: int) -> int:
+        arrival = self._arrival.get(device_id)
+        return 0 if arrival is None else arrival.jumps
 
     # sending ---------------------------------------------------------------------------------------
     def send(self, body: Body, device_id: int = BROADCAST_DEVICE) -> None:
@@ -269,14 +293,43 @@ class SerialBridge:
                     self._next_sync_s = self._clock() + self.config.sync_interval_s
                     for device in list(self._clocks) or [BROADCAST_DEVICE]:
                         self.request_time_sync(device)
-                data = self._port.read(self._port.in_waiting or 1)
+                data = self._read_burst()
                 if data:
                     self._handle(self._decoder.feed(data), self._clock())
         except OSError as exc:  # port vanished (unplugged, closed); pyserial's errors are OSErrors
             self.error = exc
             log.error("serial bridge reader stopped: %s", exc)
 
+    def _read_burst(self) -> bytes:
+        """Bytes that arrived together: what is waiting, plus the rest of a frame cut off by the driver.
+
+        A device writes whole frames; a read that ends inside a frame (not on a 0x00 delimiter) was cut
+        by a buffer on the way, so the reader waits (up to ``read_timeout_s``) for the rest. The frames
+        then share one receive time, which the arrival-time stamps before clock sync rely on.
+        """
+        data = self._port.read(self._port.in_waiting or 1)
+        while data and len(data) < MAX_READ_BYTES:
+            waiting = self._port.in_waiting or (1 if data[-1] != 0 else 0)
+            more = self._port.read(waiting) if waiting else b""
+            if not more:
+                break
+            data += more
+        return bytes(data)
+
     def _handle(self, messages: list[Message], receive_time_s: float) -> None:
+        # One read's frames share a receive time: the newest frame of each device bounds its offset.
+        bounds: dict[int, float] = {}
+        for message in messages:
+            end_us = message.header.device_time_us + _span_us(message.body)
+            if 0 <= end_us < 2**62:  # absurd times are dropped (and counted) below
+                device = message.header.device_id
+                bounds[device] = min(bounds.get(device, np.inf), receive_time_s - end_us * 1e-6)
+        for device, bound in bounds.items():
+            if device not in self._arrival:
+                self._arrival[device] = ArrivalClock(
+                    self.config.max_future_s, self.config.clock_step_confirmations
+                )
+            self._arrival[device].observe(bound)
         for message in messages:
             try:
                 self._handle_one(message, receive_time_s)
@@ -305,12 +358,10 @@ class SerialBridge:
             with self._ack_cond:
                 self._acks[body.command_id] = body
                 self._ack_cond.notify_all()
-        fit = clock.snapshot()
-        if fit is not None:
-            host_time = float(fit.device_to_host(header.device_time_us))
-        else:
-            span_us = body.sample_period_us * (body.raw.shape[0] - 1) if isinstance(body, ImuBatch) else 0
-            host_time = receive_time_s - span_us * 1e-6
+        stamp = self._stamp(header.device_id, header.device_time_us, _span_us(body), receive_time_s)
+        if stamp is None:
+            return
+        host_time, fit = stamp
         received = ReceivedMessage(
             header.device_id,
             MessageType(header.msg_type),
@@ -323,6 +374,66 @@ class SerialBridge:
             fit,
         )
         self._deliver(received)
+
+    def _stamp(
+        self, device_id: int, device_time_us: int, span_us: int, receive_time_s: float
+    ) -> tuple[float, ClockFit | None] | None:
+        """(host time of ``device_time_us``, the clock fit used or None), or None to drop the message.
+
+        The clock fit is used while its stamps are plausible: the first sample not more than
+        ``max_future_s`` after the arrival, the last not more than ``max_age_s`` before it. Otherwise
+        (before sync, or when the device's clock stepped away from the fit) the arrival-time offset is
+        used; after ``clock_step_confirmations`` consecutive implausible stamps the fit is dropped, so a
+        device that no longer answers time sync after a reboot does not keep a stale fit. A message that
+        neither stamps plausibly is dropped and counted (``future_device_time`` / ``stale_device_time``).
+        """
+        clock = self.clock_sync(device_id)
+        fit = clock.snapshot()
+        candidates: list[tuple[float, ClockFit | None]] = []
+        if fit is not None:
+            candidates.append((float(fit.device_to_host(device_time_us)), fit))
+        arrival = self._arrival.get(device_id)
+        if arrival is not None and arrival.offset_s is not None:
+            candidates.append((arrival.device_to_host(device_time_us), None))
+        for host_time, used in candidates:
+            plausible = (
+                host_time <= receive_time_s + self.config.max_future_s
+                and host_time + span_us * 1e-6 >= receive_time_s - self.config.max_age_s
+            )
+            if used is not None:
+                if plausible:
+                    self._implausible[device_id] = 0
+                    return host_time, used
+                misses = self._implausible.get(device_id, 0) + 1
+                self._implausible[device_id] = misses
+                if misses >= self.config.clock_step_confirmations:
+                    clock.reset()
+                    self._implausible[device_id] = 0
+                    self._fit_resets[device_id] = self._fit_resets.get(device_id, 0) + 1
+                    log.warning(
+                        "device %d: %d messages in a row stamped outside [-%.1f s, +%.1f s] of their "
+                        "arrival by the clock fit; dropped the fit (clock step or reboot?)",
+                        device_id,
+                        misses,
+                        self.config.max_age_s,
+                        self.config.max_future_s,
+                    )
+            elif plausible:
+                return host_time, None
+        if not candidates:
+            return receive_time_s - span_us * 1e-6, None  # no usable device time: stamp at arrival
+        key = "future_device_time" if candidates[0][0] > receive_time_s else "stale_device_time"
+        self._counters[key] += 1
+        log.warning(
+            "dropped a message from device %d: device time %d us maps to %.3f s, %.3f s from its arrival "
+            "(%s); a clock step or a bogus stamp",
+            device_id,
+            device_time_us,
+            candidates[0][0],
+            candidates[0][0] - receive_time_s,
+            key,
+        )
+        return None
 
     def _deliver(self, received: ReceivedMessage) -> None:
         if self._on_message is not None:
@@ -341,3 +452,12 @@ class SerialBridge:
                     self._counters["queue_dropped"] += 1
                 except queue.Empty:
                     pass
+
+
+def _span_us(body: Body) -> int:
+    """Device time from a message's first to its last sample, microseconds (0 for single-instant bodies)."""
+    if isinstance(body, ImuBatch):
+        return int(body.sample_period_us) * max(int(body.raw.shape[0]) - 1, 0)
+    if isinstance(body, AudioChunk) and body.sample_rate_hz > 0:
+        return int((body.pcm.shape[0] - 1) * 1_000_000 // body.sample_rate_hz)
+    return 0

@@ -13,6 +13,15 @@ are not equal, and a scheduler hiccup can add tens of milliseconds to one of the
    slope from a short span amplifies jitter.
 
 Drift (ppm) = (b - 1) * 1e6. Host times are seconds in whatever clock the caller stamps t1 and t4 with.
+
+Clock steps (a device reboot restarts its counter; its clock may be set from GPS or a host): a round trip
+more than ``max_step_s`` (plus half its RTT) away from the current fit is held back. One such round trip
+(a CRC-valid response with a bogus device time) never enters the window; once ``step_confirmations``
+consecutive held-back round trips agree with each other, the window is replaced by them and the step is
+counted in :attr:`ClockSync.clock_jumps`.
+
+Before any round trip (a device that does not answer time sync, or not yet), :class:`ArrivalClock`
+estimates the offset from arrival times alone.
 """
 
 from __future__ import annotations
@@ -32,12 +41,19 @@ class ClockSyncConfig:
     outlier_mads: float = 4.0  # residuals beyond this many MADs from the median are dropped before refitting
     min_drift_span_s: float = 2.0  # kept points must span this much device time before drift is estimated
     max_drift_ppm: float = 1000.0  # a fitted drift beyond this is treated as a bad fit (offset-only instead)
+    max_step_s: float = 0.5  # a round trip this far (+ RTT/2) from the fit is a possible clock step, seconds
+    step_confirmations: int = 3  # consecutive agreeing round trips that confirm a clock step
 
     def __post_init__(self) -> None:
         if self.window < 1:
             raise ValueError(f"window must be >= 1 round trip, got {self.window}")
         if not 0.0 < self.rtt_quantile <= 1.0:
             raise ValueError(f"rtt_quantile must be in (0, 1], got {self.rtt_quantile}")
+        if not self.max_step_s > 0 or self.step_confirmations < 1:
+            raise ValueError(
+                f"max_step_s must be > 0 s and step_confirmations >= 1, got {self.max_step_s} and "
+                f"{self.step_confirmations}"
+            )
 
 
 @dataclass(frozen=True)
@@ -65,8 +81,16 @@ class ClockSync:
     def __init__(self, config: ClockSyncConfig | None = None) -> None:
         self.config = config or ClockSyncConfig()
         self._trips: deque[tuple[float, int, int, float]] = deque(maxlen=self.config.window)
+        self._held: list[tuple[float, int, int, float]] = []  # consecutive round trips far from the fit
         self._fit_now: ClockFit | None = None  # latest estimate, replaced whole on every refit
         self.last_rtt_s = float("nan")  # round-trip time of the latest round trip, seconds
+        self.clock_jumps = 0  # confirmed clock steps (the window was replaced)
+
+    def reset(self) -> None:
+        """Forget every round trip and the fit (e.g. the device's stamps no longer match it)."""
+        self._trips.clear()
+        self._held.clear()
+        self._fit_now = None
 
     @property
     def is_synced(self) -> bool:
@@ -115,9 +139,39 @@ class ClockSync:
             )
         if not (0 <= device_rx_us < 2**62 and 0 <= device_tx_us < 2**62):
             raise ValueError(f"device times {device_rx_us}, {device_tx_us} us are out of range (0 .. 2**62)")
-        self._trips.append((host_send_s, int(device_rx_us), int(device_tx_us), host_recv_s))
+        trip = (host_send_s, int(device_rx_us), int(device_tx_us), host_recv_s)
         self.last_rtt_s = (host_recv_s - host_send_s) - (device_tx_us - device_rx_us) * 1e-6
+        if self._is_step(trip):
+            self._held.append(trip)
+            if len(self._held) < self.config.step_confirmations:
+                return  # wait: one bogus device time must not move the mapping
+            self._trips.clear()
+            self._trips.extend(self._held)
+            self.clock_jumps += 1
+        else:
+            self._trips.append(trip)
+        self._held.clear()
         self._fit()
+
+    def _is_step(self, trip: tuple[float, int, int, float]) -> bool:
+        """True when ``trip`` disagrees with the current fit by more than ``max_step_s`` (+ RTT/2).
+
+        Also keeps the held-back round trips consecutive and mutually agreeing: a trip that disagrees with
+        the previous held-back one starts a new run.
+        """
+        fit = self._fit_now
+        if fit is None:
+            return False
+        t1, t2, t3, t4 = trip
+        tolerance = self.config.max_step_s + max(self.last_rtt_s, 0.0) / 2
+        if abs((t1 + t4) / 2 - float(fit.device_to_host((t2 + t3) // 2))) <= tolerance:
+            return False
+        if self._held:
+            h1, h2, h3, h4 = self._held[-1]
+            offset, held_offset = (t1 + t4 - (t2 + t3) * 1e-6) / 2, (h1 + h4 - (h2 + h3) * 1e-6) / 2
+            if abs(offset - held_offset) > tolerance or t2 <= h3:
+                self._held.clear()
+        return True
 
     def device_to_host(self, device_time_us: int | float | np.ndarray) -> float | np.ndarray:
         """Host time (seconds) of device time(s) in microseconds; an array maps element-wise.
@@ -156,3 +210,56 @@ class ClockSync:
             if abs(slope - 1.0) * 1e6 <= self.config.max_drift_ppm:
                 return slope, float(y_mean - slope * x_mean)
         return 1.0, float(np.median(y - x))
+
+
+class ArrivalClock:
+    """Device-to-host offset from arrival times alone, for stamps before (or without) time sync.
+
+    A frame cannot arrive before its last sample was taken, so ``receive_s - last_sample_device_s`` bounds
+    the offset from above; the smallest bound seen (the least-delayed frame) is the estimate, and host
+    time = device time + offset keeps the device's own sample spacing. Frames decoded from one read share
+    one receive time, so the caller passes the smallest bound of a read (its newest frame): all frames of
+    the read get increasing stamps at or before the arrival.
+
+    A bound more than ``max_step_s`` away from the estimate (a device reboot, a clock set from GPS, a bogus
+    device time, a stalled link) is held back until ``confirmations`` consecutive reads agree within
+    ``max_step_s``; then it replaces the estimate and counts in :attr:`jumps`.
+    """
+
+    def __init__(self, max_step_s: float = 1.0, confirmations: int = 3) -> None:
+        if not max_step_s > 0 or confirmations < 1:
+            raise ValueError(
+                f"max_step_s must be > 0 s and confirmations >= 1, got {max_step_s} and {confirmations}"
+            )
+        self.max_step_s = max_step_s
+        self.confirmations = confirmations
+        self.offset_s: float | None = None  # host seconds minus device seconds; None before any frame
+        self.jumps = 0  # confirmed steps
+        self._held: list[float] = []
+
+    def observe(self, bound_s: float) -> None:
+        """Take one read's bound ``receive_s - newest_device_time_s`` (seconds)."""
+        if self.offset_s is None:
+            self.offset_s = bound_s
+            return
+        if abs(bound_s - self.offset_s) <= self.max_step_s:
+            self.offset_s = min(self.offset_s, bound_s)
+            self._held.clear()
+            return
+        if self._held and abs(bound_s - self._held[-1]) > self.max_step_s:
+            self._held.clear()
+        self._held.append(bound_s)
+        if len(self._held) >= self.confirmations:
+            self.offset_s = min(self._held)
+            self._held.clear()
+            self.jumps += 1
+
+    def device_to_host(self, device_time_us: int) -> float:
+        """Host time (seconds) of a device time in microseconds.
+
+        Raises:
+            RuntimeError: before the first :meth:`observe`.
+        """
+        if self.offset_s is None:
+            raise RuntimeError("no frame seen yet: call observe() with a frame's arrival first")
+        return device_time_us * 1e-6 + self.offset_s

@@ -9,8 +9,13 @@ publishes (sensor-data QoS):
                       (``orientation_covariance[0] = -1``)
     ``<name>/audio``  std_msgs/Int16MultiArray audio chunks in robossl's layout (docs/logs.md)
 
-Samples with NaN/inf values and stamps that go backwards (a clock-sync refit) are dropped and counted.
-Link errors (CRC failures, lost frames, resyncs) and each device's clock state are in /diagnostics.
+Samples with NaN/inf values are dropped and counted; stamps follow the nodes' stamp policy
+(:mod:`robossl_ros.diagnostics`: ``out_of_order``, ``future_stamp``, re-anchoring after a ``clock_jump``).
+Before the first time-sync reply (or for a device that never answers one) samples are stamped from their
+device times offset to the arrival time. Messages whose device time maps more than 1 s after their arrival
+or 5 s before it (a bogus stamp, a device reboot) are dropped by the bridge and counted
+(``future_device_time``, ``stale_device_time``); the device's clock fit re-anchors after such a step
+(``clock.<id>.clock_jumps``). Link errors (CRC failures, lost frames, resyncs) are in /diagnostics too.
 """
 
 from __future__ import annotations
@@ -156,12 +161,15 @@ class SerialBridgeNode(PipelineNode):
                 "seq_gaps",
                 "resyncs",
                 "queue_dropped",
+                "future_device_time",
+                "stale_device_time",
             )
             if key in stats
         }
         for device, clock in stats.get("devices", {}).items():
             values[f"clock.{device}.synced"] = clock["synced"]
             values[f"clock.{device}.drift_ppm"] = clock["drift_ppm"]
+            values[f"clock.{device}.clock_jumps"] = clock["clock_jumps"]
         for device, count in self.published.items():
             values[f"published.{self.names[device]}"] = count
         values["unknown_device_messages"] = self.unknown_devices
