@@ -32,6 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rover-seconds", type=float, default=60.0, help="wall-clock seconds of the rover stage"
     )
     parser.add_argument("--har-seconds", type=float, default=60.0, help="wall-clock seconds of the HAR stage")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path("runs/cache"),
+        help="recorded training logs and pretrained checkpoints, reused by later runs (default runs/cache)",
+    )
+    parser.add_argument(
+        "--no-pretrain",
+        action="store_true",
+        help="start every node from random initialisation instead of the offline-pretrained checkpoints",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             sys.executable, "-m", "robossl.cli.main", "demo", "--seed", str(args.seed), "--out", str(args.out),
             "--stages", *args.stages, "--drone-seconds", str(args.drone_seconds),
             "--rover-seconds", str(args.rover_seconds), "--har-seconds", str(args.har_seconds),
+            "--cache-dir", str(args.cache_dir), *(["--no-pretrain"] if args.no_pretrain else []),
         ]  # fmt: skip
         full = sandbox_argv(argv)
         os.execv(full[0], full)
@@ -60,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         rover_seconds=args.rover_seconds,
         har_seconds=args.har_seconds,
         stages=tuple(args.stages),
+        cache_dir=args.cache_dir,
+        pretrained=not args.no_pretrain,
     )
     run_demo(config)
     return 0

@@ -15,7 +15,8 @@ import pytest
 
 from tests.sim.browser import chromium_path, probe_html
 
-SHORT = ["--drone-seconds", "12", "--rover-seconds", "20", "--har-seconds", "20"]
+# Pretraining is tested per stage (tests/sim/test_*_stage*.py); here the nodes start from scratch for speed.
+SHORT = ["--drone-seconds", "12", "--rover-seconds", "20", "--har-seconds", "20", "--no-pretrain"]
 
 
 def _demo(out: Path, seed: int, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -86,7 +87,8 @@ def _processes_mentioning(text: str) -> list[int]:
 def test_ctrl_c_stops_the_demo_and_its_nodes_and_saves_the_model(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "robossl.cli.main", "demo", "--out", str(out), "--drone-seconds", "120"],
+        [sys.executable, "-m", "robossl.cli.main", "demo", "--out", str(out), "--drone-seconds", "120",
+         "--no-pretrain"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:

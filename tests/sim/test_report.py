@@ -62,3 +62,44 @@ def test_probe_detects_a_broken_image(tmp_path: Path) -> None:
     page.write_text(broken)
     result = probe_html(page)
     assert result["images"] == 1 and result["loaded"] == 0
+
+
+def test_report_names_each_starting_checkpoint_and_the_seed_spread(tmp_path: Path) -> None:
+    import json
+
+    from robossl_sim.demo.report_builder import _stability_section, _start_section
+
+    results = {
+        "drone_start": {
+            "checkpoint": str(tmp_path / "drone-0123456789ab" / "stereo_mono.pt"),
+            "description": "12 training rooms, 600 steps",
+            "cached": True,
+        },
+        "har_start": {"checkpoint": None, "description": "random initialisation", "cached": False},
+    }
+    stability = tmp_path / "demo_stability.json"
+    stability.write_text(
+        json.dumps(
+            {
+                "seeds": [0, 1, 2],
+                "results": {
+                    "rover_miou_last_third": {
+                        "mean": 0.65,
+                        "min": 0.61,
+                        "max": 0.7,
+                        "spread": 0.09,
+                        "target": ">= 0.6",
+                    }
+                },
+            }
+        )
+    )
+    report, summary = HtmlReport("robossl demo"), {}
+    _start_section(report, results, summary)
+    _stability_section(report, summary, stability)
+    _stability_section(report, summary, tmp_path / "absent.json")  # not run yet: nothing added, no error
+    assert summary["drone_started_from"] == "drone-0123456789ab/stereo_mono.pt"
+    assert summary["har_started_from"] == "random initialisation"
+    assert summary["seeds_rover_miou_last_third"] == "0.65 (0.61-0.7)"
+    text = report.write(tmp_path / "r.html").read_text()
+    assert "12 training rooms, 600 steps" in text and "Spread across seeds" in text

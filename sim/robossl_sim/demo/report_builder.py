@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -291,10 +292,61 @@ def _latency_section(report: HtmlReport, results: dict[str, Any]) -> None:
         report.add_table(["node", "measured", "samples", "p50 [ms]", "p99 [ms]"], rows)
 
 
+STABILITY_RESULTS = Path(__file__).resolve().parents[3] / "bench" / "results" / "demo_stability.json"
+
+
+def _start_section(report: HtmlReport, results: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Which checkpoint each node started from (offline-pretrained from logs, or random init)."""
+    rows = []
+    for stage, node in (("drone", "stereo_mono_node"), ("rover", "terrain_node"), ("har", "har_node")):
+        start = results.get(f"{stage}_start")
+        if start is None:
+            continue
+        checkpoint = start.get("checkpoint")
+        summary[f"{stage}_started_from"] = (
+            f"{Path(checkpoint).parent.name}/{Path(checkpoint).name}"
+            if checkpoint
+            else "random initialisation"
+        )
+        rows.append([node, checkpoint or "-", start["description"], "yes" if start.get("cached") else "no"])
+    if rows:
+        report.add_section(
+            "Starting checkpoints",
+            "Before its live stage each node's student was pretrained offline from recorded logs (training "
+            "rooms, training maps, the other subject) through the replay path; the live stage runs in "
+            "held-out conditions and keeps learning online.",
+        )
+        report.add_table(["node", "checkpoint", "pretrained on", "reused from cache"], rows)
+
+
+def _stability_section(report: HtmlReport, summary: dict[str, Any], path: Path = STABILITY_RESULTS) -> None:
+    """The spread across seeds from bench/demo_stability.py, when it has been run."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    rows = []
+    for key, entry in data.get("results", {}).items():
+        if not isinstance(entry, dict) or "mean" not in entry:
+            continue
+        rows.append(
+            [key, entry["mean"], entry["min"], entry["max"], entry["spread"], entry.get("target", "")]
+        )
+        summary[f"seeds_{key}"] = f"{entry['mean']:.3g} ({entry['min']:.3g}-{entry['max']:.3g})"
+    if rows:
+        report.add_section(
+            "Spread across seeds",
+            f"bench/demo_stability.py, seeds {data.get('seeds')}, commit {data.get('commit')}, {data.get('date')}: "
+            "each seed is a whole demo run in another held-out room, map and stream.",
+        )
+        report.add_table(["figure", "mean", "min", "max", "spread", "target"], rows)
+
+
 def build_report(results: dict[str, Any], run_dir: Path) -> tuple[Path, dict[str, Any]]:
     """Write ``run_dir/report.html``; returns its path and the summary numbers."""
     summary: dict[str, Any] = {"seed": results["seed"]}
     report = HtmlReport("robossl demo", subtitle=f"seed {results['seed']} - {run_dir.name}")
+    _start_section(report, results, summary)
     if "drone" in results:
         _drone_section(report, results["drone"], summary, run_dir)
     if "rover" in results:
@@ -302,6 +354,7 @@ def build_report(results: dict[str, Any], run_dir: Path) -> tuple[Path, dict[str
     if "har" in results:
         _har_section(report, results["har"], summary)
     _latency_section(report, results)
+    _stability_section(report, summary)
     counts = results.get("bag_counts", {})
     summary["bag_messages"] = int(sum(counts.values()))
     summary["wall_seconds"] = round(float(results.get("wall_seconds", float("nan"))), 1)

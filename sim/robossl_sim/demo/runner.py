@@ -1,6 +1,11 @@
 """Orchestrates ``robossl demo``: each stage starts its robossl node process(es), drives a simulated world
 through them over loopback DDS, and the results become ``runs/<timestamp>/report.html``.
 
+The mission's whole loop: before its live stage, each stage's ``prepare`` records training logs (training
+rooms / maps / the other subject) and pretrains offline from them through the replay path, cached under
+``cache_dir`` (:mod:`robossl_sim.demo.pretrained`); the node starts from that checkpoint in held-out
+conditions and keeps learning online. ``pretrained=False`` starts every node from scratch.
+
 All stages share one in-process ROS node that records every topic into ``runs/<timestamp>/bag`` (mcap).
 Node processes are stopped with SIGINT (they save their models) in ``finally``, so Ctrl-C leaves nothing
 running.
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +34,8 @@ class DemoConfig:
     rover_seconds: float = 60.0  # wall-clock budget of the rover stage, seconds
     har_seconds: float = 60.0  # wall-clock budget of the activity-recognition stage, seconds
     stages: tuple[str, ...] = ("drone", "rover", "har")  # which stages to run
+    cache_dir: Path = Path("runs/cache")  # recorded training logs and pretrained checkpoints, reused
+    pretrained: bool = True  # start the nodes from offline-pretrained checkpoints (False: from scratch)
 
 
 class _Progress:
@@ -86,6 +94,29 @@ def run_demo(config: DemoConfig) -> Path:
     return run_dir
 
 
+def _start_from(
+    name: str, module: Any, stage: Any, model: Path, config: DemoConfig, results: dict[str, Any]
+) -> None:
+    """Pretrain (or reuse the cached pretraining) and put the checkpoint where the node loads it at start."""
+    if not config.pretrained or not hasattr(module, "prepare"):
+        results[f"{name}_start"] = {
+            "checkpoint": None,
+            "description": "random initialisation",
+            "cached": False,
+        }
+        return
+    progress = _Progress(f"{name}*")
+    try:
+        start = module.prepare(stage, config.cache_dir.resolve(), progress)
+    finally:
+        progress.close()
+    shutil.copyfile(start.checkpoint, model)
+    results[f"{name}_start"] = start.to_dict()
+    print(
+        f"{name}: node starts from {start.checkpoint} ({'cached' if start.cached else 'made now'}): {start.description}"
+    )
+
+
 def _stage(name: str, process: Any, ros: Any, results: dict[str, Any], body: Any) -> None:
     """Start ``process``, run ``body(progress)``, always stop the process (models saved) and record how."""
     progress = _Progress(name)
@@ -107,6 +138,7 @@ def _drone(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any])
 
     stage = drone_stage.DroneStageConfig(seed=config.seed, wall_budget_s=config.drone_seconds)
     model = run_dir / "models" / "stereo_mono.pt"
+    _start_from("drone", drone_stage, stage, model, config, results)
     process = NodeProcess("drone", drone_stage.node_parameters(stage, str(model)), run_dir)
     _stage("drone", process, ros, results, lambda progress: drone_stage.run(ros, stage, progress))
     results["drone_model_saved"] = model.is_file()
@@ -122,6 +154,7 @@ def _rover(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any])
     rover = RoverConfig()
     mount = [rover.camera_x_m, rover.camera_z_m, rover.camera_pitch_deg]
     model = run_dir / "models" / "terrain.pt"
+    _start_from("rover", rover_stage, stage, model, config, results)
     process = NodeProcess("rover", rover_stage.node_parameters(stage, str(model), mount), run_dir)
     _stage("rover", process, ros, results, lambda progress: rover_stage.run(ros, stage, progress))
     results["rover_model_saved"] = model.is_file()
@@ -136,6 +169,7 @@ def _har(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -
     stage = har_stage.HarStageConfig(seed=config.seed, wall_budget_s=config.har_seconds)
     stream = har_stage.make_stream(stage)
     model = run_dir / "models" / "har.pt"
+    _start_from("har", har_stage, stage, model, config, results)
     with PtyDevices(device_ids=list(range(1, len(stream.streams) + 1))) as link:
         process = NodeProcess("har", har_stage.node_parameters(stream, link.port, str(model)), run_dir)
         _stage(
