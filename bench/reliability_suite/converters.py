@@ -191,12 +191,17 @@ def rclpy_float_array(rng: np.random.Generator) -> Any:
 
 
 def _decoded_image(rng: np.random.Generator) -> tuple[Any, ...]:
-    """An (array, encoding) pair that decode_image accepted (what the node steps after it receive)."""
+    """An (array, encoding) pair that the nodes' image decoding accepted (what the steps after it receive):
+    ``robossl_ros.conversions.image_array`` where this version has it, else ``decode_image``."""
     from robossl.data.messages import decode_image
+    from robossl_ros import conversions
 
+    image_array = getattr(conversions, "image_array", None)
     for _ in range(100):
         msg = rclpy_image(rng)
         try:
+            if image_array is not None:
+                return image_array(msg, "camera/image_raw")[1], msg.encoding
             return decode_image(msg)[1], msg.encoding
         except ValueError:
             continue
@@ -306,7 +311,7 @@ def converters() -> list[Converter]:
         )
         return (AudioChunk(samples, _float(rng), _decoded_stamp_ns(rng)),)
 
-    return [
+    found = [
         # ---- decoders: incoming messages
         Converter("decode_imu", "decode", lambda r: (rclpy_imu(r),), decode_imu, (ValueError,)),
         Converter(
@@ -358,14 +363,14 @@ def converters() -> list[Converter]:
             "yaw_of (terrain_node odometry)", "decode", lambda r: (rclpy_imu(r).orientation,), yaw_of, ()
         ),
         Converter(
-            "grey8 (stereo_mono_node, after decode_image)",
+            "grey8 (stereo_mono_node, after its image decoding)",
             "decode",
             _decoded_image,
             grey8,
             (UnsupportedEncodingError,),
         ),
         Converter(
-            "to_rgb8 (terrain_node, after decode_image)",
+            "to_rgb8 (terrain_node, after its image decoding)",
             "decode",
             _decoded_image,
             to_rgb8,
@@ -432,6 +437,20 @@ def converters() -> list[Converter]:
             caller_error,
         ),
     ]
+    # the nodes' validating decoders (robossl_ros.conversions), where this version has them
+    from robossl_ros import conversions
+
+    for name, make in (
+        ("image_array", lambda r: (rclpy_image(r), "camera/image_raw")),
+        ("audio_chunk", lambda r: (rclpy_audio(r), "audio")),
+        ("camera_model", lambda r: (rclpy_camera_info(r), "camera/camera_info")),
+    ):
+        function = getattr(conversions, name, None)
+        if function is not None:  # documented refusals: ImageCodecError, AudioFormatError, RejectedInput
+            found.append(
+                Converter(f"{name} (robossl_ros.conversions)", "decode", make, function, (ValueError,))
+            )
+    return found
 
 
 def run(cases_per_converter: int, seed: int = 0) -> dict[str, Any]:
