@@ -2,7 +2,7 @@
 sockets beyond loopback, and a soak (issue 23).
 
 Examples:
-    robossl-sandbox python bench/reliability.py                 # full run, ~25 min, bench/results/reliability.json
+    robossl-sandbox python bench/reliability.py                 # full run, ~20 min -> bench/results/reliability.json
     robossl-sandbox python bench/reliability.py --quick         # small counts, 30 s soak -> reliability_quick.json
     python bench/reliability.py --quick --only bags --only checkpoints   # sections that need no ROS
 
