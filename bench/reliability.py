@@ -39,6 +39,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -331,8 +332,14 @@ def main() -> int:
                 for node in args.nodes:
                     results["nodes"][node] = run_section(
                         f"nodes/{node}",
-                        lambda node=node: nodes.run_node(
-                            node, session, log_dir, sockets, args.recovery_timeout, args.burst_seconds
+                        partial(
+                            nodes.run_node,
+                            node,
+                            session,
+                            log_dir,
+                            sockets,
+                            args.recovery_timeout,
+                            args.burst_seconds,
                         ),
                     )
             if "soak" in sections:

@@ -127,10 +127,10 @@ def make_variants(intact: Path, kind: str, out: Path, rng: np.random.Generator) 
         _, file = copy(f"truncated_to_{percent}pct")
         file.write_bytes(file.read_bytes()[: size * percent // 100])
     _, file = copy("block_corrupted")
-    data = bytearray(file.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + BLOCK_BYTES] = rng.integers(0, 256, BLOCK_BYTES, dtype=np.uint8).tobytes()
-    file.write_bytes(bytes(data))
+    block = bytearray(file.read_bytes())
+    middle = len(block) // 2
+    block[middle : middle + BLOCK_BYTES] = rng.integers(0, 256, BLOCK_BYTES, dtype=np.uint8).tobytes()
+    file.write_bytes(bytes(block))
     _, file = copy("zero_length")
     file.write_bytes(b"")
     if kind == "ros1":

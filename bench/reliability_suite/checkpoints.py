@@ -175,7 +175,7 @@ def kills(trials: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
     folder = workdir / "kill"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.pt"
-    named = _named_errors()
+    refused: tuple[type[BaseException], ...] = (FileNotFoundError, KeyError, *_named_errors())
     lost = 0
     killed_mid_save = 0
     orphans_after_next_start = 0
@@ -208,7 +208,7 @@ def kills(trials: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
             state = _startup_load(path)
             if int(state["step"]) < max(completed):
                 wrong_step += 1  # an older checkpoint than the last completed save
-        except (FileNotFoundError, *named, KeyError) as exc:
+        except refused as exc:
             lost += 1
             if len(examples) < 3:
                 examples.append(f"trial {trial}: {type(exc).__name__}: {exc}"[:240])

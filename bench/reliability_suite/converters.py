@@ -220,8 +220,9 @@ def _random_array(rng: np.random.Generator, encoding: str | None = None) -> np.n
         shape_ = size if info.channels == 1 else (*size, info.channels)
         return (rng.random(shape_) * 200).astype(info.dtype)
     shape = tuple(int(rng.choice([0, 1, 2, 3, 4, 5, 17])) for _ in range(int(rng.integers(0, 5))))
-    dtype = rng.choice([np.uint8, np.uint16, np.float32, np.float64, np.int16, np.int64, np.bool_])
-    array = (rng.random(shape) * 300).astype(dtype)
+    dtypes = [np.uint8, np.uint16, np.float32, np.float64, np.int16, np.int64, np.bool_]
+    dtype = dtypes[int(rng.integers(0, len(dtypes)))]
+    array: np.ndarray = (rng.random(shape) * 300).astype(dtype)
     if rng.random() < 0.2 and array.ndim >= 2:
         array = array[:, ::2]  # non-contiguous
     if rng.random() < 0.1 and array.size and array.dtype.kind == "f":

@@ -272,7 +272,8 @@ class SocketAudit:
         """Counts of the sockets seen. Beyond loopback: bound to a non-loopback address or to the wildcard
         (0.0.0.0 / ::, reachable on every interface outside the sandbox), or connected to a non-loopback
         peer. Multicast groups joined are listed separately (discovery traffic leaves the host with them)."""
-        beyond, wildcard, loopback, examples = 0, 0, 0, []
+        beyond, wildcard, loopback = 0, 0, 0
+        examples: list[str] = []
         for sock in self.seen.values():
             local = address_class(sock["local"][0])
             remote_ip, remote_port = sock["remote"]
