@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="SOURCE: .npz of windows, dataset folder, or bag")
     parser.add_argument("--topic", help="bag topic (sensor_msgs/Imu or Image)")
     parser.add_argument("--task", default="gesture", help="ActRecTut task: gesture or walk")
+    parser.add_argument("--classes", nargs="+", metavar="CLASS", help="BorealTC class folders (default: all)")
     parser.add_argument("--modality", choices=("image", "imu", "spectrogram", "features"), help="override")
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps in total")
     parser.add_argument("--batch-size", type=int, default=128, help="samples per step and process")
@@ -217,7 +218,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     checkpoint_path = out / "checkpoint.pt"
 
-    data = load_source(args.data, args.topic, args.task, args.modality)
+    data = load_source(args.data, args.topic, args.task, args.modality, args.classes)
     standardizer = Standardizer.fit(data.windows, data.spec)
     windows = torch.from_numpy(standardizer(data.windows))
     torch.manual_seed(args.seed)

@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="labelled SOURCE (.npz with labels, or dataset folder)")
     parser.add_argument("--topic", help="bag topic (bags carry no labels; only useful with --help)")
     parser.add_argument("--task", default="gesture", help="ActRecTut task: gesture or walk")
+    parser.add_argument("--classes", nargs="+", metavar="CLASS", help="BorealTC class folders (default: all)")
     parser.add_argument("--label-fraction", type=float, default=1.0, help="share of training labels used")
     parser.add_argument(
         "--test-fraction", type=float, default=0.3, help="share of runs held out (many groups)"
@@ -138,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     saved = read_pretrain_checkpoint(args.checkpoint, map_location=args.device)
     spec = saved_input_spec(args.checkpoint, saved)
-    data = load_source(args.data, args.topic, args.task, spec.modality)
+    data = load_source(args.data, args.topic, args.task, spec.modality, args.classes)
     if data.labels is None:
         raise DataSourceError(
             f"{args.data} has no labels; probing needs a labelled source: an .npz with 'labels' (N,) int "

@@ -5,6 +5,8 @@ Input: IMU windows ``(B, T, devices x C)`` with every device's channels side by 
 from ``spec.devices``. The objective is the ColloSSL
 team's :class:`robossl.pipelines.collossl.objectives.ColloSSLObjective` (MMD device selection + weighted
 multi-view contrastive loss, Jain et al. IMWUT 2022); probes see every device's encoding concatenated.
+Device selection reads the accelerometer found by name in ``spec.channel_names``; sources without
+channel names (an ``.npz``) must put acc x, y, z first in each device.
 """
 
 from __future__ import annotations
@@ -73,8 +75,18 @@ def build_collossl(spec: InputSpec, config: ColloSSLConfig) -> SSLMethod:
             "with --set num_devices=N (config num_devices; N >= 2 must divide the channel count), or choose "
             "a single-device method such as simclr"
         )
+    acc_channels: tuple[int, ...] = (0, 1, 2)
+    if spec.channel_names:
+        from robossl.data.har.recording import ACCELEROMETER_CHANNELS, channel_indices
+
+        acc_channels = channel_indices(spec.channel_names, ACCELEROMETER_CHANNELS, "the input's IMU devices")
     objective = ColloSSLObjective(
         ImuConvEncoder(channels // devices),
-        ColloSSLObjectiveConfig(anchor=config.anchor, policy=config.policy, temperature=config.temperature),
+        ColloSSLObjectiveConfig(
+            anchor=config.anchor,
+            policy=config.policy,
+            temperature=config.temperature,
+            acc_channels=acc_channels,
+        ),
     )
     return ColloSSLMethod(objective, devices)

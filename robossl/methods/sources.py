@@ -16,8 +16,9 @@ naming the file, topic or array and saying what to do.
 
 from __future__ import annotations
 
+import functools
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,17 @@ def load_npz(path: Path, modality: str | None = None) -> WindowSet:
     return WindowSet(windows, spec, labels, groups)
 
 
-def acc_triplets(channels_per_device: int, num_devices: int) -> tuple[tuple[int, int, int], ...]:
-    """Accelerometer xyz channel triplets when each device's channels start with acc x, y, z."""
-    return tuple(tuple(d * channels_per_device + i for i in range(3)) for d in range(num_devices))  # type: ignore[misc]
+# Channel names of the 6-channel IMU windows of a bag topic and of BorealTC (wx..wz, ax..az).
+GYRO_ACCEL_NAMES = ("gyro_x", "gyro_y", "gyro_z", "acc_x", "acc_y", "acc_z")
+
+
+def acc_triplets(channel_names: tuple[str, ...], num_devices: int) -> tuple[tuple[int, int, int], ...]:
+    """Accelerometer xyz channel triplets, found by name, of ``num_devices`` devices side by side."""
+    from robossl.data.har.recording import ACCELEROMETER_CHANNELS, channel_indices
+
+    acc = channel_indices(channel_names, ACCELEROMETER_CHANNELS, "each IMU device")
+    width = len(channel_names)
+    return tuple(tuple(d * width + i for i in acc) for d in range(num_devices))  # type: ignore[misc]
 
 
 def load_actrectut_windows(
@@ -175,10 +184,9 @@ def load_actrectut_windows(
         labels.append(recording.labels[centre])
         groups.append(np.full(len(windows), index, dtype=np.int64))
         class_names, devices = recording.class_names, len(recording.device_names)
+        names = recording.channel_names[recording.device_names[0]]
     windows = np.concatenate(parts).astype(np.float32)
-    spec = InputSpec(
-        "imu", tuple(windows.shape[1:]), acc_triplets(windows.shape[2] // devices, devices), devices
-    )
+    spec = InputSpec("imu", tuple(windows.shape[1:]), acc_triplets(names, devices), devices, names)
     return WindowSet(
         windows,
         spec,
@@ -189,12 +197,17 @@ def load_actrectut_windows(
     )
 
 
-def load_borealtc_windows(root: Path | None, window_s: float = 1.0, hop_s: float = 0.5) -> WindowSet:
-    """BorealTC IMU windows ``(100, 6)`` (wx, wy, wz, ax, ay, az); group = run."""
+def load_borealtc_windows(
+    root: Path | None, window_s: float = 1.0, hop_s: float = 0.5, classes: Sequence[str] | None = None
+) -> WindowSet:
+    """BorealTC IMU windows ``(100, 6)`` (wx, wy, wz, ax, ay, az); group = run.
+
+    ``classes``: class folders to read (``None``: every folder with IMU runs).
+    """
     from robossl.data.borealtc import WindowConfig, load_borealtc, make_windows
 
-    vib = make_windows(load_borealtc(root), WindowConfig(window_s=window_s, hop_s=hop_s))
-    spec = InputSpec("imu", tuple(vib.imu.shape[1:]), ((0, 1, 2), (3, 4, 5)))
+    vib = make_windows(load_borealtc(root, classes), WindowConfig(window_s=window_s, hop_s=hop_s))
+    spec = InputSpec("imu", tuple(vib.imu.shape[1:]), ((0, 1, 2), (3, 4, 5)), 1, GYRO_ACCEL_NAMES)
     return WindowSet(
         vib.imu.astype(np.float32), spec, vib.labels, vib.run_ids, vib.class_names, vib.run_names
     )
@@ -249,7 +262,7 @@ def _read_bag_topic(path: Path, topic: str, length: int, hop: int, image_size: i
                     f"{length}; record for longer or choose another Imu topic"
                 )
             windows = sliding_windows(finite, length, hop)
-            spec = InputSpec("imu", (length, 6), ((0, 1, 2), (3, 4, 5)))
+            spec = InputSpec("imu", (length, 6), ((0, 1, 2), (3, 4, 5)), 1, GYRO_ACCEL_NAMES)
             return WindowSet(windows.astype(np.float32), spec)
         if msgtype == "sensor_msgs/msg/Image":
             import cv2
@@ -285,9 +298,13 @@ _KINDS = (
 
 
 def load_source(
-    source: str | Path, topic: str | None = None, task: str = "gesture", modality: str | None = None
+    source: str | Path,
+    topic: str | None = None,
+    task: str = "gesture",
+    modality: str | None = None,
+    classes: Sequence[str] | None = None,
 ) -> WindowSet:
-    """Dispatch on the kind of ``source`` (see the module docstring).
+    """Dispatch on the kind of ``source`` (see the module docstring); ``classes``: BorealTC class folders.
 
     Raises:
         DataSourceNotFoundError: ``source`` (or a file a dataset folder needs) does not exist.
@@ -296,7 +313,7 @@ def load_source(
     path = Path(source)
     if not path.exists():
         raise DataSourceNotFoundError(f"data source {path} does not exist; check the --data path ({_KINDS})")
-    data = _load(path, topic, task, modality)
+    data = _load(path, topic, task, modality, classes)
     count = data.windows.shape[0]
     if count < MIN_SAMPLES:
         raise DataSourceError(
@@ -312,7 +329,9 @@ def load_source(
     return data
 
 
-def _load(path: Path, topic: str | None, task: str, modality: str | None) -> WindowSet:
+def _load(
+    path: Path, topic: str | None, task: str, modality: str | None, classes: Sequence[str] | None
+) -> WindowSet:
     if path.suffix == ".npz":
         return load_npz(path, modality)
     if _is_bag(path):
@@ -330,7 +349,7 @@ def _load(path: Path, topic: str | None, task: str, modality: str | None) -> Win
                 f"ActRecTut folder {path} has tasks {tasks}, not {task!r}; choose one with --task"
             )
         if any(path.glob("*/imu_*.csv")):
-            return _dataset(load_borealtc_windows, path)
+            return _dataset(functools.partial(load_borealtc_windows, classes=classes), path)
     raise DataSourceError(f"do not know how to read {path}: expected {_KINDS}")
 
 
