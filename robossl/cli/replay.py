@@ -10,8 +10,10 @@ Examples:
 
 A damaged bag (truncated, corrupted, missing files, unknown serialization) is reported on stderr and its
 readable part still replays; the exit status is then 1 (0 when clean, 2 when nothing could be read).
-Use --strict to stop at the first problem instead. ``--ros`` publishes with loopback-only DDS; nodes that
-should follow the bag's time need ``use_sim_time:=true``.
+``--info`` reads and decodes every message, so it reports damage the index does not show, with the
+recovered / lost counts. Use --strict to stop at the first problem instead (exit status 2). ``--ros``
+publishes with loopback-only DDS and leaves out topics whose message type is not installed for rclpy; nodes
+that should follow the bag's time need ``use_sim_time:=true``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "bag", nargs="+", help="bag path(s): .bag file(s), a rosbag2 folder, or a .mcap/.db3 file"
     )
-    parser.add_argument("--info", action="store_true", help="print topics and counts only")
+    parser.add_argument(
+        "--info", action="store_true", help="print topics and counts, and check that every message reads"
+    )
     parser.add_argument("--topics", nargs="+", default=None, help="topics to replay (default: all)")
     parser.add_argument(
         "--start", type=float, default=None, help="seconds after the first message to start at"
@@ -55,11 +59,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _info(bag: BagReader) -> None:
+def _info(bag: BagReader, readable: dict[str, int] | None = None) -> None:
     print(f"duration: {bag.duration_s:.3f} s   messages: {bag.message_count}   files: {len(bag.sources)}")
     width = max([len(t) for t in bag.topics] + [5])
     for topic, summary in bag.topics.items():
-        print(f"  {topic:<{width}}  {summary.msgtype:<40} {summary.count:>9}  {summary.serialization_format}")
+        line = f"  {topic:<{width}}  {summary.msgtype:<40} {summary.count:>9}  {summary.serialization_format}"
+        if readable is not None:
+            line += f"  {readable.get(topic, 0):>9} readable"
+        print(line)
+
+
+def _check(bag: BagReader) -> list[str]:
+    """Read and decode every message; print the table with readable counts and the salvage summary."""
+    for _ in bag.messages():
+        pass
+    _info(bag, bag.stats.per_topic)
+    counts = bag.salvage_counts()
+    print(
+        f"check: {counts.recovered} message(s) readable, {counts.lost} lost, "
+        f"{counts.damaged_regions} damaged region(s)"
+    )
+    return list(bag.problems)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,14 +88,16 @@ def run(args: argparse.Namespace) -> int:
     paths = args.bag if len(args.bag) > 1 else args.bag[0]
     try:
         with BagReader(paths, salvage=not args.strict) as bag:
-            _info(bag)
-            problems = list(bag.problems)
+            if args.info:
+                problems = _check(bag)
+            else:
+                _info(bag)
         if args.info:
             return _report(problems)
         if args.ros:
             return _replay_ros(args, paths)
         return _replay_in_process(args, paths)
-    except (BagError, ValueError) as exc:  # ValueError: a message type rclpy cannot import (--ros)
+    except (BagError, ValueError) as exc:  # ValueError: a message type rclpy cannot import (--ros --strict)
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

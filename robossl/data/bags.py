@@ -9,11 +9,12 @@ Built on the pure-Python ``rosbags`` library, with three things added that real 
 - **Standard types come from the ROS 2 Jazzy type store**; a bag's embedded definitions are used only for
   types the store does not know (some bags embed placeholder definitions). ROS 1 bags use their embedded
   definitions.
-- **Damage is reported, not fatal.** A truncated or corrupted file, a listed file that is missing, or a topic
-  in an unknown serialization format gives a :class:`BagError` naming the file and the problem when
-  ``salvage=False``; with ``salvage=True`` (the default) the problem is logged and kept in
-  :attr:`BagReader.problems`, and every message that can still be read is returned (an mcap or sqlite3
-  file that cannot be opened is scanned record by record up to the damage).
+- **Damage is reported, not fatal.** A truncated or corrupted file, a listed file that is missing, an
+  unreadable ``metadata.yaml``, or a topic in an unknown serialization format gives a :class:`BagError`
+  naming the file and the problem when ``salvage=False``; with ``salvage=True`` (the default) the problem is
+  logged and kept in :attr:`BagReader.problems`, and every message that can still be read is returned: a
+  file whose index cannot be opened, or whose indexed read fails half-way, is scanned record by record
+  (page by page for sqlite3) past the damage. :func:`salvage_counts` gives recovered / lost counts.
 
 Example::
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +37,12 @@ import yaml
 
 from robossl.data.bag_sources import (
     BagError,
+    DamagedRegion,
+    RosbagsSource,
     SourceConnection,
     StorageSource,
+    describe_damage,
+    open_scanner,
     open_storage,
 )
 from robossl.data.bag_writer import BagWriter  # re-exported: reading and writing from one module
@@ -46,12 +52,15 @@ __all__ = [
     "BagMessage",
     "BagReader",
     "BagWriter",
+    "SalvageCounts",
     "TopicSummary",
     "iter_messages",
+    "salvage_counts",
 ]
 
 log = logging.getLogger(__name__)
 PathLike = str | Path
+_MISSING = "listed in metadata.yaml but missing"
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,21 @@ class BagMessage:
 class _Stats:
     decode_errors: int = 0  # messages dropped because they could not be deserialised
     per_topic: dict[str, int] = field(default_factory=dict)  # messages yielded per topic
+    read_per_file: dict[Path, int] = field(default_factory=dict)  # raw messages read per storage file
 
 
-def _resolve_sources(paths: Sequence[Path], problems: list[str]) -> list[Path]:
+@dataclass(frozen=True)
+class SalvageCounts:
+    """How much of a bag could be read (see :func:`salvage_counts`)."""
+
+    recovered: int  # messages read and decoded
+    lost: int  # messages known to be lost: listed in a readable index (or missing sqlite3 row ids) but
+    #            unreadable, plus messages that do not decode. Messages after a cut with no index are unknown
+    damaged_regions: int  # unreadable parts of the storage files (byte ranges, runs of rows, a cut-off end,
+    #                       a missing file); 0 for an intact bag
+
+
+def _resolve_sources(paths: Sequence[Path], problems: list[str], salvage: bool) -> list[Path]:
     """Storage files (``.bag``, ``.mcap``, ``.db3``) behind the given paths."""
     files: list[Path] = []
     for path in paths:
@@ -93,29 +114,60 @@ def _resolve_sources(paths: Sequence[Path], problems: list[str]) -> list[Path]:
             continue
         meta = path / "metadata.yaml"
         if not meta.is_file():
-            found = sorted(p for p in path.iterdir() if p.suffix in (".mcap", ".db3"))
-            if not found:
-                raise BagError(
-                    path, "is a folder without metadata.yaml and without .mcap/.db3 files; not a bag"
-                )
+            found = _storage_files(path)
             problems.append(
-                f"{meta}: missing (recording interrupted before it closed?); reading {len(found)} storage "
-                "file(s) found in the folder"
+                f"{meta}: missing (recording interrupted before it closed?); reading {_names(found)} found "
+                "in the folder"
             )
             files.extend(found)
             continue
-        files.extend(_files_from_metadata(meta, problems))
+        try:
+            files.extend(_files_from_metadata(meta, problems))
+        except _UnreadableMetadata as exc:
+            if not salvage:
+                raise BagError(
+                    meta,
+                    f"is not a valid rosbag2 metadata file ({exc}); fix or remove it, or read the bag with "
+                    "salvage on (the CLI without --strict) to read the storage files in the folder",
+                ) from exc
+            found = _storage_files(path)
+            problems.append(
+                f"{meta}: not a valid rosbag2 metadata file ({exc}); reading {_names(found)} found in the folder"
+            )
+            files.extend(found)
     return files
+
+
+def _storage_files(folder: Path) -> list[Path]:
+    found = sorted(p for p in folder.iterdir() if p.suffix in (".mcap", ".db3"))
+    if not found:
+        raise BagError(
+            folder, "is a folder without a readable metadata.yaml and without .mcap/.db3 files; not a bag"
+        )
+    return found
+
+
+def _names(files: list[Path]) -> str:
+    return f"{len(files)} storage file(s) ({', '.join(f.name for f in files)})"
+
+
+class _UnreadableMetadata(Exception):
+    """metadata.yaml cannot be parsed as a rosbag2 metadata file."""
 
 
 def _files_from_metadata(meta: Path, problems: list[str]) -> list[Path]:
     try:
-        info = yaml.safe_load(meta.read_text())["rosbag2_bagfile_information"]
+        text = meta.read_bytes().decode("utf-8")
+        info = yaml.safe_load(text)["rosbag2_bagfile_information"]
         storage = str(info.get("storage_identifier", ""))
         relative = [str(p) for p in info.get("relative_file_paths", [])]
         compression = str(info.get("compression_mode", "") or "")
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
-        raise BagError(meta, f"is not a valid rosbag2 metadata file ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise _UnreadableMetadata(f"not UTF-8 text: {exc}") from exc
+    except RecursionError as exc:  # PyYAML recurses once per nesting level
+        raise _UnreadableMetadata("nested too deeply to parse") from exc
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise _UnreadableMetadata(f"{type(exc).__name__}: {exc}".replace("\n", " ")) from exc
     if storage not in ("mcap", "sqlite3"):
         raise BagError(meta, f"unknown storage identifier {storage!r}; robossl reads 'mcap' and 'sqlite3'")
     if compression not in ("", "none", "NONE"):
@@ -126,7 +178,7 @@ def _files_from_metadata(meta: Path, problems: list[str]) -> list[Path]:
         candidates = [meta.parent / rel, meta.parent / Path(rel).name]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            problems.append(f"{meta.parent / Path(rel).name}: listed in metadata.yaml but missing; skipped")
+            problems.append(f"{meta.parent / Path(rel).name}: {_MISSING}; skipped")
         else:
             files.append(found)
     if not files:
@@ -160,14 +212,19 @@ class BagReader:
         self.typestore: Any = None
         self._cdr_store: Any = None
         self.stats = _Stats()
+        self.damaged: dict[Path, list[DamagedRegion]] = {}  # storage file -> parts a scan could not read
+        self.lost_known: dict[Path, int] = {}  # storage file -> messages a scan knows were lost
+        self._missing_files = 0  # storage files metadata.yaml lists that do not exist
+        self._listed: dict[Path, int] = {}  # storage file -> messages its (readable) index lists
 
     # ------------------------------------------------------------------ open / close
     def open(self) -> BagReader:
         """Open every storage file (raises :class:`BagError` for unreadable input)."""
         problems: list[str] = []
-        files = _resolve_sources(self.paths, problems)
+        files = _resolve_sources(self.paths, problems, self.salvage)
         for problem in problems:
             self._problem(problem)
+        self._missing_files = sum(1 for problem in problems if _MISSING in problem)
         kinds = {"ros1" if f.suffix == ".bag" and f.is_file() else "ros2" for f in files}
         if len(kinds) > 1:
             raise BagError(self.paths[0], "mixes ROS 1 .bag files with rosbag2 storage; read them separately")
@@ -176,6 +233,16 @@ class BagReader:
                 source, damage = open_storage(file, salvage=self.salvage)
                 if source is not None:
                     self.sources.append(source)
+                    if isinstance(source, RosbagsSource):
+                        formats = ("cdr", "ros1")
+                        self._listed[file] = sum(
+                            c.count for c in source.connections if c.serialization_format in formats
+                        )
+                    else:
+                        self.damaged[file] = list(source.damaged)
+                        self.lost_known[file] = source.lost
+                elif damage:
+                    self.damaged[file] = [DamagedRegion(None, None, "nothing readable")]
                 if damage:
                     self._problem(damage)
             if not self.sources:
@@ -282,16 +349,119 @@ class BagReader:
     def _guarded(
         self, source: StorageSource, conns: list[SourceConnection], start: int | None, stop: int | None
     ) -> Iterator[tuple[int, int, SourceConnection, bytes | memoryview]]:
-        count = 0
+        read = 0
+        last: int | None = None  # log time of the last message passed on
+        at_last: Counter[str] = Counter()  # messages per topic passed on at that log time
+        # The newest message is held back until the next one reads: when the read then fails, the damage
+        # may have begun inside it (no checksums), and the scan below decides whether it is intact.
+        held: tuple[int, int, SourceConnection, bytes | memoryview] | None = None
         try:
             for conn, stamp, raw in source.messages(conns, start, stop):
-                count += 1
-                yield stamp, id(source), conn, raw
-        except Exception as exc:  # rosbags ReaderError, sqlite3/apsw errors, decompression errors
-            self._problem(
-                f"{source.path}: read failed after {count} message(s): {type(exc).__name__}: {exc}; "
-                "the file is truncated or corrupted, later messages of this file are lost"
+                if held is not None:
+                    read += 1
+                    if held[0] != last:
+                        last, at_last = held[0], Counter()
+                    at_last[held[2].topic] += 1
+                    self._count_read(source.path)
+                    yield held
+                held = (stamp, id(source), conn, raw)
+            listed = sum(c.count for c in conns)
+            got = read + (held is not None)
+            # rosbags skips over zeroed bytes in an uncompressed mcap chunk and stops without an error
+            ended_early = (
+                isinstance(source, RosbagsSource) and start is None and stop is None and got < listed
             )
+            if not ended_early:
+                if held is not None:
+                    self._count_read(source.path)
+                    yield held
+                return
+            failure = f"it ended after {got} of the {listed} message(s) the index lists"
+        except Exception as exc:  # rosbags ReaderError, sqlite3/apsw errors, decompression errors
+            failure = f"{type(exc).__name__}: {exc}"
+        if not isinstance(source, RosbagsSource):  # a scanner steps over damage; this is a read error
+            if held is not None:
+                self._count_read(source.path)
+                yield held
+            self._problem(
+                f"{source.path}: read failed after {read + (held is not None)} message(s): {failure}; later "
+                "messages of this file are lost"
+            )
+            return
+        then = (
+            "scanning it record by record for the rest"
+            if self.salvage
+            else "read it with salvage on (the CLI without --strict) to recover the rest"
+        )
+        self._problem(
+            f"{source.path}: indexed read failed after {read} message(s) ({failure}); the file is corrupted, "
+            + then
+        )
+        try:
+            scanner = open_scanner(source.path)
+        except BagError as exc:
+            self.damaged[source.path] = [DamagedRegion(None, None, "nothing readable by scanning")]
+            self._problem(f"{source.path}: scanning failed too ({exc.problem}); later messages are lost")
+            return
+        self.damaged[source.path] = list(scanner.damaged)
+        try:
+            resumed = 0
+            for conn, stamp, raw in self._resume(scanner, conns, start if last is None else last, stop):
+                if stamp == last and at_last[conn.topic] > 0:  # the indexed read gave it already
+                    at_last[conn.topic] -= 1
+                    continue
+                resumed += 1
+                self._count_read(source.path)
+                yield stamp, id(source), conn, raw
+        finally:
+            scanner.close()
+        summary = describe_damage(scanner, read + resumed)
+        if start is None and stop is None:
+            listed = sum(c.count for c in conns)
+            summary += f"; the index lists {listed} message(s) on the topics read: {max(0, listed - read - resumed)} lost"
+        self._problem(f"{source.path}: the scan read {resumed} more message(s). {summary}")
+
+    @staticmethod
+    def _resume(
+        scanner: StorageSource, conns: list[SourceConnection], start: int | None, stop: int | None
+    ) -> Iterator[tuple[SourceConnection, int, bytes | memoryview]]:
+        """The scanner's messages on ``conns`` (the indexed source's connections), from ``start``."""
+        by_key = {(c.topic, c.msgtype): c for c in conns}
+        by_topic = {c.topic: c for c in conns}
+        mapping = {}
+        for c in scanner.connections:
+            target = by_key.get((c.topic, c.msgtype)) or by_topic.get(c.topic)
+            if target is not None:
+                mapping[id(c)] = target
+        wanted = [c for c in scanner.connections if id(c) in mapping]
+        for conn, stamp, raw in scanner.messages(wanted, start, stop):
+            yield mapping[id(conn)], stamp, raw
+
+    def _count_read(self, path: Path) -> None:
+        self.stats.read_per_file[path] = self.stats.read_per_file.get(path, 0) + 1
+
+    @property
+    def recovered(self) -> int:
+        """Messages read and decoded so far (see :meth:`salvage_counts`)."""
+        return self.salvage_counts().recovered
+
+    @property
+    def lost(self) -> int:
+        """Messages known to be lost in what was read so far (see :meth:`salvage_counts`)."""
+        return self.salvage_counts().lost
+
+    def salvage_counts(self) -> SalvageCounts:
+        """Recovered / lost / damaged counts, complete after reading every message of every topic.
+
+        Lost messages are counted against each file's index (the messages it lists minus those read), so
+        after reading only some topics or a time range the count includes the messages left unread.
+        """
+        lost = self.stats.decode_errors + sum(self.lost_known.values())
+        for path, listed in self._listed.items():
+            lost += max(0, listed - self.stats.read_per_file.get(path, 0))
+        recovered = sum(self.stats.per_topic.values())
+        regions = sum(len(regions) for regions in self.damaged.values()) + self._missing_files
+        return SalvageCounts(recovered, lost, regions)
 
     def messages(
         self,
@@ -355,6 +525,22 @@ class BagReader:
             self._cdr_store = default_typestore()
         store = self._cdr_store if message.msgtype in self._cdr_store.fielddefs else self.typestore
         return bytes(store.ros1_to_cdr(message.raw, message.msgtype))
+
+
+def salvage_counts(path: PathLike | Sequence[PathLike]) -> SalvageCounts:
+    """Read every message of a bag with salvage on and count what was recovered and what was lost.
+
+    For benchmarks and checks of damaged recordings; the problems are logged as :class:`BagReader` does.
+
+    Example::
+
+        counts = salvage_counts("crashed_run")
+        print(counts.recovered, counts.lost, counts.damaged_regions)
+    """
+    with BagReader(path, salvage=True) as bag:
+        for _ in bag.messages():
+            pass
+        return bag.salvage_counts()
 
 
 def iter_messages(

@@ -155,9 +155,10 @@ def test_truncated_bag_errors_then_salvages_the_readable_part(tmp_path: Path, st
     with BagReader(bag) as reader:
         values = [m.msg.angular_velocity.x for m in reader.messages(["/imu"])]
         assert len(reader.problems) == 1 and file.name in reader.problems[0]
-    # about half the file is intact; what is recovered is exactly the first messages, in order
+    # about half the file is intact; what is recovered is the first messages, in order (sqlite3 may also
+    # keep later rows whose page lies before the cut while an earlier row's page lies after it)
     assert 500 < len(values) < 1500
-    assert values == [float(i) for i in range(len(values))]
+    assert values[:500] == [float(i) for i in range(500)] and values == sorted(set(values))
 
 
 def test_garbage_and_empty_files_name_the_file(tmp_path: Path) -> None:
@@ -322,7 +323,7 @@ def test_mcap_index_counts_equal_a_full_record_scan(real_data, name: str) -> Non
         indexed = RosbagsSource(file)
         scanned = McapScanSource(file)
         try:
-            assert scanned.error is None
+            assert scanned.damaged == []
             assert {c.topic: c.count for c in scanned.connections} == {
                 c.topic: c.count for c in indexed.connections
             }
