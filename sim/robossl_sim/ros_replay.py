@@ -12,6 +12,7 @@ applies it before ``rclpy.init``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class RosReplayer:
         self.ros = ros or RosReplayConfig()
         self.publishers: dict[str, Any] = {}
         self.ack_timeouts = 0  # messages whose acknowledgement timed out (backpressure mode)
+        self.skipped: dict[str, str] = {}  # topic -> why it is not published (type not installed for rclpy)
         self._clock_pub = None
 
     def _qos(self) -> Any:
@@ -87,9 +89,16 @@ class RosReplayer:
         return pub
 
     def prepare(self, topics: dict[str, str]) -> None:
-        """Create publishers for ``{topic: msgtype}`` and wait for subscribers as configured."""
+        """Create publishers for ``{topic: msgtype}`` and wait for subscribers as configured.
+
+        A topic whose message type is not installed for rclpy is left out (kept in :attr:`skipped`), as
+        the in-process replay leaves out a topic it cannot read; the other topics still replay.
+        """
         for topic, msgtype in topics.items():
-            self._publisher(topic, msgtype)
+            try:
+                self._publisher(topic, msgtype)
+            except ValueError as exc:  # message_class: the type's ROS 2 package is not installed
+                self.skipped[topic] = str(exc)
         if self.ros.publish_clock:
             from rclpy.qos import QoSProfile
 
@@ -108,9 +117,15 @@ class RosReplayer:
 
         from robossl.data.bags import BagReader
 
-        with BagReader(self.replayer.path) as bag:
-            wanted = self.replayer.config.topics
+        config = self.replayer.config
+        with BagReader(self.replayer.path, salvage=config.salvage) as bag:
+            wanted = config.topics
             self.prepare({t: s.msgtype for t, s in bag.topics.items() if wanted is None or t in wanted})
+            publishable = [t for t in bag.topics if (wanted is None or t in wanted) and t not in self.skipped]
+        if self.skipped:
+            if not config.salvage:
+                raise ValueError("; ".join(f"topic {t!r}: {why}" for t, why in self.skipped.items()))
+            self.replayer.config = dataclasses.replace(config, topics=publishable)
         clock_type = message_class("rosgraph_msgs/msg/Clock")
         time_type = message_class("builtin_interfaces/msg/Time")
         timeout = Duration(seconds=self.ros.ack_timeout_s)
@@ -123,7 +138,10 @@ class RosReplayer:
             pub.publish(self.replayer.bag.to_cdr(message))
             if self.ros.backpressure and not pub.wait_for_all_acked(timeout):
                 self.ack_timeouts += 1
-        return self.replayer.stats
+        stats = self.replayer.stats
+        for topic, why in self.skipped.items():
+            stats.problems.append(f"topic {topic!r} not published: {why}")
+        return stats
 
 
 def run_ros_replay(
