@@ -84,17 +84,30 @@ def array_msg(values: np.ndarray, name: str, stamp_ns: int) -> Float32MultiArray
     return msg
 
 
+class ArrayLabelError(ValueError):
+    """A Float32MultiArray whose first dimension label is not ``"<name>;stamp_ns=<T>"`` (:func:`array_msg`)."""
+
+
 def array_stamp_ns(msg: Float32MultiArray) -> int:
     """The stamp written by :func:`array_msg`.
 
     Raises:
-        ValueError: when the label has no ``stamp_ns=`` field.
+        ArrayLabelError: no layout dimension, or its label has no integer ``stamp_ns=`` field.
     """
-    for part in msg.layout.dim[0].label.split(";")[1:]:
+    if not msg.layout.dim:
+        raise ArrayLabelError(
+            "Float32MultiArray has no layout dimension to carry 'stamp_ns='; it was not made by "
+            "robossl_ros.har_node.array_msg (har_node's activity/scores and activity/embedding)"
+        )
+    label = msg.layout.dim[0].label
+    for part in label.split(";")[1:]:
         key, _, value = part.partition("=")
         if key == "stamp_ns":
-            return int(value)
-    raise ValueError(f"array label {msg.layout.dim[0].label!r} has no stamp_ns field")
+            try:
+                return int(value)
+            except ValueError:
+                raise ArrayLabelError(f"array label {label!r}: stamp_ns must be an integer [ns]") from None
+    raise ArrayLabelError(f"array label {label!r} has no stamp_ns field ('<name>;stamp_ns=<T>')")
 
 
 class HarNode(PipelineNode):
