@@ -252,6 +252,7 @@ def converters() -> list[Converter]:
         stamp_to_ns,
     )
     from robossl_ros.conversions import (
+        RejectedInput,
         audio_msg,
         camera_info_msg,
         image_msg,
@@ -320,7 +321,7 @@ def converters() -> list[Converter]:
             "decode",
             lambda r: (rclpy_imu(r),),
             imu_sample,
-            (NonFiniteError,),
+            (NonFiniteError, RejectedInput),  # RejectedInput: bad_stamp
         ),
         Converter(
             "decode_image (rclpy Image)",

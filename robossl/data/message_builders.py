@@ -25,8 +25,13 @@ __all__ = [
 
 
 def build_header(store: Any, stamp_ns: int, frame_id: str) -> Any:
-    """``std_msgs/Header`` with the stamp in nanoseconds."""
-    sec, nanosec = ns_to_stamp(stamp_ns)
+    """``std_msgs/Header`` with the stamp in nanoseconds.
+
+    Raises:
+        robossl.data.messages.StampError: (a ``ValueError``) the stamp's seconds do not fit int32, naming
+            ``header.stamp.sec`` and the valid range (serialising would otherwise raise ``struct.error``).
+    """
+    sec, nanosec = ns_to_stamp(stamp_ns, "header.stamp")
     time = store.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
     return store.types["std_msgs/msg/Header"](stamp=time, frame_id=frame_id)
 

@@ -32,12 +32,14 @@ __all__ = [
     "AudioFormatError",
     "CameraModel",
     "ImuSample",
+    "StampError",
     "audio_label",
     "audio_layout",
     "decode_audio",
     "decode_camera_info",
     "decode_image",
     "decode_imu",
+    "checked_stamp_ns",
     "ns_to_stamp",
     "stamp_to_ns",
 ]
@@ -50,14 +52,66 @@ class AudioFormatError(ValueError):
     """An ``Int16MultiArray`` does not follow robossl's audio layout (docs/logs.md)."""
 
 
+TIME_SEC_MIN, TIME_SEC_MAX = -(2**31), 2**31 - 1  # builtin_interfaces/Time.sec is int32 [s]
+
+
+class StampError(ValueError):
+    """A stamp that no ``builtin_interfaces/Time`` holds: ``nanosec`` outside [0, 1e9) or ``sec`` out of range."""
+
+
 def stamp_to_ns(stamp: Any) -> int:
-    """``builtin_interfaces/Time`` (``sec``, ``nanosec``) -> integer nanoseconds."""
+    """``builtin_interfaces/Time`` (``sec``, ``nanosec``) -> integer nanoseconds.
+
+    Plain arithmetic, no check (bag readers take recorded stamps as they are); input from a peer goes
+    through :func:`checked_stamp_ns`.
+    """
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
-def ns_to_stamp(stamp_ns: int) -> tuple[int, int]:
-    """Integer nanoseconds -> ``(sec, nanosec)`` with ``0 <= nanosec < 1e9`` (negative times allowed)."""
+def checked_stamp_ns(stamp: Any, where: str) -> int:
+    """Like :func:`stamp_to_ns`, for a stamp a node receives: it must be a normalised, non-negative Time.
+
+    Args:
+        stamp: ``builtin_interfaces/Time`` (rclpy or rosbags).
+        where: the message it came from, named in the error (e.g. ``"Imu on wrist/imu"``).
+
+    Raises:
+        StampError: ``nanosec`` is not in [0, 999999999] (the same instant could be written several ways,
+            and republishing it can overflow ``sec``), or ``sec`` is negative (ROS time starts at 0;
+            ``rclpy.time.Time`` refuses negative times) or beyond int32.
+    """
+    sec, nanosec = int(stamp.sec), int(stamp.nanosec)
+    if not 0 <= nanosec < 1_000_000_000:
+        raise StampError(
+            f"{where}: header.stamp.nanosec={nanosec} is outside 0 .. 999999999 (sec={sec}); the publisher "
+            "must carry whole seconds into sec (rclpy: Time(nanoseconds=...).to_msg())"
+        )
+    if not 0 <= sec <= TIME_SEC_MAX:
+        raise StampError(
+            f"{where}: header.stamp.sec={sec} is outside 0 .. {TIME_SEC_MAX}; ROS time is never negative, "
+            "so the publisher's clock or stamp is wrong"
+        )
+    return sec * 1_000_000_000 + nanosec
+
+
+def ns_to_stamp(stamp_ns: int, field: str = "stamp") -> tuple[int, int]:
+    """Integer nanoseconds -> ``(sec, nanosec)`` with ``0 <= nanosec < 1e9`` (negative times allowed).
+
+    Args:
+        stamp_ns: the time [ns].
+        field: the message field it is written to, named in the error (e.g. ``"header.stamp"``).
+
+    Raises:
+        StampError: ``sec`` does not fit ``builtin_interfaces/Time.sec`` (int32; the latest time is
+            2038-01-19 03:14:07 UTC), where serialising would fail or wrap around.
+    """
     sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    if not TIME_SEC_MIN <= sec <= TIME_SEC_MAX:
+        raise StampError(
+            f"{field}.sec={sec} (from {int(stamp_ns)} ns) is outside the int32 range "
+            f"{TIME_SEC_MIN} .. {TIME_SEC_MAX} of builtin_interfaces/Time; the stamp is corrupt or not "
+            "in nanoseconds"
+        )
     return sec, nanosec
 
 

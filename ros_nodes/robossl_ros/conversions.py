@@ -5,8 +5,8 @@ node and a bag replay see identical arrays. This module adds the rclpy message b
 decoding failures to the drop reasons counted in diagnostics.
 
 Inputs a node cannot use although they decode (a zero-size image or audio chunk, a CameraInfo with NaN or
-a zero focal length) raise :class:`RejectedInput`, whose ``reason`` is the drop-reason key counted in
-/diagnostics.
+a zero focal length, a stamp that is no valid ``builtin_interfaces/Time``) raise :class:`RejectedInput`,
+whose ``reason`` is the drop-reason key counted in /diagnostics.
 
 Conventions: stamps are integer nanoseconds; images follow :mod:`robossl.data.image_codec`; IMU samples
 are ``(6,)`` float64 ``[gx, gy, gz, ax, ay, az]`` (rad/s, m/s^2); audio is ``std_msgs/Int16MultiArray``
@@ -25,10 +25,13 @@ from std_msgs.msg import Header, Int16MultiArray, MultiArrayDimension
 
 from robossl.data.image_codec import array_to_image
 from robossl.data.messages import (
+    TIME_SEC_MAX,
     AudioChunk,
     CameraModel,
     ImuSample,
+    StampError,
     audio_layout,
+    checked_stamp_ns,
     decode_audio,
     decode_camera_info,
     decode_image,
@@ -51,6 +54,7 @@ __all__ = [
     "decode_camera_info",
     "decode_image",
     "header",
+    "header_stamp_ns",
     "image_array",
     "image_msg",
     "imu_msg",
@@ -58,6 +62,8 @@ __all__ = [
     "stamp_msg",
     "stamp_to_ns",
 ]
+
+LATEST_STAMP_NS = TIME_SEC_MAX * 1_000_000_000 + 999_999_999  # latest time a builtin_interfaces/Time holds
 
 
 class RejectedInput(ValueError):
@@ -73,13 +79,29 @@ class RejectedInput(ValueError):
         self.reason = reason
 
 
+def header_stamp_ns(stamp: Any, topic: str) -> int:
+    """The header stamp of a message a node received, in nanoseconds.
+
+    Raises:
+        RejectedInput: ``bad_stamp`` when the stamp is no valid ``builtin_interfaces/Time``: ``nanosec``
+            not in [0, 1e9) (republishing it could wrap ``sec``), negative or beyond int32 ``sec``
+            (see :func:`robossl.data.messages.checked_stamp_ns`).
+    """
+    try:
+        return checked_stamp_ns(stamp, f"message on {topic}")
+    except StampError as exc:
+        raise RejectedInput("bad_stamp", str(exc)) from exc
+
+
 def image_array(msg: Any, topic: str) -> tuple[int, np.ndarray]:
     """Decode a ``sensor_msgs/Image`` that a node processes: ``(stamp_ns, pixels)``, see :func:`decode_image`.
 
     Raises:
         robossl.data.image_codec.ImageCodecError: unsupported encoding, bad step or data size.
-        RejectedInput: ``empty_image`` when the image has no pixels (width or height 0).
+        RejectedInput: ``bad_stamp`` (see :func:`header_stamp_ns`); ``empty_image`` when the image has no
+            pixels (width or height 0).
     """
+    header_stamp_ns(msg.header.stamp, topic)
     stamp_ns, array = decode_image(msg)
     if array.size == 0:
         raise RejectedInput(
@@ -95,9 +117,16 @@ def audio_chunk(msg: Any, topic: str) -> AudioChunk:
 
     Raises:
         robossl.data.messages.AudioFormatError: the layout does not follow docs/logs.md.
-        RejectedInput: ``empty_audio`` when the chunk holds zero samples.
+        RejectedInput: ``empty_audio`` when the chunk holds zero samples; ``bad_stamp`` when the label's
+            ``stamp_ns`` is negative or beyond what a ``builtin_interfaces/Time`` holds.
     """
     chunk = decode_audio(msg)
+    if not 0 <= chunk.stamp_ns <= LATEST_STAMP_NS:
+        raise RejectedInput(
+            "bad_stamp",
+            f"audio chunk on {topic}: label stamp_ns={chunk.stamp_ns} is outside 0 .. {LATEST_STAMP_NS} "
+            "(what a builtin_interfaces/Time holds); the publisher's clock or label is wrong",
+        )
     if chunk.samples.shape[0] == 0:
         raise RejectedInput(
             "empty_audio",
@@ -120,7 +149,8 @@ def camera_model(msg: Any, topic: str, projection: bool = False, right: bool = F
 
     Raises:
         RejectedInput: ``bad_calibration``, naming the field: zero size, NaN/inf in D, K, R or P, a focal
-            length that is not positive, or (``right``) no positive baseline.
+            length that is not positive, or (``right``) no positive baseline; ``bad_stamp`` (see
+            :func:`header_stamp_ns`).
     """
 
     def reject(problem: str) -> RejectedInput:
@@ -130,6 +160,7 @@ def camera_model(msg: Any, topic: str, projection: bool = False, right: bool = F
             "valid one, or waits for one)",
         )
 
+    header_stamp_ns(msg.header.stamp, topic)
     try:
         model = decode_camera_info(msg)
     except ValueError as exc:  # K, R or P of the wrong length
@@ -156,7 +187,12 @@ def camera_model(msg: Any, topic: str, projection: bool = False, right: bool = F
 
 
 def stamp_msg(stamp_ns: int) -> Time:
-    """Integer nanoseconds -> ``builtin_interfaces/Time``."""
+    """Integer nanoseconds -> ``builtin_interfaces/Time``.
+
+    Raises:
+        robossl.data.messages.StampError: (a ``ValueError``) seconds beyond int32, which rclpy would
+            serialise wrapped around.
+    """
     sec, nanosec = ns_to_stamp(stamp_ns)
     return Time(sec=sec, nanosec=nanosec)
 
@@ -180,12 +216,14 @@ def image_msg(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) ->
     return msg
 
 
-def imu_sample(msg: Any) -> ImuSample:
+def imu_sample(msg: Any, topic: str = "an Imu topic") -> ImuSample:
     """Decode a ``sensor_msgs/Imu``.
 
     Raises:
+        RejectedInput: ``bad_stamp`` (see :func:`header_stamp_ns`).
         NonFiniteError: NaN or infinite angular velocity or acceleration (drop as ``non_finite``).
     """
+    header_stamp_ns(msg.header.stamp, topic)
     try:
         return decode_imu(msg)
     except ValueError as exc:

@@ -15,7 +15,8 @@ Key names in ``DiagnosticStatus.values``:
     anything the node adds (``buffer_fill``, ``training_steps``, ``model_version``, ``mode``, ...)
 
 Drop reasons used by the nodes: ``wrong_encoding``, ``bad_step``, ``size_mismatch``, ``non_finite``,
-``out_of_order``, ``future_stamp``, ``unpaired``, ``bad_frame_id``, ``queue_full``, ``pipeline_error``.
+``out_of_order``, ``future_stamp``, ``bad_stamp``, ``duplicate``, ``unpaired``, ``bad_frame_id``,
+``queue_full``, ``pipeline_error``.
 
 Stamp policy (:meth:`InputMonitor.accept_stamp`), per topic, with ``T = max_future_s`` (1 s):
 
@@ -53,7 +54,7 @@ from robossl.data.image_codec import (
     ImageStepError,
     UnsupportedEncodingError,
 )
-from robossl.data.messages import AudioFormatError
+from robossl.data.messages import AudioFormatError, StampError
 
 STATUS_PREFIX = "robossl"  # DiagnosticStatus.name is "robossl/<node name>"
 
@@ -76,6 +77,8 @@ def drop_reason(exc: BaseException) -> str:
         return "bad_image"
     if isinstance(exc, AudioFormatError):
         return "bad_audio_layout"
+    if isinstance(exc, StampError):
+        return "bad_stamp"
     return "pipeline_error"
 
 

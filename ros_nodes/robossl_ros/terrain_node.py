@@ -48,9 +48,9 @@ from robossl_ros.conversions import (
     RejectedInput,
     audio_chunk,
     camera_model,
+    header_stamp_ns,
     image_array,
     image_msg,
-    stamp_to_ns,
 )
 from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, positive
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS, SENSOR_QOS, STATUS_QOS
@@ -233,7 +233,11 @@ class TerrainNode(PipelineNode):
     def _on_odom(self, msg: Odometry) -> None:
         topic = self.topics["odom"]
         self.monitor.received(topic)
-        stamp_ns = stamp_to_ns(msg.header.stamp)
+        try:
+            stamp_ns = header_stamp_ns(msg.header.stamp, topic)
+        except RejectedInput as exc:
+            self.drop(topic, exc)
+            return
         position = msg.pose.pose.position
         pose = (position.x, position.y, yaw_of(msg.pose.pose.orientation))
         if not all(math.isfinite(v) for v in pose):
