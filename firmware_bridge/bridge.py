@@ -33,6 +33,7 @@ from firmware_bridge.messages import (
     ConfigAck,
     ConfigCommand,
     ConfigKey,
+    Header,
     ImuBatch,
     Message,
     MessageType,
@@ -40,6 +41,7 @@ from firmware_bridge.messages import (
     TimeSyncResponse,
 )
 from firmware_bridge.protocol import FrameEncoder, StreamDecoder
+from firmware_bridge.repeats import RepeatFilter
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class BridgeConfig:
     max_future_s: float = 1.0  # a message stamped this long after it arrived is dropped, seconds
     max_age_s: float = 5.0  # a message whose last sample is stamped this long before arrival is dropped
     clock_step_confirmations: int = 3  # consecutive implausible messages that drop a device's clock fit
+    repeat_window_samples: int = 4096  # device times remembered per device and stream to mark re-sent samples
 
     def __post_init__(self) -> None:
         if self.read_timeout_s <= 0 or self.sync_interval_s < 0 or self.queue_size < 1:
@@ -75,6 +78,8 @@ class BridgeConfig:
                 "max_future_s and max_age_s must be > 0 s and clock_step_confirmations >= 1, got "
                 f"{self.max_future_s}, {self.max_age_s}, {self.clock_step_confirmations}"
             )
+        if self.repeat_window_samples < 1:
+            raise ValueError(f"repeat_window_samples must be >= 1, got {self.repeat_window_samples}")
 
 
 @dataclass
@@ -90,6 +95,9 @@ class ReceivedMessage:
     synced: bool  # False: no usable time sync, host_time_s is estimated from arrival times
     body: Body  # ImuBatch, AudioChunk, Heartbeat, ...
     clock_fit: ClockFit | None = field(default=None, repr=False)  # the device clock estimate used here
+    # True where a sample repeats one delivered before (same device, stream and device time: the device
+    # sent it again); (N,) per sample of an IMU batch, (1,) for other messages. Drop those as duplicates.
+    repeated: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=bool), repr=False)
 
     def sample_host_times(self) -> np.ndarray:
         """Host time of each sample of an IMU batch, (N,) float64 seconds.
@@ -146,6 +154,7 @@ class SerialBridge:
         self._arrival: dict[int, ArrivalClock] = {}  # per-device offset from arrival times (no sync needed)
         self._implausible: dict[int, int] = {}  # consecutive messages the clock fit stamped implausibly
         self._fit_resets: dict[int, int] = {}  # clock fits dropped because the device's stamps left them
+        self._repeats = RepeatFilter(self.config.repeat_window_samples)
         self._acks: dict[int, ConfigAck] = {}
         self._ack_cond = threading.Condition()
         self._next_command_id = 1
@@ -160,6 +169,7 @@ class SerialBridge:
             "sync_rejected": 0,  # time-sync responses with impossible stamps
             "future_device_time": 0,  # messages dropped: stamped more than max_future_s after arrival
             "stale_device_time": 0,  # messages dropped: stamped more than max_age_s before arrival
+            "repeated_samples": 0,  # delivered samples marked `repeated` (sent again with the same time)
         }
         self.error: BaseException | None = None  # what stopped the reader, if it stopped by itself
 
@@ -362,6 +372,10 @@ class SerialBridge:
         if stamp is None:
             return
         host_time, fit = stamp
+        repeated = np.zeros(1, dtype=bool)
+        if isinstance(body, ImuBatch | AudioChunk):
+            repeated = self._repeats.mark((header.device_id, header.msg_type), _sample_times_us(header, body))
+            self._counters["repeated_samples"] += int(repeated.sum())
         received = ReceivedMessage(
             header.device_id,
             MessageType(header.msg_type),
@@ -372,6 +386,7 @@ class SerialBridge:
             fit is not None,
             body,
             fit,
+            repeated,
         )
         self._deliver(received)
 
@@ -452,6 +467,15 @@ class SerialBridge:
                     self._counters["queue_dropped"] += 1
                 except queue.Empty:
                     pass
+
+
+def _sample_times_us(header: Header, body: Body) -> np.ndarray:
+    """Device time of each sample of an IMU batch, or the first frame of another message, microseconds."""
+    if isinstance(body, ImuBatch):
+        return header.device_time_us + int(body.sample_period_us) * np.arange(
+            body.raw.shape[0], dtype=np.int64
+        )
+    return np.array([header.device_time_us], dtype=np.int64)
 
 
 def _span_us(body: Body) -> int:

@@ -9,7 +9,8 @@ publishes (sensor-data QoS):
                       (``orientation_covariance[0] = -1``)
     ``<name>/audio``  std_msgs/Int16MultiArray audio chunks in robossl's layout (docs/logs.md)
 
-Samples with NaN/inf values are dropped and counted; stamps follow the nodes' stamp policy
+Samples with NaN/inf values are dropped and counted; samples the device sent again (same device time as one
+delivered before, e.g. a re-sent batch) are dropped as ``duplicate``; stamps follow the nodes' stamp policy
 (:mod:`robossl_ros.diagnostics`: ``out_of_order``, ``future_stamp``, re-anchoring after a ``clock_jump``).
 Before the first time-sync reply (or for a device that never answers one) samples are stamped from their
 device times offset to the arrival time. Messages whose device time maps more than 1 s after their arrival
@@ -123,7 +124,9 @@ class SerialBridgeNode(PipelineNode):
             audio_topic = f"{self.names[device]}/audio"
             self.monitor.received(audio_topic)
             stamp_ns = int(round(message.host_time_s * 1e9))
-            if self.monitor.accept_stamp(audio_topic, stamp_ns):
+            if message.repeated.any():
+                self.drop(audio_topic, "duplicate")
+            elif self.monitor.accept_stamp(audio_topic, stamp_ns):
                 chunk = AudioChunk(message.body.pcm, float(message.body.sample_rate_hz), stamp_ns)
                 self.audio_pubs[device].publish(audio_msg(chunk))
 
@@ -139,8 +142,11 @@ class SerialBridgeNode(PipelineNode):
         gyro_accel = np.concatenate([accel_gyro[:, 3:], accel_gyro[:, :3]], axis=1)
         stamps_ns = np.round(message.sample_host_times() * 1e9).astype(np.int64)
         frame = self.names[device]
-        for stamp_ns, sample in zip(stamps_ns.tolist(), gyro_accel):
+        for stamp_ns, sample, repeated in zip(stamps_ns.tolist(), gyro_accel, message.repeated.tolist()):
             self.monitor.received(topic)
+            if repeated:  # host stamps of a re-sent sample can differ by the clock fit's last refit
+                self.drop(topic, "duplicate")
+                continue
             if not np.isfinite(sample).all():
                 self.drop(topic, "non_finite")
                 continue
@@ -163,6 +169,7 @@ class SerialBridgeNode(PipelineNode):
                 "queue_dropped",
                 "future_device_time",
                 "stale_device_time",
+                "repeated_samples",
             )
             if key in stats
         }
