@@ -266,6 +266,25 @@ class ColloSSLOnlineLearner:
         keep = all_stamps >= all_stamps[-1] - self.config.stream_horizon_s if len(all_stamps) else []
         self._label_stamps, self._label_values = all_stamps[keep], all_labels[keep]
 
+    def forget_inputs(self) -> None:
+        """Forget the buffered inputs (device streams, replay windows, labels, the window grid and the input
+        counters) and keep what was learnt (weights, optimiser, normalisation statistics, step count).
+
+        For a model pretrained offline on logs that starts on a live stream: the logs' windows would
+        otherwise fill the replay (a reservoir that has seen N logged windows admits a new one with
+        probability capacity / N) and their stamps would define the window grid.
+        """
+        cfg = self.config
+        # in place: a BackgroundTrainer holds this buffer
+        self.replay.load_state_dict(ReplayBuffer(cfg.buffer_windows, "reservoir", seed=cfg.seed).state_dict())
+        self._streams = {
+            name: (np.zeros(0), np.zeros((0, cfg.channels), np.float32)) for name in cfg.device_names
+        }
+        self._label_stamps = np.zeros(0)
+        self._label_values = np.zeros(0, np.int64)
+        self._next_start = None
+        self.stats = dict.fromkeys(self.stats, 0)
+
     def waiting_reason(self) -> str:
         """Why no new window can form right now (empty string when windows are forming)."""
         empty = [name for name, (stamps, _) in self._streams.items() if len(stamps) == 0]
@@ -351,12 +370,16 @@ class ColloSSLOnlineLearner:
         """
         if len(self.replay) < self.config.min_windows:
             return {"trained": 0.0, "buffer": float(len(self.replay))}
-        batch = self.replay.sample(self.config.batch_size)
-        unique = list({id(sample): sample for sample in batch}.values())
-        return self.step(unique)
+        return self.step(self.replay.sample(self.config.batch_size))
 
     def step(self, batch: list[dict[str, np.ndarray]]) -> dict[str, float]:
-        """One optimiser step on replay samples ``{"windows": (D, L, C), "label": (1,)}`` (-1 = unlabelled)."""
+        """One optimiser step on replay samples ``{"windows": (D, L, C), "label": (1,)}`` (-1 = unlabelled).
+
+        A sample drawn twice (the replay samples with replacement; a small replay gives many repeats) is
+        used once: its copy would be a negative of itself, which says nothing and, with a few windows,
+        dominates the loss.
+        """
+        batch = list({id(sample): sample for sample in batch}.values())
         if len(batch) < 2:
             raise ValueError(
                 "a ColloSSL step needs at least 2 aligned windows (negatives come from other steps)"

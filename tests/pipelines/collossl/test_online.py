@@ -159,3 +159,46 @@ def test_public_normalise_matches_predict_input() -> None:
     np.testing.assert_allclose(embedding[0].numpy(), learner.predict(window)[1], rtol=1e-5)
     with pytest.raises(ValueError, match="unknown device"):
         learner.normalise("hip", window)
+
+
+def test_a_window_drawn_twice_is_used_once_in_a_step() -> None:
+    """The replay samples with replacement; a repeated window must not be its own negative."""
+    first, second = ColloSSLOnlineLearner(_config()), ColloSSLOnlineLearner(_config())
+    _feed(first, seconds=8.0)
+    _feed(second, seconds=8.0)
+    batch = first.replay.sample(6)
+    unique = list({id(s): s for s in batch}.values())
+    distinct = [s for s in first.replay._samples if all(s is not u for u in unique)][:2]
+    unique += distinct
+    repeated = unique + unique[:3]  # three windows drawn twice
+    loss_repeated = first.step(repeated)["loss"]
+    loss_unique = second.step(unique)["loss"]
+    assert loss_repeated == pytest.approx(loss_unique, rel=1e-6)
+    assert first.step([unique[0], unique[0], unique[1]])["trained"] == 1.0
+    with pytest.raises(ValueError, match="at least 2"):
+        first.step([unique[0], unique[0]])
+
+
+def test_forget_inputs_keeps_what_was_learnt_and_starts_a_new_stream() -> None:
+    """A model pretrained offline on logs starts on a live stream: empty replay, new window grid."""
+    learner = ColloSSLOnlineLearner(_config())
+    _feed(learner, seconds=20.0)
+    for _ in range(3):
+        learner.train_step()
+    window = make_recording("s3", seconds=2.0, seed=4).devices["wrist"][:32]
+    before = learner.predict(window)
+    learner.forget_inputs()
+    assert len(learner.replay) == 0 and learner.replay.seen == 0
+    assert learner.stats == {"late": 0, "nan": 0, "windows": 0, "gap_windows": 0, "labelled_windows": 0}
+    assert learner.steps == 3
+    after = learner.predict(window)  # weights and normalisation kept
+    assert after[0] == before[0]
+    np.testing.assert_allclose(after[1], before[1], rtol=1e-6)
+    # the new stream is 1000 s later and unlabelled: windows form on its own grid, without old labels
+    rec = make_recording("s4", seconds=10.0, seed=5)
+    stamps = rec.times() + 5000.0
+    for start in range(0, rec.num_samples, 16):
+        for name in DEVICES:
+            learner.add_samples(name, stamps[start : start + 16], rec.devices[name][start : start + 16])
+    assert learner.stats["windows"] in (18, 19) and learner.stats["labelled_windows"] == 0
+    assert learner.train_step()["trained"] == 1.0
