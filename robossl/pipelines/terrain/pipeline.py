@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -96,6 +96,15 @@ class TerrainPipelineConfig:
                 f"spectrogram.sample_rate {self.spectrogram.sample_rate} differs from sample_rate {self.sample_rate}; "
                 "set both to the microphone rate"
             )
+
+
+def microphone_config(sample_rate: int, **fields: Any) -> TerrainPipelineConfig:
+    """A :class:`TerrainPipelineConfig` for a microphone at ``sample_rate`` Hz: the spectrogram front end
+    follows the rate. terrain_node builds its learner with this, so offline pretraining that does the same
+    with the node's parameters writes checkpoints the node loads."""
+    base = TerrainPipelineConfig()
+    spectrogram = replace(fields.pop("spectrogram", base.spectrogram), sample_rate=sample_rate)
+    return TerrainPipelineConfig(sample_rate=sample_rate, spectrogram=spectrogram, **fields)
 
 
 @dataclass

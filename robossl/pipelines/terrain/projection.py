@@ -49,6 +49,11 @@ def pose_from_xy_yaw(x: float, y: float, yaw: float, z: float = 0.0) -> np.ndarr
     return pose
 
 
+def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """Heading (rotation about z) of a unit quaternion, radians in (-pi, pi]."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
 def camera_mount(x: float, z: float, pitch_down_deg: float) -> np.ndarray:
     """``base_T_camera`` of a camera at (x, 0, z) metres on the base, looking forward, pitched down.
 
