@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -335,6 +336,41 @@ class RoverWorld:
 
 
 @dataclass
+class DriveStep:
+    """One control period of a wandering drive."""
+
+    t: float  # simulated seconds since the drive began, start of the period
+    pose: tuple[float, float, float]  # x, y (metres), yaw (radians) at t
+    world_T_base: np.ndarray  # 4x4 pose at t
+    wheel_terrains: np.ndarray  # (4,) terrain id under each wheel at t (-1 off the map)
+    frame: RoverFrame | None  # camera frame taken at t when one was due, else None
+    audio: np.ndarray  # (samples,) float32 interaction audio of [t, t + control period)
+
+
+def drive_steps(
+    world: RoverWorld, duration_s: float, rng: np.random.Generator, image_period_s: float = 0.5,
+    control_period_s: float = 0.05, command_period_s: float = 1.0,
+) -> Iterator[DriveStep]:  # fmt: skip
+    """Drive with :meth:`RoverWorld.wander_command` for ``duration_s`` simulated seconds, one step per
+    control period (a new command every ``command_period_s``, a frame every ``image_period_s``). When a step
+    is yielded the world has already advanced to its end; ``world.pose`` after the loop is the final pose.
+    The live demo and the recorded training logs drive through this one loop."""
+    next_image, next_command = 0.0, 0.0
+    for k in range(int(round(duration_s / control_period_s))):
+        t = k * control_period_s
+        if t >= next_command - 1e-9:
+            world.set_command(*world.wander_command(rng))
+            next_command += command_period_s
+        frame = None
+        if t >= next_image - 1e-9:
+            frame = world.render()
+            next_image += image_period_s
+        pose, world_T_base, wheels = world.pose, world.world_T_base(), world.wheel_terrains()
+        audio = world.step(control_period_s)
+        yield DriveStep(t, pose, world_T_base, wheels, frame, audio)
+
+
+@dataclass
 class RoverDrive:
     """A recorded drive: audio stream, poses, camera frames with ground truth."""
 
@@ -355,21 +391,13 @@ def record_drive(
     """Drive with :meth:`RoverWorld.wander_command` and record everything the pipeline consumes."""
     audio, pose_times, poses, wheels = [], [0.0], [world.world_T_base()], [world.wheel_terrains()]
     image_times, images, masks = [], [], []
-    next_image, next_command = 0.0, 0.0
-    steps = int(round(duration_s / control_period_s))
-    for k in range(steps):
-        t = k * control_period_s
-        if t >= next_command - 1e-9:
-            world.set_command(*world.wander_command(rng))
-            next_command += command_period_s
-        if t >= next_image - 1e-9:
-            frame = world.render()
-            image_times.append(t)
-            images.append(frame.rgb)
-            masks.append(frame.terrain)
-            next_image += image_period_s
-        audio.append(world.step(control_period_s))
-        pose_times.append((k + 1) * control_period_s)
+    for step in drive_steps(world, duration_s, rng, image_period_s, control_period_s, command_period_s):
+        if step.frame is not None:
+            image_times.append(step.t)
+            images.append(step.frame.rgb)
+            masks.append(step.frame.terrain)
+        audio.append(step.audio)
+        pose_times.append(step.t + control_period_s)
         poses.append(world.world_T_base())
         wheels.append(world.wheel_terrains())
     return RoverDrive(
