@@ -15,7 +15,17 @@ Publishes:
 
 Learning (clips -> triplets mined from the tracks' appearance -> embedding -> k-means -> track labels
 painted into earlier images -> segmentation) is :class:`robossl.pipelines.terrain.pipeline.TerrainPipeline`,
-run in a background thread in small rounds under a CPU budget.
+run in a background thread in small rounds under a CPU budget (``cpu_fraction``).
+
+Lock-step learning (``images_per_round`` > 0, for simulations and replays that must give the same result on
+any machine): no background thread; after every n-th image (its label image already published) the node
+runs exactly one round of ``embedding_steps`` + ``segmentation_steps`` on everything received so far, and
+after every image it publishes ``terrain/clusters`` with ``images_seen``. A publisher that waits for
+``images_seen`` to reach the images it sent before sending more gets the same learning per image however
+fast the CPU is (a slower machine only takes longer).
+
+The model is loaded from ``model_path`` at start when that file exists (e.g. a checkpoint pretrained
+offline from logs with :func:`robossl.pipelines.terrain.replay.feed_bag`; same format as the node saves).
 
 Inputs the node cannot use are dropped and counted by reason, among them ``bad_calibration`` (a CameraInfo
 with NaN/inf or a focal length that is not positive; the last valid one stays in use), ``empty_image`` and
@@ -41,8 +51,8 @@ from std_srvs.srv import Trigger
 
 from robossl.data.image_codec import to_rgb8
 from robossl.online.checkpoint import load_latest_good, save_checkpoint
-from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig
-from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount
+from robossl.pipelines.terrain.pipeline import TerrainPipeline, microphone_config
+from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount, yaw_from_quaternion
 from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import (
     RejectedInput,
@@ -76,6 +86,14 @@ SPECS = [
     ParamSpec("embedding_steps", 5, "embedding steps per learning round", non_negative),
     ParamSpec("segmentation_steps", 5, "segmentation steps per learning round", non_negative),
     ParamSpec("cpu_fraction", 0.3, "share of one core learning may use", in_range(0.01, 1.0)),
+    ParamSpec(
+        "images_per_round",
+        0,
+        "lock-step: one learning round after every n-th image, in the ingest thread (0 = background "
+        "learning under cpu_fraction)",
+        non_negative,
+        read_only=True,
+    ),
     ParamSpec("segment_every_n", 1, "segment every n-th image", positive),
     ParamSpec("queue_depth", 5000, "inputs waiting for the pipeline while it learns", positive, True),
     ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
@@ -85,7 +103,7 @@ SPECS = [
 
 def yaw_of(q: Any) -> float:
     """Heading (rotation about z) of a geometry_msgs/Quaternion, radians."""
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+    return yaw_from_quaternion(q.x, q.y, q.z, q.w)
 
 
 class TerrainNode(PipelineNode):
@@ -97,15 +115,11 @@ class TerrainNode(PipelineNode):
         super().__init__("terrain_node", **kwargs)
         p = self.params
         torch.set_num_threads(1)
-        k = p["num_clusters"]
-        config = TerrainPipelineConfig(
-            sample_rate=p["sample_rate"], num_clusters=k or None, min_clips=p["min_clips"]
+        self.pipeline = TerrainPipeline(
+            microphone_config(
+                p["sample_rate"], num_clusters=p["num_clusters"] or None, min_clips=p["min_clips"]
+            )
         )
-        if config.spectrogram.sample_rate != p["sample_rate"]:
-            from dataclasses import replace
-
-            config = replace(config, spectrogram=replace(config.spectrogram, sample_rate=p["sample_rate"]))
-        self.pipeline = TerrainPipeline(config)
         self.mount = camera_mount(*[float(v) for v in p["camera_mount"]])
         # Saving waits for the current learning round, so a checkpoint never holds half a round.
         # Segmentation does not: it runs the network the pipeline published at the end of the last round.
@@ -143,9 +157,12 @@ class TerrainNode(PipelineNode):
             Trigger, "~/save_model", self._srv_save, callback_group=MutuallyExclusiveCallbackGroup()
         )
         self._stop = threading.Event()
-        self._learner = threading.Thread(target=self._learn_loop, name="terrain-learner", daemon=True)
-        self._learner.start()
-        deprioritise_threads("terrain-learner")
+        self.lockstep = p["images_per_round"] > 0
+        self._learner: threading.Thread | None = None
+        if not self.lockstep:
+            self._learner = threading.Thread(target=self._learn_loop, name="terrain-learner", daemon=True)
+            self._learner.start()
+            deprioritise_threads("terrain-learner")
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_info(self, msg: CameraInfo) -> None:
@@ -206,6 +223,12 @@ class TerrainNode(PipelineNode):
                 labels = self.pipeline.segment(rgb)
                 self.pub_labels.publish(image_msg(labels, "mono8", stamp_ns, frame_id))
                 self.labels_published += 1
+            if self.lockstep:
+                # Learning sees exactly what was ingested before this image: this thread ingests nothing
+                # while the round runs.
+                if self.images_seen % self.params["images_per_round"] == 0:
+                    self._learn_round()
+                self._publish_statistics()
 
     def _on_ingest_discard(self, job: tuple[str, int, Any]) -> None:
         self.drop(self.topics[job[0] if job[0] != "pose" else "odom"], "queue_full")
@@ -249,23 +272,28 @@ class TerrainNode(PipelineNode):
         self.ingest.submit(("pose", stamp_ns, pose))
 
     # -- learning ----------------------------------------------------------------------------------------
+    def _learn_round(self) -> dict[str, float]:
+        """One learning round; ``{}`` before ``min_clips`` clips or when it failed (error in diagnostics)."""
+        try:
+            with self._model_lock:
+                metrics = self.pipeline.learn(
+                    self.params["embedding_steps"], self.params["segmentation_steps"]
+                )
+        except Exception as exc:  # keep the robot's learner alive; report in diagnostics
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"terrain learning round failed: {self._last_error}")
+            return {}
+        if metrics:
+            self.rounds += 1
+        return metrics
+
     def _learn_loop(self) -> None:
         torch.set_num_threads(1)
         while not self._stop.is_set():
             started = time.perf_counter()
-            try:
-                with self._model_lock:
-                    metrics = self.pipeline.learn(
-                        self.params["embedding_steps"], self.params["segmentation_steps"]
-                    )
-            except Exception as exc:  # keep the robot's learner alive; report in diagnostics
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                self.get_logger().error(f"terrain learning round failed: {self._last_error}")
-                metrics = {}
-            if not metrics:
+            if not self._learn_round():
                 self._stop.wait(0.2)
                 continue
-            self.rounds += 1
             self._publish_statistics()
             elapsed = time.perf_counter() - started
             fraction = self.params["cpu_fraction"]
@@ -294,6 +322,7 @@ class TerrainNode(PipelineNode):
             "embedding_steps": stats["embedding_steps"],
             "segmentation_steps": stats["segmentation_steps"],
             "learning_rounds": self.rounds,
+            "images_seen": self.images_seen,
         }
 
     # -- persistence and status --------------------------------------------------------------------------
@@ -334,7 +363,8 @@ class TerrainNode(PipelineNode):
             return
         super().close()
         self._stop.set()
-        self._learner.join(timeout=30.0)
+        if self._learner is not None:
+            self._learner.join(timeout=30.0)
         self.ingest.stop(timeout=30.0)
         if self.model_path is not None and self.params["save_on_shutdown"]:
             path = self.save()

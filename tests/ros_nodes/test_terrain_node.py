@@ -177,3 +177,112 @@ def test_terrain_node_end_to_end(tmp_path: Path) -> None:
     assert "saved model to" in log
     state = load_checkpoint(model_path)["pipeline"]
     assert state["embedder"] is not None and state["segmenter"] is not None
+
+
+@pytest.mark.ros
+def test_lockstep_learns_exactly_one_round_per_n_images_and_nothing_between(tmp_path: Path) -> None:
+    """``images_per_round=3``: after every third image exactly ``embedding_steps`` + ``segmentation_steps``
+    steps, none after the others and none while the publisher waits; ``terrain/clusters`` reports
+    ``images_seen`` after every image, which is what a lock-step publisher waits for."""
+    from nav_msgs.msg import Odometry
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Int16MultiArray, String
+
+    from robossl.data.messages import AudioChunk, CameraModel
+    from robossl_ros.conversions import audio_msg, camera_info_msg, header, image_msg
+    from robossl_ros.qos import STATUS_QOS
+
+    per_round, embedding, segmentation = 3, 2, 3
+    proc = start_node(
+        NODE,
+        tmp_path,
+        {
+            "num_clusters": 2,
+            "min_clips": 16,
+            "embedding_steps": embedding,
+            "segmentation_steps": segmentation,
+            "images_per_round": per_round,
+            "camera_mount": [0.3, 0.5, 35.0],
+        },
+    )
+    probe = Probe()
+    rng = np.random.default_rng(1)
+    f = (H / 2) / math.tan(math.radians(30))
+    K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1]])
+    info = camera_info_msg(
+        CameraModel(
+            0, "camera", W, H, "plumb_bob", np.zeros(5), K, np.eye(3), np.hstack([K, np.zeros((3, 1))])
+        )
+    )
+    stats: list[dict] = []
+
+    def reported(images: int) -> bool:
+        stats.extend(json.loads(m.data) for m in probe.received["terrain/clusters"][len(stats) :])
+        return bool(stats) and stats[-1]["images_seen"] >= images
+
+    try:
+        for topic, kind in (
+            ("camera/image_raw", Image),
+            ("camera/camera_info", CameraInfo),
+            ("audio", Int16MultiArray),
+            ("odom", Odometry),
+        ):
+            probe.publisher(kind, topic, 100)
+        probe.subscribe(String, "terrain/clusters", STATUS_QOS)
+        probe.wait_for_subscribers(["camera/image_raw", "audio", "odom"], timeout=60)
+        probe.spin_for(0.5)
+        t0 = time.time_ns()
+        chunk_ns = int(CHUNK * 1e9 / RATE)
+        next_audio, images = 0, 0
+        for frame in range(36):  # an image every 0.25 s; odometry every 50 ms and audio up to it first
+            now = frame * 250_000_000
+            for odom_ns in range(now - 200_000_000, now + 1, 50_000_000):
+                if odom_ns < 0:
+                    continue
+                odom = Odometry(header=header(t0 + odom_ns, "odom"))
+                odom.pose.pose.position.x = SPEED * odom_ns * 1e-9
+                odom.pose.pose.orientation.w = 1.0
+                probe.publishers["odom"].publish(odom)
+            while next_audio + chunk_ns <= now:
+                terrain = 0 if SPEED * next_audio * 1e-9 < 1.6 else 1
+                probe.publishers["audio"].publish(
+                    audio_msg(AudioChunk(_audio(terrain, rng)[:, None], RATE, t0 + next_audio))
+                )
+                next_audio += chunk_ns
+            probe.spin_for(0.02)  # the inputs before the image reach the node first
+            info.header = header(t0 + now, "camera")
+            probe.publishers["camera/camera_info"].publish(info)
+            terrain = 0 if SPEED * now * 1e-9 < 1.6 else 1
+            probe.publishers["camera/image_raw"].publish(
+                image_msg(_image(terrain, rng), "rgb8", t0 + now, "camera")
+            )
+            images += 1
+            assert probe.spin_until(lambda n=images: reported(n), 60), node_log(tmp_path, NODE)
+        probe.spin_for(1.5)  # idle: a background learner would train now
+        probe.publishers["camera/image_raw"].publish(
+            image_msg(_image(1, rng), "rgb8", t0 + 36 * 250_000_000, "camera")
+        )
+        assert probe.spin_until(lambda: reported(images + 1), 60), node_log(tmp_path, NODE)
+    finally:
+        probe.close()
+        rc = stop_node(proc)
+    assert rc == 0, node_log(tmp_path, NODE)
+    by_image = {s["images_seen"]: s for s in stats}
+    assert sorted(by_image) == list(range(1, images + 2))  # one report per image, none skipped
+    keys = ("embedding_steps", "segmentation_steps", "learning_rounds")
+    previous = dict.fromkeys(keys, 0)
+    rounds = []
+    for k in range(1, images + 2):
+        now = by_image[k]
+        delta = {key: now[key] - previous[key] for key in keys}
+        if k % per_round or k > images:
+            assert delta == {"embedding_steps": 0, "segmentation_steps": 0, "learning_rounds": 0}, (k, now)
+        elif delta["learning_rounds"] or rounds:  # learning has started: every third image learns
+            assert delta["learning_rounds"] == 1 and delta["embedding_steps"] == embedding, (k, now)
+            assert delta["segmentation_steps"] in (0, segmentation), (k, now)
+            rounds.append(delta["segmentation_steps"])
+        previous = {key: now[key] for key in keys}
+    # Learning starts once min_clips clips exist; from then on every third image learns, segmentation as
+    # soon as painted labels exist.
+    assert len(rounds) >= 4 and rounds[-3:] == [segmentation] * 3, rounds
+    assert by_image[images + 1]["learning_rounds"] == len(rounds)
