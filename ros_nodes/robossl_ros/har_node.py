@@ -2,7 +2,10 @@
 
 Subscribes (sensor-data QoS) to one sensor_msgs/Imu topic per body-worn device (``imu_topics``, named by
 ``device_names``), and optionally ``activity/label_in`` (std_msgs/String, a class name that holds from the
-moment it arrives: a few labels are enough for the classifier head).
+moment it arrives: a few labels are enough for the classifier head). That moment is taken on the samples'
+clock, as the stamp of the newest anchor sample received when the label arrives (not the host's wall
+clock, which a replayed or re-stamped stream does not follow); a label before any anchor sample is dropped
+as ``no_sample_yet``.
 
 Every ``predict_every_s`` of anchor-device time it publishes, for the window of the last ``window_s``:
 
@@ -22,10 +25,19 @@ stopped trainer.
 Learning (windows aligned across devices, MMD device selection, contrastive steps) is
 :class:`robossl.pipelines.collossl.ColloSSLOnlineLearner`, trained by
 :class:`robossl.online.BackgroundTrainer` in a background thread; inference uses the hot-swapped copy.
+
+Learning budget: by default (``train_steps_per_window`` 0) the trainer runs freely within
+``cpu_fraction``, so how much it learns before a given prediction depends on the CPU. With
+``train_steps_per_window`` N > 0 it is lock-step: the inputs go, in arrival order, through one input thread
+that grants N steps for every aligned window that forms and waits for them before it takes the next input
+(and before it predicts), so every prediction comes from a model trained exactly N steps per window seen,
+on any machine; a slow machine only answers later (``input_backlog`` in /diagnostics).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import deque
 from functools import partial
@@ -63,6 +75,14 @@ SPECS = [
     ParamSpec("policy", "closest", "device selection policy", one_of("closest", "all", "random"), True),
     ParamSpec("cpu_fraction", 0.3, "share of one core the trainer may use", in_range(0.01, 1.0), True),
     ParamSpec("hot_swap_every_steps", 10, "training steps between inference model updates", positive, True),
+    ParamSpec(
+        "train_steps_per_window",
+        0,
+        "lock-step: training steps per aligned window, taken before the next input (0 = free-running "
+        "trainer within cpu_fraction)",
+        non_negative,
+        read_only=True,
+    ),
     ParamSpec(
         "training_stall_warning_s",
         60.0,
@@ -154,6 +174,7 @@ class HarNode(PipelineNode):
                 min_samples=p["min_windows"],
                 cpu_fraction=p["cpu_fraction"],
                 publish_every_steps=p["hot_swap_every_steps"],
+                steps_per_input=p["train_steps_per_window"],
             ),
         )
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
@@ -166,6 +187,7 @@ class HarNode(PipelineNode):
         self._anchor_stamps: deque[float] = deque(maxlen=horizon)
         self._anchor_samples: deque[np.ndarray] = deque(maxlen=horizon)
         self._next_prediction_s: float | None = None
+        self._newest_anchor_s: float | None = None  # stamp of the newest anchor sample received (labels)
         self.predictions = 0
         self.pub_activity = self.create_publisher(String, "activity", RESULT_QOS)
         self.pub_scores = self.create_publisher(Float32MultiArray, "activity/scores", RESULT_QOS)
@@ -183,6 +205,12 @@ class HarNode(PipelineNode):
         self.create_timer(0.5, self._check_training_progress)
         self.trainer.start()
         deprioritise_threads("robossl-trainer")
+        # Lock-step: accepted inputs wait here, in arrival order, for the input thread.
+        self._inputs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._input_thread: threading.Thread | None = None
+        if self.trainer.lockstep:
+            self._input_thread = threading.Thread(target=self._run_inputs, name="har-inputs", daemon=True)
+            self._input_thread.start()
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_imu(self, device: str, msg: Imu) -> None:
@@ -198,18 +226,46 @@ class HarNode(PipelineNode):
         self._last_sample_s[device] = time.monotonic()
         # ColloSSL channel order: accelerometer first.
         values = np.concatenate([sample.linear_acceleration, sample.angular_velocity]).astype(np.float32)
-        stamp_s = sample.stamp_ns * 1e-9
-        self.learner.add_samples(device, np.array([stamp_s]), values[None])
         if device == self.anchor:
-            self._anchor_stamps.append(stamp_s)
-            self._anchor_samples.append(values)
-            self._maybe_predict(sample.stamp_ns)
+            self._newest_anchor_s = sample.stamp_ns * 1e-9
+        self._submit(("sample", device, sample.stamp_ns, values))
 
     def _on_label(self, msg: String) -> None:
         if msg.data not in self.class_names:
             self.drop("activity/label_in", "unknown_class")
             return
-        self.learner.add_labels(np.array([time.time()]), np.array([self.class_names.index(msg.data)]))
+        if self._newest_anchor_s is None:
+            self.drop("activity/label_in", "no_sample_yet")
+            return
+        self._submit(("label", self._newest_anchor_s, self.class_names.index(msg.data)))
+
+    def _submit(self, item: tuple[Any, ...]) -> None:
+        """Handle an accepted input now (free-running) or queue it for the input thread (lock-step)."""
+        if self._input_thread is None:
+            self._handle(item)
+        else:
+            self._inputs.put(item)
+
+    def _run_inputs(self) -> None:
+        """Lock-step input thread: every input in arrival order; ends at the ``None`` that close() sends."""
+        while (item := self._inputs.get()) is not None:
+            self._handle(item)
+
+    def _handle(self, item: tuple[Any, ...]) -> None:
+        """Learn from one input: a sample (windows, lock-step training, prediction) or a label."""
+        if item[0] == "label":
+            self.learner.add_labels(np.array([item[1]]), np.array([item[2]]))
+            return
+        _, device, stamp_ns, values = item
+        stamp_s = stamp_ns * 1e-9
+        windows = self.learner.add_samples(device, np.array([stamp_s]), values[None])
+        if windows and self.trainer.lockstep:
+            self.trainer.grant(windows)
+            self.trainer.wait_until_trained()
+        if device == self.anchor:
+            self._anchor_stamps.append(stamp_s)
+            self._anchor_samples.append(values)
+            self._maybe_predict(stamp_ns)
 
     # -- inference ---------------------------------------------------------------------------------------
     def _maybe_predict(self, stamp_ns: int) -> None:
@@ -320,6 +376,8 @@ class HarNode(PipelineNode):
             values["loss"] = trainer.metrics[-1].get("loss", float("nan"))
         if learner.stats["windows"] == 0:
             values["waiting"] = learner.waiting_reason()
+        if self._input_thread is not None:
+            values["input_backlog"] = self._inputs.qsize()
         if self._stall_message:
             values["warning"] = self._stall_message
         if trainer.errors and not trainer.running and not self.closed:
@@ -330,6 +388,17 @@ class HarNode(PipelineNode):
         if self.closed:
             return
         super().close()
+        if self._input_thread is not None:
+            backlog = self._inputs.qsize()
+            while True:  # inputs not yet learnt from are dropped: the node stops now, not after them
+                try:
+                    self._inputs.get_nowait()
+                except queue.Empty:
+                    break
+            self._inputs.put(None)
+            self._input_thread.join(timeout=10.0)
+            if backlog:
+                self.log_info(f"stopped with {backlog} inputs not yet learnt from (lock-step backlog)")
         self.trainer.stop()
         if self.model_path is not None and self.params["save_on_shutdown"]:
             self.save()

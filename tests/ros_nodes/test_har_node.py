@@ -144,3 +144,84 @@ def test_har_node_end_to_end(tmp_path: Path) -> None:
     assert "saved model to" in log
     state = load_checkpoint(model_path)
     assert state["steps"] >= steps_seen and state["learner"]["steps"] == state["steps"]
+
+
+@pytest.mark.ros
+def test_lockstep_trains_n_steps_per_window_and_labels_follow_the_sample_clock(tmp_path: Path) -> None:
+    """train_steps_per_window=3: exactly 3 steps per aligned window once min_windows exist, whatever the
+    input rate (samples arrive 4x faster than real time). The samples are a log of 2001 (far from the wall
+    clock, as a replayed bag is): labels still land on the windows, because the node stamps a label with
+    its newest anchor sample, not with the wall clock."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Imu
+    from std_msgs.msg import Float32MultiArray, String
+
+    from robossl_ros.conversions import imu_msg
+
+    names, streams, classes = _recording()
+    topics = [f"{name}/imu" for name in names]
+    steps_per_window, min_windows = 3, 4
+    proc = start_node(
+        NODE,
+        tmp_path,
+        {
+            "imu_topics": topics,
+            "device_names": names,
+            "anchor_device": names[0],
+            "class_names": classes,
+            "sample_rate_hz": RATE_HZ,
+            "min_windows": min_windows,
+            "batch_size": 4,
+            "train_steps_per_window": steps_per_window,
+            "hot_swap_every_steps": steps_per_window,
+            "predict_every_s": 0.25,
+            "diagnostics_period_s": 0.5,
+        },
+    )
+    probe = Probe()
+    try:
+        for topic in topics:
+            probe.publisher(Imu, topic, 100)
+        labels = probe.publisher(String, "activity/label_in")
+        probe.subscribe(Float32MultiArray, "activity/scores", 100)
+        probe.subscribe(DiagnosticArray, "/diagnostics")
+        probe.wait_for_subscribers([*topics, "activity/label_in"], timeout=60)
+        probe.spin_for(0.5)
+        t0 = 1_000_000_000 * 1_000_000_000  # 2001-09-09, in ns
+        n = next(iter(streams.values())).shape[0]
+        for i in range(n):
+            stamp = t0 + int(i * 1e9 / RATE_HZ)
+            for name in names:
+                sample = streams[name][i].astype(np.float64)
+                probe.publishers[f"{name}/imu"].publish(
+                    imu_msg(np.concatenate([sample[3:], sample[:3]]), stamp, name)
+                )
+            if i % 8 == 7:
+                labels.publish(String(data=classes[-1]))
+            probe.spin_for(1.0 / (4 * RATE_HZ))
+        # 8 s, 1 s windows every 0.5 s: 15 windows (the last one needs the final sample of every device)
+        expected_windows = int((n / RATE_HZ - 1.0) / 0.5) + 1
+
+        def done() -> bool:
+            values = probe.diagnostics(NODE)
+            return (
+                values is not None
+                and int(values["windows"]) >= expected_windows - 1
+                and values.get("input_backlog") == "0"
+                and int(values["predictions"]) == len(probe.received["activity/scores"])
+            )
+
+        assert probe.spin_until(done, 120), f"{probe.diagnostics(NODE)}\n{node_log(tmp_path, NODE)}"
+        probe.spin_for(1.0)
+        values = probe.diagnostics(NODE)
+        assert values is not None
+        windows = int(values["windows"])
+        assert windows in (expected_windows - 1, expected_windows) and values["gap_windows"] == "0"
+        # no step before min_windows windows exist (their credit is forfeited), then exactly 3 per window
+        assert int(values["training_steps"]) == steps_per_window * (windows - min_windows + 1)
+        # labels every 0.25 s from the first second on: every window after the first gets one
+        assert int(values["labelled_windows"]) >= windows - 2
+    finally:
+        probe.close()
+        rc = stop_node(proc)
+    assert rc == 0, node_log(tmp_path, NODE)
