@@ -1,11 +1,16 @@
 """Demo stage 2: the MuJoCo rover world feeding a live ``terrain_node`` over DDS.
 
-The rover wanders a held-out terrain map. The demo publishes the forward-down camera (rgb8 + CameraInfo),
-the synthesised wheel-terrain interaction audio (robossl's Int16MultiArray layout, docs/logs.md) and
-odometry, paced at ``speedup`` x real time. terrain_node clusters the audio, paints the clusters along the
-tracks into earlier images and trains its segmentation network; the demo scores every label image it
-publishes against the simulator's ground-truth terrain (clusters matched to terrains by the Hungarian
-method over all scored pixels).
+Before the stage, :func:`prepare` (``rover_pretrain``) drives the rover on training maps, records the logs
+and pretrains the node's learner from them; the node starts from that checkpoint. The stage drives a
+held-out terrain map for ``sim_budget_s`` simulated seconds and publishes the forward-down camera (rgb8 +
+CameraInfo), the synthesised wheel-terrain interaction audio (robossl's Int16MultiArray layout,
+docs/logs.md) and odometry. Learning is lock-step: terrain_node runs one learning round after every
+``images_per_round``-th image and reports ``images_seen`` on ``terrain/clusters``; the stage sends the next
+image's data only when the node has finished with the previous image, so two runs of one seed learn the same
+steps on the same data on a fast and on a slow machine. terrain_node clusters the audio, paints the clusters
+along the tracks into earlier images and trains its segmentation network; the demo scores every label image
+it publishes against the simulator's ground-truth terrain (clusters matched to terrains by the Hungarian
+method over the pixels of the last third).
 """
 
 from __future__ import annotations
@@ -21,6 +26,19 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from robossl_sim.demo.rover_pretrain import RoverPretrainConfig, pipeline_config, prepare
+
+__all__ = [
+    "UNKNOWN",
+    "RoverPretrainConfig",
+    "RoverStageConfig",
+    "RoverStageResult",
+    "node_parameters",
+    "pipeline_config",
+    "prepare",
+    "run",
+]
+
 UNKNOWN = 255  # label value of unlabelled pixels (terrain_node and the world's ground truth)
 
 
@@ -29,25 +47,35 @@ class RoverStageConfig:
     """Settings of the rover stage."""
 
     seed: int = 0  # map seed (held-out split)
-    wall_budget_s: float = 60.0  # wall-clock time of the stage, seconds
-    speedup: float = 2.0  # simulated seconds per wall-clock second
+    sim_budget_s: float = 60.0  # simulated seconds of driving (the CLI's --rover-seconds)
     control_period_s: float = 0.05  # audio chunk and odometry period, simulated seconds
     image_period_s: float = 0.5  # camera period, simulated seconds
     command_period_s: float = 1.0  # new wander command every ..., simulated seconds
     snapshots: int = 3  # label images kept for the report
+    # Lock-step learning of terrain_node: one round after every n-th image, this many steps per round.
+    # 0 images_per_round = the node's free-running background learner, paced at ``speedup``.
+    images_per_round: int = 4
+    embedding_steps: int = 0  # per round: the embedding comes pretrained; new clips are clustered with it
+    segmentation_steps: int = 10  # per round
+    speedup: float = 2.0  # simulated seconds per wall second, only when images_per_round == 0
+    reply_timeout_s: float = 120.0  # wall seconds the node may take for one image (lock-step)
+    pretrain: RoverPretrainConfig = field(default_factory=RoverPretrainConfig)  # see rover_pretrain
 
 
 def node_parameters(
     config: RoverStageConfig, model_path: str, mount: list[float]
 ) -> dict[str, dict[str, Any]]:
+    """terrain_node's parameters; the learner settings are those the pretrained checkpoint was made with."""
+    learner = config.pretrain
     return {
         "terrain_node": {
             "camera_mount": mount,
-            "num_clusters": 4,
-            "sample_rate": 16000,
-            "min_clips": 48,
-            "embedding_steps": 5,
-            "segmentation_steps": 5,
+            "num_clusters": learner.num_clusters,
+            "sample_rate": learner.sample_rate,
+            "min_clips": learner.min_clips,
+            "embedding_steps": config.embedding_steps,
+            "segmentation_steps": config.segmentation_steps,
+            "images_per_round": config.images_per_round,
             "cpu_fraction": 0.6,
             "model_path": model_path,
             "save_on_shutdown": True,
@@ -77,6 +105,10 @@ class RoverStageResult:
     base_T_camera: np.ndarray | None = None  # 4x4 camera mount
     wheel_offsets: np.ndarray | None = None  # (4, 2) metres
     wheel_width_m: float = 0.08
+    sim_seconds: float = 0.0  # simulated seconds driven
+    wall_seconds: float = 0.0  # wall-clock seconds the drive took
+    lockstep_wait_s: float = 0.0  # wall seconds spent waiting for terrain_node's learning (lock-step)
+    learning_rounds: int = 0  # terrain_node's learning rounds during the stage (from terrain/clusters)
 
     def mapping(self, since_t: float = 0.0) -> np.ndarray:
         """cluster id -> terrain id by the Hungarian method over the pixels scored from ``since_t`` on
@@ -101,6 +133,30 @@ class RoverStageResult:
             return 0.0
         times = [t for t, _ in self.per_frame]
         return float(times[len(times) * 2 // 3])
+
+    @property
+    def miou_last_third(self) -> float:
+        """The acceptance figure: mean of the per-frame mIoU (:meth:`miou_series`) over the last third of
+        the scored frames (the same tail as the report's ``rover_miou_last_third``); NaN without frames."""
+        values = [v for _, v in self.miou_series() if math.isfinite(v)]
+        if not values:
+            return float("nan")
+        return float(np.mean(values[-max(1, int(round(len(values) / 3))) :]))
+
+    @property
+    def pooled_miou_last_third(self) -> float:
+        """mIoU over all pixels of the last third pooled (intersections and unions summed over the frames,
+        then averaged over terrains), the usual dataset-level definition; NaN without frames."""
+        from robossl.pipelines.terrain.segmentation import mean_iou
+
+        since = self.settled_since_t
+        pairs = [p for t, p in self.per_frame if t >= since]
+        if not pairs:
+            return float("nan")
+        joined = np.concatenate(pairs)
+        predicted = self.mapping(since)[joined[:, 1]]
+        predicted = np.where(predicted >= 0, predicted, len(self.terrain_names))
+        return mean_iou(predicted, joined[:, 0], len(self.terrain_names) + 1, ignore_index=UNKNOWN)[0]
 
     def miou_series(self) -> list[tuple[float, float]]:
         """(sim t, mIoU) per scored label image, with the global cluster -> terrain mapping."""
@@ -146,8 +202,26 @@ def _odometry(pose: tuple[float, float, float], stamp_ns: int) -> Any:
     return msg
 
 
+def _wait_until_node_hears(ros: Any, publisher: Any, camera_info: Any, timeout_s: float = 60.0) -> None:
+    """Publish ``camera_info`` until terrain_node's /diagnostics say it has the camera.
+
+    The publishers see the node's subscriptions before the node's side has matched them, and best-effort
+    messages sent in between are lost; a lock-step stage whose first image is lost would wait for ever.
+    CameraInfo is safe to repeat (no stamp check), so it serves as the handshake.
+    """
+    deadline = time.monotonic() + timeout_s
+    while ros.diagnostics.get("robossl/terrain_node", {}).get("camera_known") != "True":
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"terrain_node did not report camera_known on /diagnostics within {timeout_s:g} s of "
+                "CameraInfo on camera/camera_info (see its log)"
+            )
+        publisher.publish(camera_info)
+        time.sleep(0.1)
+
+
 def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], None]) -> RoverStageResult:
-    """Drive until the wall budget is spent. ``ros`` is a started :class:`DemoRosNode`."""
+    """Drive ``config.sim_budget_s`` simulated seconds. ``ros`` is a started :class:`DemoRosNode`."""
     from nav_msgs.msg import Odometry
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Int16MultiArray, String
@@ -155,13 +229,15 @@ def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], Non
     from robossl.data.messages import AudioChunk
     from robossl_ros.conversions import audio_msg, image_msg
     from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
-    from robossl_sim.worlds.rover import RoverWorld
+    from robossl_sim.worlds.rover import RoverWorld, drive_steps
     from robossl_sim.worlds.terrain_textures import TERRAIN_TYPES
 
     result = RoverStageResult()
     lock = threading.Lock()
+    node_reported = threading.Condition()  # terrain/clusters arrived
     sent: dict[int, tuple[float, float, np.ndarray, np.ndarray]] = {}  # stamp -> (sent, t, rgb, truth)
     result.confusion = np.zeros((1, 256), dtype=np.int64)
+    snapshot_due = list(np.linspace(0.1, 0.95, config.snapshots) * config.sim_budget_s)
 
     def on_labels(msg: Image) -> None:
         stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
@@ -191,9 +267,27 @@ def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], Non
 
     def on_clusters(msg: String) -> None:
         try:
-            result.cluster_stats = json.loads(msg.data)
+            stats = json.loads(msg.data)
         except ValueError:
-            result.cluster_stats = {"raw": msg.data}
+            stats = {"raw": msg.data}
+        with node_reported:
+            result.cluster_stats = stats
+            node_reported.notify_all()
+
+    def wait_for_node(images: int) -> None:
+        """Lock-step: until terrain_node has finished with (labelled and learned from) ``images`` images."""
+        deadline = time.monotonic() + config.reply_timeout_s
+        with node_reported:
+            while int(result.cluster_stats.get("images_seen", 0)) < images:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = result.cluster_stats.get("images_seen", 0)
+                    raise RuntimeError(
+                        f"terrain_node reported images_seen={seen} on terrain/clusters {config.reply_timeout_s:g} s "
+                        f"after image {images} was published on camera/image_raw: an image was lost or the "
+                        "node stalled (see its log); raise RoverStageConfig.reply_timeout_s on a very slow machine"
+                    )
+                node_reported.wait(min(left, 0.5))
 
     ros.subscribe(Image, "terrain/labels", on_labels, RESULT_QOS)
     ros.subscribe(String, "terrain/clusters", on_clusters, STATUS_QOS)
@@ -214,8 +308,7 @@ def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], Non
             raise RuntimeError(f"terrain_node did not subscribe to {name} within 60 s (see its log)")
 
     rng = np.random.default_rng(config.seed)
-    sim_budget = config.wall_budget_s * config.speedup
-    snapshot_due = list(np.linspace(0.3, 0.95, config.snapshots) * sim_budget)
+    lockstep = config.images_per_round > 0
     with RoverWorld(config.seed, "heldout") as world:
         result.terrain_names = list(TERRAIN_TYPES[: world.config.num_terrains])
         result.confusion = np.zeros((world.config.num_terrains, 256), dtype=np.int64)
@@ -223,44 +316,54 @@ def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], Non
         result.camera, result.base_T_camera = camera, world.base_T_camera
         result.wheel_offsets, result.wheel_width_m = world.config.wheel_offsets, world.config.wheel_width_m
         base_ns = ros.now_ns()
+        _wait_until_node_hears(ros, pubs["info"], _camera_info(camera, base_ns, "rover_camera"))
         start = time.monotonic()
-        next_image, next_command, k = 0.0, 0.0, 0
         x_prev, y_prev, _ = world.pose
-        while (elapsed := time.monotonic() - start) < config.wall_budget_s:
-            t = k * config.control_period_s
-            stamp = base_ns + int(round(t * 1e9))
-            if t >= next_command - 1e-9:
-                world.set_command(*world.wander_command(rng))
-                next_command += config.command_period_s
-            if t >= next_image - 1e-9:
-                frame = world.render()
+        steps = drive_steps(
+            world, config.sim_budget_s, rng, config.image_period_s, config.control_period_s,
+            config.command_period_s,
+        )  # fmt: skip
+        for k, step in enumerate(steps):
+            stamp = base_ns + int(round(step.t * 1e9))
+            # Odometry first: the node has the pose of an image's time before the image (and its round).
+            pubs["odom"].publish(_odometry(step.pose, stamp))
+            result.pose_times.append(step.t)
+            result.poses.append(step.world_T_base)
+            result.wheel_terrains.append(step.wheel_terrains)
+            if step.frame is not None:
                 pubs["info"].publish(_camera_info(camera, stamp, "rover_camera"))
                 with lock:
-                    sent[stamp] = (time.monotonic(), t, frame.rgb, frame.terrain)
-                pubs["image"].publish(image_msg(frame.rgb, "rgb8", stamp, "rover_camera"))
+                    sent[stamp] = (time.monotonic(), step.t, step.frame.rgb, step.frame.terrain)
+                pubs["image"].publish(image_msg(step.frame.rgb, "rgb8", stamp, "rover_camera"))
                 result.images_published += 1
-                next_image += config.image_period_s
-            pubs["odom"].publish(_odometry(world.pose, stamp))
-            result.pose_times.append(t)
-            result.poses.append(world.world_T_base())
-            result.wheel_terrains.append(world.wheel_terrains())
-            audio = world.step(config.control_period_s)
-            pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)[:, None]
+                if lockstep:
+                    waited = time.monotonic()
+                    wait_for_node(result.images_published)
+                    result.lockstep_wait_s += time.monotonic() - waited
+            pcm = np.clip(np.round(step.audio * 32767.0), -32768, 32767).astype(np.int16)[:, None]
             pubs["audio"].publish(audio_msg(AudioChunk(pcm, float(world.config.sample_rate), stamp)))
             result.audio_chunks += 1
             x, y, _ = world.pose
             result.distance_m += math.hypot(x - x_prev, y - y_prev)
             x_prev, y_prev = x, y
-            k += 1
-            delay = start + (k * config.control_period_s) / config.speedup - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            result.sim_seconds = (k + 1) * config.control_period_s
+            if not lockstep:
+                delay = start + result.sim_seconds / config.speedup - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
             stats = result.cluster_stats
             progress(
-                min(elapsed / config.wall_budget_s, 1.0),
-                f"t={t:5.1f}s images {result.images_published} label images {result.label_images} "
-                f"clips {stats.get('clips', 0)} clusters {stats.get('k', stats.get('num_clusters', '-'))}",
+                min(result.sim_seconds / config.sim_budget_s, 1.0),
+                f"t={step.t:5.1f}s images {result.images_published} label images {result.label_images} "
+                f"clips {stats.get('clips', 0)} rounds {stats.get('learning_rounds', 0)}",
             )
-        pubs["odom"].publish(_odometry(world.pose, base_ns + int(round(k * config.control_period_s * 1e9))))
-    time.sleep(1.0)  # label images of the last frames
+        pubs["odom"].publish(_odometry(world.pose, base_ns + int(round(result.sim_seconds * 1e9))))
+        result.wall_seconds = time.monotonic() - start
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:  # label images of the last frames
+        with lock:
+            if not sent:
+                break
+        time.sleep(0.05)
+    result.learning_rounds = int(result.cluster_stats.get("learning_rounds", 0))
     return result
