@@ -8,7 +8,8 @@ Publishes, stamped with the left image's stamp and frame:
     ``stereo/disparity``  stereo_msgs/DisparityImage (32FC1 pixels; invalid = min_disparity - 1)
     ``mono/depth``        sensor_msgs/Image 32FC1, metres, the student's prediction at the rectified size
     ``distance``          sensor_msgs/Range, the active distance estimate ahead (stereo or mono), metres
-    ``mode``              std_msgs/String "stereo" / "mono" (reliable, transient local: latched)
+    ``mode``              std_msgs/String "stereo" / "mono" (reliable, transient local: latched), published
+                          when it changes, before that frame's other outputs
 Services: ``~/save_model`` and ``~/load_model`` (std_srvs/Trigger) on ``model_path``; the model is loaded at
 start when the file exists and saved on shutdown.
 
@@ -16,6 +17,11 @@ A CameraInfo with NaN/inf, a focal length that is not positive or (right camera)
 dropped as ``bad_calibration`` and the last valid one stays in use; until a valid pair has arrived, image
 pairs are dropped as ``bad_calibration`` (or ``no_camera_info`` when none arrived at all). Each pair is
 processed with the CameraInfos that were current when it formed.
+
+Learning runs in a background thread limited by ``cpu_fraction`` (robots), or lock-step with
+``train_steps_per_input`` > 0: each processed pair grants that many training steps, and the next pair is
+processed only after they are trained. A closed loop that waits for each frame's ``distance`` then learns
+the same amount per frame on a fast and a slow machine (the simulated demo).
 
 The node converts and delegates: rectification, SGBM teacher, student (PyTorch or ONNX Runtime), replay,
 background trainer and switching policy are :class:`robossl.pipelines.stereo_mono.pipeline.StereoMonoPipeline`,
@@ -53,6 +59,8 @@ from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one
 from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
+
+LOCKSTEP_TIMEOUT_S = 120.0  # lock-step: longest wait for one pair's training steps before moving on
 
 
 def grey8(image: np.ndarray, encoding: str) -> np.ndarray:
@@ -121,6 +129,14 @@ SPECS = [
         "cpu_fraction", 0.5, "share of one core the trainer may use", in_range(0.01, 1.0), read_only=True
     ),
     ParamSpec("batch_size", 8, "training batch [frames]", positive, read_only=True),
+    ParamSpec(
+        "train_steps_per_input",
+        0,
+        "lock-step learning: exactly this many training steps per processed pair, trained before the next "
+        "pair (0 = free-running trainer limited by cpu_fraction)",
+        non_negative,
+        read_only=True,
+    ),
     ParamSpec("hot_swap_every_steps", 20, "training steps between inference model updates", positive, True),
     ParamSpec(
         "inference_backend", "torch", "student inference", one_of("torch", "onnxruntime"), read_only=True
@@ -153,6 +169,7 @@ class StereoMonoNode(PipelineNode):
                     "min_samples": p["batch_size"],
                     "cpu_fraction": p["cpu_fraction"],
                     "publish_every_steps": p["hot_swap_every_steps"],
+                    "steps_per_input": p["train_steps_per_input"],
                 },
                 "switching": {
                     "policy": p["policy"],
@@ -344,13 +361,24 @@ class StereoMonoNode(PipelineNode):
             return
         started = time.perf_counter()
         out = pipeline.process(left, right, stamp_ns * 1e-9)
+        trainer = pipeline.trainer
+        lockstep = trainer.lockstep and trainer.running
+        if lockstep:
+            trainer.grant()  # this pair's steps train while its outputs go out
         mono = out.mono_depth if out.mono_depth is not None else np.full_like(out.stereo_depth, np.nan)
-        self._publish(stamp_ns, frame_id, out.disparity, mono, out.active_distance, pipeline.teacher)
-        if out.mode.value != self._last_mode:
+        if out.mode.value != self._last_mode:  # before the outputs: a reader of this frame sees its mode
             self._last_mode = out.mode.value
             self.pub_mode.publish(String(data=out.mode.value))
+        self._publish(stamp_ns, frame_id, out.disparity, mono, out.active_distance, pipeline.teacher)
         self.frames_processed += 1
         self._timing.update((time.perf_counter() - started) * 1e3)
+        if lockstep and not trainer.wait_until_trained(LOCKSTEP_TIMEOUT_S):
+            self.get_logger().warning(
+                f"train_steps_per_input: {trainer.pending_steps} granted steps still untrained after "
+                f"{LOCKSTEP_TIMEOUT_S:.0f} s; the next pair is processed anyway (the trainer is too slow for "
+                "this machine's load; lower train_steps_per_input)",
+                throttle_duration_sec=30.0,
+            )
 
     def _publish(
         self,
@@ -427,6 +455,9 @@ class StereoMonoNode(PipelineNode):
                 "training_errors": trainer.errors,
             }
         )
+        if trainer.lockstep:
+            values["train_steps_per_input"] = trainer.config.steps_per_input
+            values["forfeited_steps"] = trainer.forfeited_steps  # granted while the replay was too small
         if trainer.errors and not trainer.running and not self.closed:
             values["error"] = f"trainer stopped: {trainer.last_error}"
         return values
