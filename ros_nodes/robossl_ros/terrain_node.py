@@ -83,6 +83,13 @@ SPECS = [
     ParamSpec("num_clusters", 4, "terrain clusters (0 = choose by silhouette)", in_range(0, 254), True),
     ParamSpec("sample_rate", 16000, "audio sample rate [Hz]", positive, read_only=True),
     ParamSpec("min_clips", 64, "audio clips before the first embedding", positive, read_only=True),
+    ParamSpec(
+        "label_horizon_s",
+        10.0,
+        "tracks driven up to this long after an image are painted into it [s]",
+        positive,
+        read_only=True,
+    ),
     ParamSpec("embedding_steps", 5, "embedding steps per learning round", non_negative),
     ParamSpec("segmentation_steps", 5, "segmentation steps per learning round", non_negative),
     ParamSpec("cpu_fraction", 0.3, "share of one core learning may use", in_range(0.01, 1.0)),
@@ -117,7 +124,10 @@ class TerrainNode(PipelineNode):
         torch.set_num_threads(1)
         self.pipeline = TerrainPipeline(
             microphone_config(
-                p["sample_rate"], num_clusters=p["num_clusters"] or None, min_clips=p["min_clips"]
+                p["sample_rate"],
+                num_clusters=p["num_clusters"] or None,
+                min_clips=p["min_clips"],
+                label_horizon_s=p["label_horizon_s"],
             )
         )
         self.mount = camera_mount(*[float(v) for v in p["camera_mount"]])

@@ -52,6 +52,10 @@ class RoverPretrainConfig:
     num_clusters: int = 4  # terrain clusters (terrain_node's num_clusters)
     sample_rate: int = 16000  # microphone rate, Hz (terrain_node's sample_rate)
     min_clips: int = 48  # clips before the first clustering (terrain_node's min_clips)
+    # Tracks driven up to this long after an image are painted into it (terrain_node's label_horizon_s).
+    # 20 s rather than the node's 10 s default: the far ground at the top of the image gets labels too
+    # (odometry is exact in the simulator); see docs/terrain.md, "The demo's rover stage".
+    label_horizon_s: float = 20.0
 
     def __post_init__(self) -> None:
         if not self.train_maps or self.drive_s <= 0:
@@ -72,7 +76,10 @@ def pipeline_config(pretrain: RoverPretrainConfig) -> TerrainPipelineConfig:
     from robossl.pipelines.terrain.pipeline import microphone_config
 
     return microphone_config(
-        pretrain.sample_rate, num_clusters=pretrain.num_clusters, min_clips=pretrain.min_clips
+        pretrain.sample_rate,
+        num_clusters=pretrain.num_clusters,
+        min_clips=pretrain.min_clips,
+        label_horizon_s=pretrain.label_horizon_s,
     )
 
 

@@ -56,6 +56,7 @@ class RoverStageConfig:
     # 0 images_per_round = the node's free-running background learner, paced at ``speedup``.
     images_per_round: int = 4
     embedding_steps: int = 0  # per round: the embedding comes pretrained; new clips are clustered with it
+    scratch_embedding_steps: int = 5  # per round instead, when the node starts without a checkpoint
     segmentation_steps: int = 10  # per round
     speedup: float = 2.0  # simulated seconds per wall second, only when images_per_round == 0
     reply_timeout_s: float = 120.0  # wall seconds the node may take for one image (lock-step)
@@ -63,9 +64,11 @@ class RoverStageConfig:
 
 
 def node_parameters(
-    config: RoverStageConfig, model_path: str, mount: list[float]
+    config: RoverStageConfig, model_path: str, mount: list[float], pretrained: bool = True
 ) -> dict[str, dict[str, Any]]:
-    """terrain_node's parameters; the learner settings are those the pretrained checkpoint was made with."""
+    """terrain_node's parameters; the learner settings are those the pretrained checkpoint was made with.
+    ``pretrained=False``: the node starts from scratch (no checkpoint at ``model_path``) and trains its
+    embedding online too (``scratch_embedding_steps`` per round)."""
     learner = config.pretrain
     return {
         "terrain_node": {
@@ -73,7 +76,8 @@ def node_parameters(
             "num_clusters": learner.num_clusters,
             "sample_rate": learner.sample_rate,
             "min_clips": learner.min_clips,
-            "embedding_steps": config.embedding_steps,
+            "label_horizon_s": learner.label_horizon_s,
+            "embedding_steps": config.embedding_steps if pretrained else config.scratch_embedding_steps,
             "segmentation_steps": config.segmentation_steps,
             "images_per_round": config.images_per_round,
             "cpu_fraction": 0.6,
