@@ -30,9 +30,11 @@ class DemoConfig:
 
     seed: int = 0  # seeds the worlds (another seed gives another room, map and stream)
     out_dir: Path = Path("runs")  # parent folder of the run folder
-    drone_seconds: float = 90.0  # wall-clock budget of the drone stage, seconds
-    rover_seconds: float = 60.0  # wall-clock budget of the rover stage, seconds
-    har_seconds: float = 60.0  # wall-clock budget of the activity-recognition stage, seconds
+    # Budgets are simulated / stream time, and learning is lock-step (steps per frame, image or window), so
+    # the figures depend on the data, not on the machine's speed; a slower machine only takes longer.
+    drone_seconds: float = 90.0  # simulated flight of the drone stage, seconds (x camera rate = frames)
+    rover_seconds: float = 60.0  # simulated driving of the rover stage, seconds
+    har_seconds: float = 60.0  # replayed IMU stream of the activity-recognition stage, seconds
     stages: tuple[str, ...] = ("drone", "rover", "har")  # which stages to run
     cache_dir: Path = Path("runs/cache")  # recorded training logs and pretrained checkpoints, reused
     pretrained: bool = True  # start the nodes from offline-pretrained checkpoints (False: from scratch)
@@ -150,12 +152,14 @@ def _rover(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any])
     from robossl_sim.demo.ros_side import NodeProcess
     from robossl_sim.worlds.rover import RoverConfig
 
-    stage = rover_stage.RoverStageConfig(seed=config.seed, wall_budget_s=config.rover_seconds)
+    stage = rover_stage.RoverStageConfig(seed=config.seed, sim_budget_s=config.rover_seconds)
     rover = RoverConfig()
     mount = [rover.camera_x_m, rover.camera_z_m, rover.camera_pitch_deg]
     model = run_dir / "models" / "terrain.pt"
     _start_from("rover", rover_stage, stage, model, config, results)
-    process = NodeProcess("rover", rover_stage.node_parameters(stage, str(model), mount), run_dir)
+    process = NodeProcess(
+        "rover", rover_stage.node_parameters(stage, str(model), mount, pretrained=config.pretrained), run_dir
+    )
     _stage("rover", process, ros, results, lambda progress: rover_stage.run(ros, stage, progress))
     results["rover_model_saved"] = model.is_file()
     results["rover_diagnostics"] = dict(ros.diagnostics.get("robossl/terrain_node", {}))
