@@ -1,38 +1,53 @@
-"""Every registered method pretrained on real logged sensor windows, scored by a linear probe.
+"""Every registered method pretrained on real logged sensor windows, scored by linear probes against strong
+non-SSL baselines, over several seeds (mean and 95 % interval).
 
 Datasets (from ../shared/data, via robossl's loaders):
 - ``actrectut_gesture``: ActRecTut gesture task, 3 IMUs x 5 channels, 1 s windows (32 samples at 32 Hz),
-  hop 0.5 s, 12 classes incl. NULL; train on subject 1, test on subject 2 (leave-one-subject-out).
+  hop 0.5 s, 12 classes incl. NULL, 2 subjects. Scored across subjects in both directions (train on one
+  subject's labels, test on the other; the dataset figure is the mean of the two directions) and, in the
+  details, within subjects (first 70 % of each recording in time -> last 30 %).
 - ``borealtc``: BorealTC Husky IMU (6 channels), 1 s windows decimated 100 -> 50 Hz, hop 0.5 s, 5 terrain
-  classes; about 30 % of each class's runs held out.
+  classes; about 30 % of each class's runs held out (one fixed split for every seed).
 
-Per method and dataset: pretrain on the training split only (fixed budget: ``--steps`` optimizer steps of
-``--batch-size`` windows), then a linear probe (logistic regression, all training labels) on frozen
-features of the held-out subject/runs -> macro-F1. Baselines in the same run: the same architecture at
-random initialisation (same probe), and supervised end-to-end training of that architecture with 10 % of the
-training labels (``--supervised-steps`` steps). T-JEPA works on feature vectors, so its input is per-window
-summary statistics (mean, std, min, max, mean absolute difference per channel) and its baselines use the
-same input. ColloSSL needs several IMUs side by side, so it runs on ActRecTut only (BorealTC has one IMU);
-its probe sees every device's encoding concatenated, and its supervised baseline is the all-device CNN.
-The probe also runs part-way (``--probe-at``, default after 100 and 300 of the 600 steps), which gives a
-learning curve per method: ``details[...]["probe_macro_f1_by_steps"]`` and ``methods_real.png``. (At 100
-steps every method sat within a few points of its random-init encoder; on the single held-out ActRecTut
-subject longer pretraining can also lower the probe, so the curve is reported, not only the end point.)
+Protocol (what changed after the probes sat at random-init level; docs/methods.md has the evidence):
+- Pretraining is self-supervised, so it uses every window without labels (both subjects, all runs): on a
+  robot the unlabelled logs include the conditions to be recognised. Labels are used only by probes and
+  baselines, and only those of the training side.
+- Standardisation per subject on ActRecTut (statistics of each subject's own windows, no labels), global
+  on BorealTC.
+- IMU views without the 3-D rotation (it erases the gravity direction; robossl.transforms.imu).
+- The probe's L2 strength C is chosen on the last 25 % in time of every training group (subject / run),
+  then refitted on all training windows (robossl.eval.selection); the same for the hand-crafted baseline.
+- Baselines on the same windows and splits: hand-crafted statistics (mean, std, min, max, mean absolute
+  difference per channel) + tuned logistic regression and + gradient boosting; the CNN trained end to end
+  from scratch with 100 % and 10 % of the training labels (``--supervised-steps``); each method's
+  architecture at random initialisation under the same probe.
+- Budgets are optimizer steps, never seconds: the figures do not depend on the machine's speed. The
+  default 300 steps x 128 windows is about 5 passes over ActRecTut; probes also after ``--probe-at``
+  steps give the learning curve (the within-subject split is probed at the end only).
+- ``--seeds`` (default 0,1,2) vary initialisation, batches and the 10 % label subsets; ``--jobs`` runs
+  seeds in parallel processes (one thread each).
 
-Run (about 25 minutes on 2 free cores; one thread):
-    flock /tmp/robossl-bench.lock python bench/methods_real.py
-    python bench/methods_real.py --steps 20 --probe-at 10 --methods simclr,byol    # quick look
+Run (about 1 hour on 2 free cores; --jobs 3 runs the three seeds side by side):
+    flock /tmp/robossl-bench.lock python bench/methods_real.py --jobs 3
+    python bench/methods_real.py --steps 40 --probe-at 20 --seeds 0 --methods simclr,byol    # quick look
 Writes bench/results/methods_real.json and methods_real.png:
-    {"results": {"<method>/<dataset>": {"dataset", "probe_macro_f1", "random_init_macro_f1",
-                 "supervised_10pct_macro_f1", "pretrain_seconds"}}, "details": {...}}
+    {"results": {"<method>/<dataset>": {"probe_macro_f1": {"mean", "ci95", "by_seed"}, "random_init_macro_f1":
+     {...}, "probe_10pct_macro_f1": {...}, "beats_random_init": bool, ...},
+     "baselines/<dataset>": {...}, "summary/<dataset>": {...}}, "details": {...}}
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -44,7 +59,8 @@ from sklearn.metrics import f1_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from bench._common import print_table, write_results  # noqa: E402
-from robossl.eval.probes import knn_probe, linear_probe  # noqa: E402
+from robossl.eval.probes import knn_probe  # noqa: E402
+from robossl.eval.selection import tuned_linear_probe, validation_split  # noqa: E402
 from robossl.eval.splits import held_out_split, label_subset  # noqa: E402
 from robossl.eval.supervised import SupervisedConfig, train_supervised  # noqa: E402
 from robossl.methods import InputSpec, Learner, LearnerConfig, available_methods, build_method  # noqa: E402
@@ -55,6 +71,24 @@ from robossl.methods.sources import (  # noqa: E402
     load_borealtc_windows,
 )
 
+MARGIN = 0.05  # a method "beats" its random-init encoder by this many macro-F1 points, intervals apart
+
+
+@dataclass
+class Split:
+    name: str
+    train: np.ndarray  # (N,) bool: windows whose labels train the probe / baseline
+    test: np.ndarray  # (N,) bool: held-out windows scored by macro-F1
+
+
+@dataclass
+class Dataset:
+    name: str
+    data: WindowSet  # standardised windows, labels, groups
+    features: np.ndarray  # (N, 5 C) standardised hand-crafted statistics of the windows
+    splits: list[Split]
+    headline: tuple[str, ...]  # split names averaged into the dataset's figure
+
 
 def summary_features(windows: np.ndarray) -> np.ndarray:
     """``(N, T, C)`` -> ``(N, 5 C)``: mean, std, min, max, mean |first difference| per channel."""
@@ -62,23 +96,61 @@ def summary_features(windows: np.ndarray) -> np.ndarray:
     return np.concatenate([windows.mean(1), windows.std(1), windows.min(1), windows.max(1), diffs], axis=1)
 
 
-def load_datasets() -> dict[str, WindowSet]:
+def standardise(windows: np.ndarray, spec: InputSpec, groups: np.ndarray | None) -> np.ndarray:
+    """Per-channel standardisation, per group (subject) when ``groups`` is given (no labels used)."""
+    if groups is None:
+        return Standardizer.fit(windows, spec)(windows)
+    out = np.empty_like(windows, dtype=np.float32)
+    for group in np.unique(groups):
+        rows = groups == group
+        out[rows] = Standardizer.fit(windows[rows], spec)(windows[rows])
+    return out
+
+
+def within_groups_split(groups: np.ndarray, train_fraction: float = 0.7, gap: int = 2) -> Split:
+    """First ``train_fraction`` of each group in time -> train, the rest after a ``gap`` -> test."""
+    train = np.zeros(len(groups), dtype=bool)
+    test = np.zeros(len(groups), dtype=bool)
+    for group in np.unique(groups):
+        index = np.flatnonzero(groups == group)
+        cut = int(round(train_fraction * len(index)))
+        train[index[:cut]] = True
+        test[index[cut + gap :]] = True
+    return Split("within_subject_time", train, test)
+
+
+def load_datasets() -> list[Dataset]:
     gesture = load_actrectut_windows(None, "gesture", length=32, hop=16)
     boreal = load_borealtc_windows(None, window_s=1.0, hop_s=0.5)
-    decimated = boreal.windows[:, ::2]  # 100 Hz -> 50 Hz: half the cost, vibration up to 25 Hz kept
+    decimated = np.ascontiguousarray(boreal.windows[:, ::2])  # 100 -> 50 Hz: vibration up to 25 Hz kept
     boreal = WindowSet(
-        np.ascontiguousarray(decimated),
+        decimated,
         InputSpec("imu", decimated.shape[1:], boreal.spec.rotation_groups),
         boreal.labels,
         boreal.groups,
         boreal.class_names,
         boreal.group_names,
     )
-    return {"actrectut_gesture": gesture, "borealtc": boreal}
-
-
-def embed(learner: Learner, x: np.ndarray) -> np.ndarray:
-    return learner.embed(torch.from_numpy(x), batch_size=1024).numpy()
+    datasets = []
+    for name, data, per_group in (("actrectut_gesture", gesture, True), ("borealtc", boreal, False)):
+        assert data.labels is not None and data.groups is not None
+        windows = standardise(data.windows, data.spec, data.groups if per_group else None)
+        features = summary_features(windows)
+        features = Standardizer.fit(features, InputSpec("features", features.shape[1:]))(features)
+        data = WindowSet(windows, data.spec, data.labels, data.groups, data.class_names, data.group_names)
+        if per_group:
+            first, second = np.unique(data.groups)[:2]
+            splits = [
+                Split("subject1_to_subject2", data.groups == first, data.groups == second),
+                Split("subject2_to_subject1", data.groups == second, data.groups == first),
+                within_groups_split(data.groups),
+            ]
+            headline: tuple[str, ...] = ("subject1_to_subject2", "subject2_to_subject1")
+        else:
+            train, test = held_out_split(data.labels, data.groups, 0.3, seed=0)
+            splits, headline = [Split("held_out_runs", train, test)], ("held_out_runs",)
+        datasets.append(Dataset(name, data, features, splits, headline))
+    return datasets
 
 
 def architecture_key(method_name: str) -> str:
@@ -88,51 +160,281 @@ def architecture_key(method_name: str) -> str:
     )
 
 
-def supervised_key(method_name: str) -> str:
-    """The supervised baseline's encoder: the method's own input kind (windows, frames, features)."""
-    return {"tera": "tera", "tjepa": "tjepa"}.get(method_name, "simclr")
+def probe_scores(features: np.ndarray, ds: Dataset, seed: int, final: bool) -> dict[str, float]:
+    """Tuned linear probe on every split, plus (``final``) the 10 %-label probe and kNN -> flat scores.
+    Intermediate points of the learning curve probe the headline splits only."""
+    labels, groups = ds.data.labels, ds.data.groups
+    assert labels is not None and groups is not None
+    scores: dict[str, float] = {}
+    for split in ds.splits:
+        headline = split.name in ds.headline
+        if not final and not headline:
+            continue
+        x_train, y_train, g_train = features[split.train], labels[split.train], groups[split.train]
+        x_test, y_test = features[split.test], labels[split.test]
+        fit, validation = validation_split(y_train, g_train)
+        tuned = tuned_linear_probe(x_train, y_train, x_test, y_test, fit, validation)
+        scores[f"{split.name}/probe"] = tuned.result.macro_f1
+        scores[f"{split.name}/probe_C"] = tuned.regularization
+        if not final or not headline:  # within-subject: the tuned probe only (a diagnostic, not a target)
+            continue
+        few = label_subset(y_train, 0.1, seed)
+        tuned_few = tuned_linear_probe(x_train[few], y_train[few], x_test, y_test, fit[few], validation[few])
+        scores[f"{split.name}/probe_10pct"] = tuned_few.result.macro_f1
+        scores[f"{split.name}/knn"] = knn_probe(x_train, y_train, x_test, y_test).macro_f1
+    return scores
 
 
-DATASET_TITLES = {"actrectut_gesture": "ActRecTut gesture", "borealtc": "BorealTC"}
-MODALITY_NAMES = {"image": "image", "imu": "IMU", "spectrogram": "spectrogram", "features": "feature vectors"}
+def baseline_scores(ds: Dataset, seed: int, supervised_steps: int) -> dict[str, float]:
+    """Non-SSL baselines on the same windows and splits."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    labels = ds.data.labels
+    assert labels is not None
+    scores: dict[str, float] = {}
+    for name, value in probe_scores(ds.features, ds, seed, final=True).items():
+        if not name.endswith(("_C", "/knn")):
+            scores[name.replace("/probe", "/handcrafted_lr")] = value
+    for split in ds.splits:
+        y_train, y_test = labels[split.train], labels[split.test]
+        boosting = HistGradientBoostingClassifier(max_iter=200, class_weight="balanced", random_state=seed)
+        boosting.fit(ds.features[split.train], y_train)
+        scores[f"{split.name}/handcrafted_boosting"] = _macro_f1(
+            y_test, boosting.predict(ds.features[split.test])
+        )
+        if split.name not in ds.headline:
+            continue  # the within-subject split is a diagnostic: hand-crafted baselines only
+        x_train, x_test = ds.data.windows[split.train], ds.data.windows[split.test]
+        for fraction, suffix in ((1.0, "supervised_100pct"), (0.1, "supervised_10pct")):
+            rows = label_subset(y_train, fraction, seed) if fraction < 1 else np.arange(len(y_train))
+            torch.manual_seed(seed)
+            backbone = build_method("simclr", ds.data.spec).backbone
+            classifier = train_supervised(
+                backbone,
+                int(backbone.out_dim),  # type: ignore[arg-type]
+                x_train[rows],
+                y_train[rows],
+                SupervisedConfig(steps=supervised_steps, batch_size=64, seed=seed),
+            )
+            with torch.no_grad():
+                predicted = classifier(torch.from_numpy(x_test)).argmax(1).numpy()
+            scores[f"{split.name}/{suffix}"] = _macro_f1(y_test, predicted)
+    return scores
+
+
+def _macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    return float(f1_score(truth, predicted, average="macro", labels=np.unique(truth), zero_division=0))
+
+
+def embed(learner: Learner, x: np.ndarray) -> np.ndarray:
+    return learner.embed(torch.from_numpy(x), batch_size=1024).numpy()
+
+
+def run_seed(seed: int, methods: list[str], steps: list[int], batch_size: int, supervised_steps: int) -> dict:
+    """One seed: baselines, random-init probes and every method's pretraining + probes, every dataset."""
+    torch.set_num_threads(1)
+    scores: dict[str, float] = {}
+    info: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    with threadpool_limits(1):
+        for ds in load_datasets():
+            started = time.perf_counter()
+            for name, value in baseline_scores(ds, seed, supervised_steps).items():
+                scores[f"baselines/{ds.name}/{name}"] = value
+            print(f"[seed {seed}] {ds.name} baselines ({time.perf_counter() - started:.0f} s)", flush=True)
+            random_done: set[str] = set()
+            for method_name in methods:
+                uses_features = available_methods()[method_name].modalities == ("features",)
+                x_all = ds.features if uses_features else ds.data.windows
+                spec = InputSpec("features", x_all.shape[1:]) if uses_features else ds.data.spec
+                torch.manual_seed(seed)
+                try:
+                    method = build_method(method_name, spec)
+                except ValueError as exc:
+                    skipped[f"{method_name}/{ds.name}"] = str(exc)
+                    continue
+                learner = Learner(method, LearnerConfig(learning_rate=1e-3, total_steps=steps[-1], seed=seed))
+                arch = architecture_key(method_name)
+                if arch not in random_done:
+                    for name, value in probe_scores(embed(learner, x_all), ds, seed, final=True).items():
+                        scores[f"random_init:{arch}/{ds.name}/{name}"] = value
+                    random_done.add(arch)
+                rng = np.random.default_rng(seed)
+                x_tensor = torch.from_numpy(x_all)  # every window, no labels: self-supervised
+                losses: list[float] = []
+                begin = time.perf_counter()
+                for target in steps:
+                    while len(losses) < target:
+                        index = rng.choice(len(x_tensor), min(batch_size, len(x_tensor)), replace=False)
+                        losses.append(learner.step(x_tensor[index])["loss"])
+                    last = target == steps[-1]
+                    for name, value in probe_scores(embed(learner, x_all), ds, seed, final=last).items():
+                        suffix = "" if last else f"@{target}"
+                        scores[f"{method_name}/{ds.name}/{name}{suffix}"] = value
+                key = f"{method_name}/{ds.name}"
+                info[key] = {
+                    "first_loss": round(losses[0], 4),
+                    "final_loss": round(float(np.mean(losses[-5:])), 4),
+                    "seconds_with_probes": round(time.perf_counter() - begin, 1),
+                    "input": "summary features" if uses_features else f"windows {tuple(spec.shape)}",
+                }
+                headline = np.mean([scores[f"{key}/{s}/probe"] for s in ds.headline])
+                print(
+                    f"[seed {seed}] {key}: probe {headline:.3f} ({info[key]['seconds_with_probes']} s)",
+                    flush=True,
+                )
+    return {"seed": seed, "scores": scores, "info": info, "skipped": skipped}
+
+
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def interval(values: list[float]) -> dict[str, object]:
+    """Mean, half-width of the 95 % t-interval of the mean (None with one value) and the values."""
+    mean = float(np.mean(values))
+    half = None
+    if len(values) > 1:
+        half = round(
+            T_975.get(len(values) - 1, 1.96) * float(np.std(values, ddof=1)) / math.sqrt(len(values)), 4
+        )
+    return {"mean": round(mean, 4), "ci95": half, "by_seed": [round(v, 4) for v in values]}
+
+
+def apart(better: dict, worse: dict, margin: float = 0.0) -> bool:
+    """``better``'s mean exceeds ``worse``'s by ``margin`` and their 95 % intervals do not overlap."""
+    hb, hw = better["ci95"] or 0.0, worse["ci95"] or 0.0
+    return better["mean"] - worse["mean"] >= margin and better["mean"] - hb > worse["mean"] + hw
+
+
+def aggregate(runs: list[dict], datasets: dict[str, tuple[str, ...]], methods: list[str]) -> dict:
+    """Per-seed flat scores -> results with mean / interval per figure (dataset figure = headline mean)."""
+
+    def figure(prefix: str, metric: str, splits: tuple[str, ...]) -> dict | None:
+        per_seed = []
+        for run in runs:
+            values = [run["scores"].get(f"{prefix}/{s}/{metric}") for s in splits]
+            if any(v is None for v in values):
+                return None
+            per_seed.append(float(np.mean(values)))
+        return interval(per_seed)
+
+    results: dict[str, dict] = {}
+    for dataset, headline in datasets.items():
+        base = f"baselines/{dataset}"
+        names = (
+            "handcrafted_lr",
+            "handcrafted_lr_10pct",
+            "handcrafted_boosting",
+            "supervised_100pct",
+            "supervised_10pct",
+        )
+        baselines = {f"{n}_macro_f1": figure(base, n, headline) for n in names}
+        results[base] = baselines
+        best: tuple[str, dict] | None = None
+        for method_name in methods:
+            key = f"{method_name}/{dataset}"
+            probe = figure(key, "probe", headline)
+            if probe is None:
+                continue
+            random = figure(f"random_init:{architecture_key(method_name)}/{dataset}", "probe", headline)
+            few = figure(key, "probe_10pct", headline)
+            assert random is not None and few is not None
+            results[key] = {
+                "dataset": dataset,
+                "probe_macro_f1": probe,
+                "random_init_macro_f1": random,
+                "beats_random_init": apart(probe, random, MARGIN),
+                "probe_10pct_macro_f1": few,
+                "random_init_10pct_macro_f1": figure(
+                    f"random_init:{architecture_key(method_name)}/{dataset}", "probe_10pct", headline
+                ),
+                "knn_macro_f1": figure(key, "knn", headline),
+            }
+            if best is None or few["mean"] > best[1]["mean"]:
+                best = (method_name, few)
+        if best is not None and baselines["supervised_10pct_macro_f1"] is not None:
+            supervised = baselines["supervised_10pct_macro_f1"]
+            results[f"summary/{dataset}"] = {
+                "best_ssl_10pct_method": best[0],
+                "best_ssl_10pct_macro_f1": best[1],
+                "supervised_10pct_macro_f1": supervised,
+                "best_ssl_10pct_beats_supervised_10pct": apart(best[1], supervised),
+                "methods_beating_random_init": sorted(
+                    k.split("/")[0]
+                    for k, v in results.items()
+                    if v.get("dataset") == dataset and v["beats_random_init"]
+                ),
+            }
+    return results
+
+
+def details_of(runs: list[dict], steps: list[int]) -> dict:
+    """Every split's figures (incl. within-subject and the learning curve) with mean / interval."""
+    keys = sorted({k for run in runs for k in run["scores"]})
+    details: dict[str, dict] = {}
+    for key in keys:
+        values = [run["scores"][key] for run in runs if key in run["scores"]]
+        details[key] = interval(values)
+    details["steps"] = steps  # type: ignore[assignment]
+    for run in runs:
+        for key, info in run["info"].items():
+            details.setdefault(f"{key}/training", {})[f"seed{run['seed']}"] = info
+    return details
+
+
+DATASET_TITLES = {
+    "actrectut_gesture": "ActRecTut gesture (cross-subject, both directions)",
+    "borealtc": "BorealTC (held-out runs)",
+}
 TABLE_FILES = ("README.md", "docs/methods.md")
 TABLE_START, TABLE_END = "<!-- METHOD TABLE START -->", "<!-- METHOD TABLE END -->"
 
 
+def _fmt(entry: dict | None) -> str:
+    if entry is None:
+        return "n/a"
+    return f"{entry['mean']:.3f}" + (f" ± {entry['ci95']:.3f}" if entry["ci95"] is not None else "")
+
+
 def markdown_table(report: dict) -> str:
     """The method table of README.md and docs/methods.md from a methods_real.json report."""
-    results, details, skipped = report["results"], report["details"], report.get("skipped", {})
-    datasets = sorted({entry["dataset"] for entry in results.values()})
-    budget = report["budget"]
-    steps = " / ".join(str(s) for s in budget["probe_at_steps"])
-    header = ["method", "paper", "modality"]
+    results, budget = report["results"], report["budget"]
+    datasets = [d for d in DATASET_TITLES if f"baselines/{d}" in results]
+    lines = []
     for dataset in datasets:
-        title = DATASET_TITLES.get(dataset, dataset)
-        header += [f"{title}: probe after {steps} steps", f"{title}: random init / supervised 10 %"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    methods = available_methods()
-    for name in sorted({key.split("/")[0] for key in [*results, *skipped]}):
-        entry_info = methods.get(name)
-        modality = ", ".join(MODALITY_NAMES.get(m, m) for m in entry_info.modalities) if entry_info else ""
-        row = [f"`{name}`", entry_info.paper if entry_info else "", modality]
-        for dataset in datasets:
-            key = f"{name}/{dataset}"
-            if key not in results:
-                row += ["n/a (" + skipped.get(key, "not run").split(";")[0] + ")", ""]
+        lines += [
+            f"**{DATASET_TITLES[dataset]}**, macro-F1, mean ± 95 % interval over {len(budget['seeds'])} seeds:",
+            "",
+            "| method | probe | random init | beats random by >= 5 points | probe, 10 % labels | kNN |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key, entry in sorted(results.items()):
+            if entry.get("dataset") != dataset:
                 continue
-            curve = list(details[key]["probe_macro_f1_by_steps"].values())
-            row.append(" / ".join(f"{v:.3f}" for v in curve[:-1]) + f" / **{curve[-1]:.3f}**")
-            entry = results[key]
-            row.append(f"{entry['random_init_macro_f1']:.3f} / {entry['supervised_10pct_macro_f1']:.3f}")
-        lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
+            lines.append(
+                f"| `{key.split('/')[0]}` | {_fmt(entry['probe_macro_f1'])} | {_fmt(entry['random_init_macro_f1'])} | "
+                f"{'yes' if entry['beats_random_init'] else 'no'} | {_fmt(entry['probe_10pct_macro_f1'])} | "
+                f"{_fmt(entry['knn_macro_f1'])} |"
+            )
+        base = results[f"baselines/{dataset}"]
+        lines.append(
+            f"| *hand-crafted + logistic regression* | {_fmt(base['handcrafted_lr_macro_f1'])} | | | "
+            f"{_fmt(base['handcrafted_lr_10pct_macro_f1'])} | |"
+        )
+        lines.append(
+            f"| *hand-crafted + gradient boosting* | {_fmt(base['handcrafted_boosting_macro_f1'])} | | | | |"
+        )
+        lines.append(
+            f"| *CNN from scratch, supervised* | {_fmt(base['supervised_100pct_macro_f1'])} | | | "
+            f"{_fmt(base['supervised_10pct_macro_f1'])} | |"
+        )
+        lines.append("")
     lines.append(
-        f"Budget: {budget['steps']} steps x {budget['batch_size']} windows (probed after {steps}), supervised "
-        f"baseline {budget['supervised_steps']} steps; whole run {report['total_seconds']} s wall / "
-        f"{report['total_cpu_seconds']} s CPU on {report['machine']['cores']} cores "
+        f"Budget: {budget['steps']} pretraining steps x {budget['batch_size']} windows (probed also after "
+        f"{', '.join(map(str, budget['probe_at_steps'][:-1]))}), supervised CNN {budget['supervised_steps']} steps; "
+        f"seeds {budget['seeds']}; whole run {report['total_seconds']} s wall on {report['machine']['cores']} cores "
         f"({report['machine']['cpu']}, commit {report['commit']}, {report['date']}). "
-        "T-JEPA's input is per-window summary statistics; its baselines use the same input. "
-        "Learning curves: `bench/results/methods_real.png`."
+        "T-JEPA's input is per-window summary statistics. Learning curves: `bench/results/methods_real.png`."
     )
     return "\n".join(lines)
 
@@ -149,44 +451,46 @@ def write_tables(report: dict) -> None:
         print(f"updated the method table in {name}")
 
 
-def plot_curves(results: dict, details: dict, path: Path) -> None:
-    """One panel per dataset: linear-probe macro-F1 against pretraining steps (0 = random init), one line
-    per method (the same colour and marker in every panel), the supervised 10 %-label baseline dashed."""
+def plot_curves(report: dict, path: Path) -> None:
+    """One panel per dataset: headline probe macro-F1 (seed mean) against pretraining steps (0 = random
+    init), one line per method, with the hand-crafted and supervised baselines as horizontal lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = sorted({entry["dataset"] for entry in results.values()})
-    names = sorted({key.split("/")[0] for key in results})
+    results, details, steps = report["results"], report["details"], report["budget"]["probe_at_steps"]
+    datasets = [d for d in DATASET_TITLES if f"baselines/{d}" in results]
+    names = sorted({k.split("/")[0] for k, v in results.items() if "dataset" in v})
     colours = plt.get_cmap("tab20").colors
-    style = {name: (colours[(2 * i) % 20 + (2 * i) // 20], "os^Dv"[i % 5]) for i, name in enumerate(names)}
     fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.8), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
-        for key, entry in sorted(results.items()):
-            if entry["dataset"] != dataset:
+        headline = report["headline_splits"][dataset]
+        for i, name in enumerate(names):
+            entry = results.get(f"{name}/{dataset}")
+            if entry is None:
                 continue
-            name = key.split("/")[0]
-            curve = details[key]["probe_macro_f1_by_steps"]
-            colour, marker = style[name]
-            ax.plot(
-                [0, *map(int, curve)],
-                [entry["random_init_macro_f1"], *curve.values()],
-                color=colour,
-                marker=marker,
-                label=name,
-            )
-        supervised = results.get(f"simclr/{dataset}", next(iter(results.values())))[
-            "supervised_10pct_macro_f1"
-        ]
-        ax.axhline(supervised, color="black", linestyle="--", label="supervised, 10 % labels")
-        ax.set_title(DATASET_TITLES.get(dataset, dataset))
+            curve = [entry["random_init_macro_f1"]["mean"]]
+            for s in steps:
+                suffix = "" if s == steps[-1] else f"@{s}"
+                curve.append(
+                    float(np.mean([details[f"{name}/{dataset}/{h}/probe{suffix}"]["mean"] for h in headline]))
+                )
+            ax.plot([0, *steps], curve, color=colours[(2 * i) % 20], marker="os^Dv"[i % 5], label=name)
+        base = results[f"baselines/{dataset}"]
+        for key, style, label in (
+            ("handcrafted_lr_macro_f1", ":", "hand-crafted + LR"),
+            ("supervised_10pct_macro_f1", "--", "supervised CNN, 10 % labels"),
+        ):
+            if base.get(key):
+                ax.axhline(base[key]["mean"], color="black", linestyle=style, label=label)
+        ax.set_title(DATASET_TITLES[dataset], fontsize=10)
         ax.set_xlabel("pretraining steps (0 = random init)")
-        ax.set_ylabel("linear-probe macro-F1 (held out)")
+        ax.set_ylabel("linear-probe macro-F1 (held out, seed mean)")
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center right", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.85, 1))
+    fig.tight_layout(rect=(0, 0, 0.82, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -195,171 +499,78 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=600, help="pretraining steps per method and dataset")
-    parser.add_argument(
-        "--probe-at",
-        default="100,300",
-        help="comma-separated earlier step counts at which the linear probe also runs (learning curve)",
-    )
+    parser.add_argument("--steps", type=int, default=300, help="pretraining steps per method and dataset")
+    parser.add_argument("--probe-at", default="100", help="earlier step counts probed too (learning curve)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--supervised-steps", type=int, default=600)
     parser.add_argument("--methods", help="comma-separated subset (default: all registered)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="redraw the figure and rewrite the README/docs method tables from the last results; run nothing",
+        "--jobs", type=int, default=1, help="seeds run in this many processes (1 thread each)"
+    )
+    parser.add_argument("--name", default="methods_real", help="results file name under bench/results")
+    parser.add_argument(
+        "--report-only", action="store_true", help="redraw figure and tables from the last results"
     )
     args = parser.parse_args()
+    from bench._common import RESULTS_DIR
+
     if args.report_only:
-        import json
-
-        from bench._common import RESULTS_DIR
-
-        report = json.loads((RESULTS_DIR / "methods_real.json").read_text())
-        plot_curves(report["results"], report["details"], RESULTS_DIR / "methods_real.png")
+        report = json.loads((RESULTS_DIR / f"{args.name}.json").read_text())
+        plot_curves(report, RESULTS_DIR / f"{args.name}.png")
         write_tables(report)
         return 0
-    torch.set_num_threads(1)
     methods = args.methods.split(",") if args.methods else list(available_methods())
-    budgets = sorted({int(v) for v in args.probe_at.split(",") if v.strip() and int(v) < args.steps})
-    budgets.append(args.steps)
-    started, started_cpu = time.perf_counter(), time.process_time()
-    results: dict[str, dict[str, object]] = {}
-    details: dict[str, dict[str, object]] = {}
-    skipped: dict[str, str] = {}
+    steps = sorted({int(v) for v in args.probe_at.split(",") if v.strip() and int(v) < args.steps})
+    steps.append(args.steps)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    started = time.perf_counter()
+    job_args = [(seed, methods, steps, args.batch_size, args.supervised_steps) for seed in seeds]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            runs = list(pool.map(run_seed, *zip(*job_args)))
+    else:
+        runs = [run_seed(*a) for a in job_args]
+    headline = {ds.name: ds.headline for ds in load_datasets()}
+    results = aggregate(runs, headline, methods)
     rows = []
-    with threadpool_limits(1):
-        for dataset_name, data in load_datasets().items():
-            assert data.labels is not None
-            train, test = held_out_split(data.labels, data.groups, 0.3, args.seed)
-            standardizer = Standardizer.fit(data.windows[train], data.spec)
-            windows = standardizer(data.windows)
-            features = summary_features(windows)
-            features = Standardizer.fit(features[train], InputSpec("features", features.shape[1:]))(features)
-            y_train, y_test = data.labels[train], data.labels[test]
-            few = label_subset(y_train, 0.1, args.seed)
-            random_init: dict[str, float] = {}
-            supervised: dict[str, float] = {}
-            for name in methods:
-                uses_features = available_methods()[name].modalities == ("features",)
-                x_all = features if uses_features else windows
-                spec = InputSpec("features", x_all.shape[1:]) if uses_features else data.spec
-                x_train, x_test = x_all[train], x_all[test]
-                torch.manual_seed(args.seed)
-                try:
-                    method = build_method(name, spec)
-                except ValueError as exc:
-                    skipped[f"{name}/{dataset_name}"] = str(exc)
-                    print(f"{name}/{dataset_name}: skipped ({exc})", flush=True)
-                    continue
-                learner = Learner(
-                    method, LearnerConfig(learning_rate=1e-3, total_steps=args.steps, seed=args.seed)
-                )
-                key = architecture_key(name)
-                if key not in random_init:
-                    random_init[key] = linear_probe(
-                        embed(learner, x_train), y_train, embed(learner, x_test), y_test
-                    ).macro_f1
-                baseline = supervised_key(name)
-                if baseline not in supervised:
-                    torch.manual_seed(args.seed)
-                    backbone = build_method(baseline, spec).backbone
-                    classifier = train_supervised(
-                        backbone,
-                        int(backbone.out_dim),  # type: ignore[arg-type]
-                        x_train[few],
-                        y_train[few],
-                        SupervisedConfig(steps=args.supervised_steps, batch_size=64, seed=args.seed),
-                    )
-                    with torch.no_grad():
-                        predicted = classifier(torch.from_numpy(x_test)).argmax(1).numpy()
-                    supervised[baseline] = float(
-                        f1_score(y_test, predicted, average="macro", labels=np.unique(y_test))
-                    )
-                rng = np.random.default_rng(args.seed)
-                x_train_tensor = torch.from_numpy(x_train)
-                pretrain_seconds = pretrain_cpu_seconds = 0.0
-                losses: list[float] = []
-                curve: dict[str, float] = {}
-                for target in budgets:
-                    # Pretraining time excludes the intermediate probes.
-                    begin, begin_cpu = time.perf_counter(), time.process_time()
-                    while len(losses) < target:
-                        index = rng.choice(
-                            len(x_train_tensor), min(args.batch_size, len(x_train_tensor)), replace=False
-                        )
-                        losses.append(learner.step(x_train_tensor[index])["loss"])
-                    pretrain_seconds += time.perf_counter() - begin
-                    pretrain_cpu_seconds += time.process_time() - begin_cpu
-                    f_train, f_test = embed(learner, x_train), embed(learner, x_test)
-                    probe = linear_probe(f_train, y_train, f_test, y_test)
-                    curve[str(target)] = round(probe.macro_f1, 4)
-                probe_few = linear_probe(f_train[few], y_train[few], f_test, y_test)
-                knn = knn_probe(f_train, y_train, f_test, y_test)
-                entry = f"{name}/{dataset_name}"
-                random_f1, supervised_f1 = random_init[key], supervised[baseline]
-                results[entry] = {
-                    "dataset": dataset_name,
-                    "probe_macro_f1": round(probe.macro_f1, 4),
-                    "random_init_macro_f1": round(random_f1, 4),
-                    "supervised_10pct_macro_f1": round(supervised_f1, 4),
-                    "pretrain_seconds": round(pretrain_seconds, 2),
+    for key, entry in results.items():
+        if "dataset" in entry:
+            rows.append(
+                {
+                    "entry": key,
+                    "probe": _fmt(entry["probe_macro_f1"]),
+                    "random_init": _fmt(entry["random_init_macro_f1"]),
+                    "beats_random": entry["beats_random_init"],
+                    "probe_10pct": _fmt(entry["probe_10pct_macro_f1"]),
                 }
-                details[entry] = {
-                    "probe_accuracy": round(probe.accuracy, 4),
-                    "probe_10pct_labels_macro_f1": round(probe_few.macro_f1, 4),
-                    "knn_macro_f1": round(knn.macro_f1, 4),
-                    "pretrain_cpu_seconds": round(pretrain_cpu_seconds, 2),
-                    "probe_macro_f1_by_steps": curve,
-                    "first_loss": round(losses[0], 4),
-                    "final_loss": round(float(np.mean(losses[-5:])), 4),
-                    "input": "summary features" if uses_features else f"windows {tuple(spec.shape)}",
-                    "num_train": int(train.sum()),
-                    "num_test": int(test.sum()),
-                }
-                rows.append(
-                    {"entry": entry, **results[entry], "knn_macro_f1": details[entry]["knn_macro_f1"]}
-                )
-                print(
-                    f"{entry}: probe {probe.macro_f1:.3f} random {random_f1:.3f} supervised10% {supervised_f1:.3f} "
-                    f"({pretrain_seconds:.1f} s)",
-                    flush=True,
-                )
-    print_table(
-        rows,
-        [
-            "entry",
-            "probe_macro_f1",
-            "knn_macro_f1",
-            "random_init_macro_f1",
-            "supervised_10pct_macro_f1",
-            "pretrain_seconds",
-        ],
-    )
+            )
+        elif key.startswith("baselines/"):
+            for name, value in entry.items():
+                rows.append({"entry": f"{key}/{name}", "probe": _fmt(value)})
+    print_table(rows, ["entry", "probe", "random_init", "beats_random", "probe_10pct"])
     total = time.perf_counter() - started
     path = write_results(
-        "methods_real",
+        args.name,
         results,
-        details=details,
-        skipped=skipped,
+        details=details_of(runs, steps),
+        skipped={k: v for run in runs for k, v in run["skipped"].items()},
+        headline_splits=headline,
         budget={
             "steps": args.steps,
             "batch_size": args.batch_size,
             "supervised_steps": args.supervised_steps,
-            "probe_at_steps": budgets,
-            "threads": 1,
+            "probe_at_steps": steps,
+            "seeds": seeds,
+            "threads_per_seed": 1,
         },
         total_seconds=round(total, 1),
-        total_cpu_seconds=round(time.process_time() - started_cpu, 1),
-        note="wall-clock seconds include waiting for CPU on a shared machine; cpu seconds are this process's",
     )
-    plot_curves(results, details, Path(path).with_suffix(".png"))
-    if not args.methods:  # a full run: the README's and docs' method tables follow it
-        import json
-
-        write_tables(json.loads(Path(path).read_text()))
-    print(f"total {total:.0f} s wall, {time.process_time() - started_cpu:.0f} s CPU; wrote {path}")
+    report = json.loads(Path(path).read_text())
+    plot_curves(report, Path(path).with_suffix(".png"))
+    if not args.methods and args.name == "methods_real" and len(seeds) >= 3:
+        write_tables(report)
+    print(f"total {total:.0f} s wall; wrote {path}")
     return 0
 
 
