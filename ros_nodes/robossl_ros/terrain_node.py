@@ -19,10 +19,13 @@ run in a background thread in small rounds under a CPU budget (``cpu_fraction``)
 
 Lock-step learning (``images_per_round`` > 0, for simulations and replays that must give the same result on
 any machine): no background thread; after every n-th image (its label image already published) the node
-runs exactly one round of ``embedding_steps`` + ``segmentation_steps`` on everything received so far, and
-after every image it publishes ``terrain/clusters`` with ``images_seen``. A publisher that waits for
-``images_seen`` to reach the images it sent before sending more gets the same learning per image however
-fast the CPU is (a slower machine only takes longer).
+runs exactly one round of ``embedding_steps`` + ``segmentation_steps``, and after every image (after its
+round) it publishes ``terrain/clusters`` with ``images_seen``. A publisher that waits for ``images_seen`` to
+reach the images it sent before sending more gets the same learning per image however fast the CPU is (a
+slower machine only takes longer). The round waits until the audio and odometry sent before the image have
+arrived (DDS does not keep the order between topics): until the newest audio chunk ends, and the newest
+pose lies, less than one chunk / pose interval before the image's stamp, or ``LOCKSTEP_SETTLE_S`` at most
+(counted as ``lockstep_settle_timeouts``).
 
 The model is loaded from ``model_path`` at start when that file exists (e.g. a checkpoint pretrained
 offline from logs with :func:`robossl.pipelines.terrain.replay.feed_bag`; same format as the node saves).
@@ -66,6 +69,33 @@ from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, pos
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
+
+LOCKSTEP_SETTLE_S = 2.0  # wall seconds a lock-step round waits for the inputs stamped up to its image
+
+
+class _InputReach:
+    """How far in time the ingested audio and poses reach, seconds (lock-step rounds wait for it)."""
+
+    def __init__(self) -> None:
+        self.audio_until = self.pose_until = -math.inf  # end of the newest chunk, time of the newest pose
+        self.audio_chunk_s = self.pose_gap_s = 0.0  # length of that chunk, interval before that pose
+
+    def audio(self, start: float, duration: float) -> None:
+        self.audio_until, self.audio_chunk_s = start + duration, duration
+
+    def pose(self, t: float) -> None:
+        if math.isfinite(self.pose_until):
+            self.pose_gap_s = t - self.pose_until
+        self.pose_until = t
+
+    def covers(self, t: float) -> bool:
+        """Whether the chunk and the pose a publisher sends last before an image stamped ``t`` are in:
+        the next chunk would end, and the next pose lie, after ``t``."""
+        margin = 1e-6
+        return (
+            self.audio_until > t - self.audio_chunk_s + margin
+            and self.pose_until > t - self.pose_gap_s + margin
+        )
 
 
 def _mount(value: list[float]) -> str | None:
@@ -168,6 +198,9 @@ class TerrainNode(PipelineNode):
         )
         self._stop = threading.Event()
         self.lockstep = p["images_per_round"] > 0
+        self._reach = _InputReach()
+        self._due: tuple[float, float] | None = None  # lock-step round waiting: (image time s, wall deadline)
+        self.lockstep_settle_timeouts = 0
         self._learner: threading.Thread | None = None
         if not self.lockstep:
             self._learner = threading.Thread(target=self._learn_loop, name="terrain-learner", daemon=True)
@@ -219,13 +252,16 @@ class TerrainNode(PipelineNode):
     def _ingest(self, job: tuple[str, int, Any]) -> None:
         """Ingestion thread: feeds the pipeline in arrival order (the pipeline may block while it learns)."""
         kind, stamp_ns, payload = job
+        t = stamp_ns * 1e-9
         if kind == "pose":
-            self.pipeline.add_pose(stamp_ns * 1e-9, payload)
+            self.pipeline.add_pose(t, payload)
+            self._reach.pose(t)
         elif kind == "audio":
-            self.pipeline.add_audio(stamp_ns * 1e-9, payload)
-        else:
+            self.pipeline.add_audio(t, payload)
+            self._reach.audio(t, len(payload) / self.params["sample_rate"])
+        elif kind == "image":
             rgb, frame_id = payload
-            if not self.pipeline.add_image(stamp_ns * 1e-9, rgb):
+            if not self.pipeline.add_image(t, rgb):
                 self.drop(self.topics["image"], "pipeline_rejected")
                 return
             self.images_seen += 1
@@ -234,16 +270,42 @@ class TerrainNode(PipelineNode):
                 self.pub_labels.publish(image_msg(labels, "mono8", stamp_ns, frame_id))
                 self.labels_published += 1
             if self.lockstep:
-                # Learning sees exactly what was ingested before this image: this thread ingests nothing
-                # while the round runs.
+                self._run_due_round(force=True)  # one still waiting when the next image came runs now
                 if self.images_seen % self.params["images_per_round"] == 0:
-                    self._learn_round()
-                self._publish_statistics()
+                    self._due = (t, time.monotonic() + LOCKSTEP_SETTLE_S)
+                    timer = threading.Timer(
+                        LOCKSTEP_SETTLE_S, self.ingest.submit, args=(("settle", 0, None),)
+                    )
+                    timer.daemon = True
+                    timer.start()
+                else:
+                    self._publish_statistics()
+        if self.lockstep:
+            self._run_due_round()
+
+    def _run_due_round(self, force: bool = False) -> None:
+        """Lock-step: run the waiting round once the inputs up to its image are in (this thread ingests
+        nothing while it runs, so the round learns from exactly those), then report the image done."""
+        if self._due is None:
+            return
+        t, deadline = self._due
+        covered = self._reach.covers(t)
+        if not (covered or force or time.monotonic() >= deadline):
+            return
+        if not covered:
+            self.lockstep_settle_timeouts += 1
+        self._due = None
+        self._learn_round()
+        self._publish_statistics()
 
     def _on_ingest_discard(self, job: tuple[str, int, Any]) -> None:
-        self.drop(self.topics[job[0] if job[0] != "pose" else "odom"], "queue_full")
+        if job[0] != "settle":
+            self.drop(self.topics[job[0] if job[0] != "pose" else "odom"], "queue_full")
 
     def _on_ingest_error(self, job: tuple[str, int, Any], exc: BaseException) -> None:
+        if job[0] == "settle":
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            return
         self.drop(self.topics[job[0] if job[0] != "pose" else "odom"], exc)
 
     def _on_audio(self, msg: Int16MultiArray) -> None:
@@ -364,6 +426,8 @@ class TerrainNode(PipelineNode):
         }
         for reason, count in stats["dropped"].items():
             values[f"pipeline_dropped.{reason}"] = count
+        if self.lockstep:
+            values["lockstep_settle_timeouts"] = self.lockstep_settle_timeouts
         if self._last_error:
             values["last_error"] = self._last_error
         return values

@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 UNKNOWN = 255  # label value of unlabelled pixels (terrain_node and the world's ground truth)
+# Header stamps of the lock-step drive start here (11.6 days after the epoch): after the pretraining logs'
+# clock (rover_pretrain.LOG_START_NS onwards, minutes), never ahead of the node's clock.
+SIM_EPOCH_NS = 1_000_000 * 1_000_000_000
 
 
 @dataclass
@@ -319,7 +322,9 @@ def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], Non
         camera = world.camera
         result.camera, result.base_T_camera = camera, world.base_T_camera
         result.wheel_offsets, result.wheel_width_m = world.config.wheel_offsets, world.config.wheel_width_m
-        base_ns = ros.now_ns()
+        # Simulated time from a fixed epoch, not from the wall clock: every run of a seed hands the node
+        # the same floating-point times (clip cutting compares them), so lock-step runs learn the same.
+        base_ns = SIM_EPOCH_NS if lockstep else ros.now_ns()
         _wait_until_node_hears(ros, pubs["info"], _camera_info(camera, base_ns, "rover_camera"))
         start = time.monotonic()
         x_prev, y_prev, _ = world.pose
