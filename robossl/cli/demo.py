@@ -26,12 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run folder")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run")
     parser.add_argument(
-        "--drone-seconds", type=float, default=90.0, help="wall-clock seconds of the drone stage"
+        "--drone-seconds",
+        type=float,
+        default=90.0,
+        help="flight seconds of the drone stage",
     )
     parser.add_argument(
-        "--rover-seconds", type=float, default=60.0, help="wall-clock seconds of the rover stage"
+        "--rover-seconds", type=float, default=60.0, help="simulated seconds of the rover stage"
     )
-    parser.add_argument("--har-seconds", type=float, default=60.0, help="wall-clock seconds of the HAR stage")
+    parser.add_argument(
+        "--har-seconds", type=float, default=60.0, help="seconds of IMU stream replayed in the HAR stage"
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
