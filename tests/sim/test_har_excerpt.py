@@ -48,3 +48,19 @@ def test_demo_stream_labels_and_scores_every_actrectut_activity(real_data: Calla
         half = len(stream.labels) // 2
         assert stream.source.startswith("ActRecTut")
         assert set(stream.labels[:half]) == set(stream.labels[half:]) == {1, 2, 3, 4, 5}
+
+
+def test_demo_excerpt_never_scores_a_labelled_sample(real_data: Callable[[str], Path]) -> None:
+    from robossl.data.actrectut import load_actrectut
+
+    labels = np.asarray(load_actrectut(1, "walk", root=real_data("har/actrectut"), channels_per_imu=6).labels)
+    config = HarStageConfig()
+    rate = 32
+    for seed in (0, 1, 2):
+        index = excerpt_indices(labels, int(config.segment_s * rate), int(config.stream_seconds * rate), seed)
+        half = int(config.labelled_fraction * len(index))
+        assert not set(index[:half]) & set(index[half:])
+        # two labelled passes: every activity labelled in two bouts
+        segment_of = np.cumsum(np.r_[0, np.diff(labels) != 0])
+        for activity in (1, 2, 3, 4, 5):
+            assert len(set(segment_of[index[:half]][labels[index[:half]] == activity])) == 2
