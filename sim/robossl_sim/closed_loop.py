@@ -23,7 +23,7 @@ import numpy as np
 
 from robossl.pipelines.stereo_mono.pipeline import StereoMonoOutput, StereoMonoPipeline, absrel
 from robossl.pipelines.stereo_mono.switching import FlightMode
-from robossl_sim.worlds.drone_room import DroneRoom
+from robossl_sim.worlds.drone_room import DroneRoom, StereoRender
 
 
 @dataclass
@@ -201,6 +201,7 @@ def fly(
     pipeline: StereoMonoPipeline,
     config: FlightConfig,
     progress: Callable[[int], None] | None = None,
+    on_render: Callable[[float, StereoRender], None] | None = None,
 ) -> FlightLog:
     """Fly ``config.duration_s`` simulated seconds in ``room`` with ``pipeline`` in the loop.
 
@@ -209,6 +210,8 @@ def fly(
         pipeline: the stereo -> mono pipeline; its switching policy decides which cue flies.
         config: flight settings.
         progress: called with the frame index after each frame (e.g. a tqdm update).
+        on_render: called with (simulated seconds, the frame's render) before the pipeline sees it, e.g. to
+            record the flight as a log.
     """
     check_training_wheels(pipeline, config)
     log = FlightLog()
@@ -219,6 +222,8 @@ def fly(
     for frame in range(frames):
         t = frame * dt
         render = room.render()
+        if on_render is not None:
+            on_render(t, render)
         out: StereoMonoOutput = pipeline.process(render.left, render.right, t)
         on_mono = out.mode is FlightMode.MONO
         active_depth = out.mono_depth if on_mono else np.where(out.confidence > 0, out.stereo_depth, np.nan)
