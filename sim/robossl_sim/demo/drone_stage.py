@@ -1,9 +1,16 @@
 """Demo stage 1: the MuJoCo drone room in closed loop with a live ``stereo_mono_node`` over DDS.
 
-Each simulated frame the demo publishes the stereo pair (rgb8) and CameraInfo, waits for the node's
-``distance`` answer for that stamp (lock-step, so the loop is closed through ROS however loaded the machine
-is), and steers with the obstacle avoider on that distance. The node learns in its background thread and
-decides, with its switching policy, whether stereo or the monocular student flies.
+:func:`prepare` (before the live stage): record stereo flights in training rooms as a rosbag2 log and
+pretrain the student from it through the replay path (:mod:`robossl_sim.demo.drone_pretraining`); the node
+starts from that checkpoint in a held-out room.
+
+:func:`run`: each simulated frame the demo publishes the stereo pair (rgb8) and CameraInfo, waits for the
+node's outputs for that stamp (distance, mono depth, disparity), and steers with the obstacle avoider on that
+distance. The loop is lock-step: the node trains ``train_steps_per_frame`` steps per pair before it takes
+the next one, and the budget is simulated time (``sim_budget_s * camera_hz`` frames), so two runs of a seed
+fly (nearly) the same on a fast and a slow machine. The node's switching policy decides whether stereo or
+the monocular student flies. Afterwards the same room is flown in-process on stereo only for the same
+number of frames: the collisions to compare with.
 """
 
 from __future__ import annotations
@@ -11,49 +18,94 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robossl.pipelines.stereo_mono.pipeline import absrel
+from robossl_sim.demo.drone_pretraining import (
+    LOG_TOPICS,
+    DronePretrainConfig,
+    offline_settings,
+    one_torch_thread,
+    pretrain_from_log,
+    record_training_flights,
+)
+from robossl_sim.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
 
 # ROS message classes are imported in run(): this module is imported by tests that may not start ROS.
+
+PRETRAIN_FORMAT = 1  # bump when the recording or the pretraining changes in a way the settings do not show
 
 
 @dataclass
 class DroneStageConfig:
     """Settings of the drone stage."""
 
-    seed: int = 0  # room seed (held-out split, so rooms differ from the benchmark's training rooms)
-    wall_budget_s: float = 90.0  # wall-clock time for the stage, seconds
+    seed: int = 0  # held-out room seed (the pretraining flies training rooms, never this one)
+    sim_budget_s: float = 90.0  # simulated flight time of the live stage, seconds (frames = x camera_hz)
     camera_hz: float = 5.0  # frames per simulated second (physics advances 1 / camera_hz per frame)
-    real_time: bool = True  # publish at most camera_hz frames per wall-clock second, like a live camera
-    reply_timeout_s: float = 3.0  # wait this long for the node's answer to a frame, seconds
+    train_steps_per_frame: int = 2  # lock-step online learning: node training steps per stereo pair
+    reply_timeout_s: float = 60.0  # longest wait for the node's outputs of one frame, seconds
     evaluate_every: int = 5  # compare mono depth with ground truth every n frames
     snapshots: int = 3  # depth comparisons kept for the report (early, middle, late)
+    student_height: int = 64  # student input, pixels (multiple of 32); the pretraining uses the same
+    student_width: int = 96
+    student_channels: float = 0.5  # student channel multiplier
+    num_disparities: int = 48  # SGBM disparity range, pixels (min depth ~0.22 m at 160 px)
+    quality_enter: float = 0.3  # running mono AbsRel (vs stereo) below which mono takes over
+    quality_exit: float = 0.4  # ... above which stereo takes back
+    hot_swap_every_steps: int = 25  # training steps between inference model updates (ONNX re-export)
+    pretrain: DronePretrainConfig = field(default_factory=DronePretrainConfig)
+
+    @property
+    def frames(self) -> int:
+        """Frames of the live stage."""
+        return int(round(self.sim_budget_s * self.camera_hz))
+
+
+def pipeline_settings(config: DroneStageConfig) -> dict[str, Any]:
+    """``StereoMonoConfig.from_dict`` settings of the pipeline the node runs (see :func:`node_parameters`):
+    the offline pretraining and the stereo-only comparison flight use the same teacher and student."""
+    return {
+        "rectified_width": 160,
+        "sgbm": {"num_disparities": config.num_disparities, "block_size": 5},
+        "student": {
+            "input_height": config.student_height,
+            "input_width": config.student_width,
+            "width": config.student_channels,
+        },
+        "trainer": {"batch_size": 8, "min_samples": 8, "publish_every_steps": config.hot_swap_every_steps},
+        "inference_backend": "onnxruntime",
+    }
 
 
 def node_parameters(config: DroneStageConfig, model_path: str) -> dict[str, dict[str, Any]]:
-    """stereo_mono_node parameters for the 160x120 simulated camera."""
+    """stereo_mono_node parameters for the 160x120 simulated camera (the pipeline of
+    :func:`pipeline_settings`), learning lock-step."""
+    settings = pipeline_settings(config)
     return {
         "stereo_mono_node": {
-            "rectified_width": 160,
-            "student_width": 160,
-            "student_height": 128,
-            "num_disparities": 32,
-            "block_size": 5,
+            "rectified_width": settings["rectified_width"],
+            "student_width": config.student_width,
+            "student_height": config.student_height,
+            "student_channels": config.student_channels,
+            "num_disparities": config.num_disparities,
+            "block_size": settings["sgbm"]["block_size"],
             "policy": "persistent",
             "min_learning_frames": 60,
-            "quality_enter": 0.25,
-            "quality_exit": 0.4,
+            "quality_enter": config.quality_enter,
+            "quality_exit": config.quality_exit,
             "imminent_distance_m": 1.15,
             "release_distance_m": 1.4,
             "replay_capacity": 300,
-            "cpu_fraction": 0.8,
-            "inference_backend": "onnxruntime",
-            "batch_size": 8,
-            "hot_swap_every_steps": 10,
+            "cpu_fraction": 0.8,  # unused in lock-step
+            "inference_backend": settings["inference_backend"],
+            "batch_size": settings["trainer"]["batch_size"],
+            "hot_swap_every_steps": config.hot_swap_every_steps,
+            "train_steps_per_input": config.train_steps_per_frame,
             "model_path": model_path,
             "save_on_shutdown": True,
             "queue_depth": 2,
@@ -61,6 +113,92 @@ def node_parameters(config: DroneStageConfig, model_path: str) -> dict[str, dict
     }
 
 
+# -- offline pretraining ---------------------------------------------------------------------------------
+def pretrain_settings(config: DroneStageConfig) -> dict[str, Any]:
+    """Everything that changes the pretrained checkpoint (the cache key); the held-out seed is not in it."""
+    from robossl_sim.closed_loop import FlightConfig
+
+    return {
+        "format": PRETRAIN_FORMAT,
+        "pretrain": asdict(config.pretrain),
+        "camera_hz": config.camera_hz,
+        "pipeline": pipeline_settings(config),
+        "flight": asdict(FlightConfig(camera_hz=config.camera_hz)),
+    }
+
+
+def prepare(
+    config: DroneStageConfig, cache_dir: Path, progress: Callable[[float, str], None]
+) -> PretrainedStart:
+    """Record stereo flights in training rooms (or reuse the cached log and checkpoint) and pretrain the
+    student from the log; returns the checkpoint ``stereo_mono_node`` starts from.
+
+    Everything lives in ``cache_dir/drone-<key>/``: ``logs/`` (the rosbag2 recording), ``stereo_mono.pt``
+    and ``done.json`` (written last; a folder without it is rebuilt).
+    """
+    settings = pretrain_settings(config)
+    folder = cache_folder(cache_dir, "drone", settings)
+    checkpoint = folder / "stereo_mono.pt"
+    done = finished(folder)
+    if done is not None and checkpoint.is_file():
+        progress(1.0, f"reusing {checkpoint}")
+        return PretrainedStart(checkpoint, str(done["description"]), True, dict(done["details"]))
+    fresh_folder(folder)
+    pre = config.pretrain
+    began = time.monotonic()
+
+    def recording(frames: int, planned: int) -> None:
+        if frames % 20 == 0 or frames == planned:
+            progress(
+                0.3 * frames / planned,
+                f"recording stereo flights in training rooms: {frames}/{planned} frames",
+            )
+
+    bag = folder / "logs"
+    frames = record_training_flights(bag, pipeline_settings(config), pre, config.camera_hz, recording)
+    recorded = time.monotonic()
+
+    def pretraining(phase: str, done_count: int, planned: int) -> None:
+        if phase == "label":
+            if done_count % 50 == 0:
+                progress(0.3 + 0.1 * min(done_count / frames, 1.0), f"replaying the log: {done_count} pairs")
+        else:
+            progress(
+                0.4 + 0.6 * done_count / planned, f"pretraining the student: step {done_count}/{planned}"
+            )
+
+    pipeline, report = pretrain_from_log(bag, pipeline_settings(config), pre, pretraining)
+    pipeline.save(checkpoint, include_replay=False)  # the node fills its own replay in the held-out room
+    losses = report.losses
+    window = max(1, min(50, len(losses) // 4))
+    details = {
+        "log": str(bag),
+        "log_topics": asdict(LOG_TOPICS),
+        "training_rooms": pre.rooms,
+        "seconds_per_room": pre.seconds_per_room,
+        "frames_recorded": frames,
+        "pairs_replayed": report.pairs,
+        "frames_labelled": report.labelled,
+        "steps": report.steps,
+        "loss_first": float(np.mean(losses[:window])),
+        "loss_last": float(np.mean(losses[-window:])),
+        "student": f"{config.student_height}x{config.student_width} x{config.student_channels}",
+        "record_s": round(recorded - began, 1),
+        "label_s": round(report.label_s, 1),
+        "train_s": round(report.train_s, 1),
+        "total_s": round(time.monotonic() - began, 1),
+    }
+    description = (
+        f"pretrained offline from a recorded log of stereo flights in {pre.rooms} training rooms "
+        f"({frames} frames, {pre.seconds_per_room:g} simulated s each), {report.steps} steps, "
+        f"student {details['student']}; loss {details['loss_first']:.3f} -> {details['loss_last']:.3f}"
+    )
+    mark_finished(folder, {"description": description, "details": details, "settings": settings})
+    progress(1.0, f"pretrained in {details['total_s']:.0f} s")
+    return PretrainedStart(checkpoint, description, False, details)
+
+
+# -- live stage ------------------------------------------------------------------------------------------
 @dataclass
 class DroneStageResult:
     """What happened in the drone stage (times are simulated seconds)."""
@@ -78,18 +216,68 @@ class DroneStageResult:
     snapshots: list[dict[str, Any]] = field(default_factory=list)  # left, stereo, mono, truth depth
     walls: list[tuple[float, float, float, float, float]] = field(default_factory=list)  # obstacle boxes
     room_size_m: float = 5.0
+    train_steps_per_frame: int = 0  # lock-step learning of the node (0 = free-running)
+    stereo_only_collisions: int = -1  # the same room and frames flown on stereo only (-1: not flown)
+    stereo_only_distance_m: float = 0.0
+    wall_s: float = 0.0  # wall seconds of the live flight
 
     @property
     def mono_fraction(self) -> float:
+        """Share of frames flown on the monocular student (target >= 0.5)."""
         return float(np.mean([m == "mono" for m in self.modes])) if self.modes else 0.0
 
     @property
     def collisions_per_100m(self) -> float:
         return 100.0 * len(self.collisions) / max(self.distance_flown_m, 1e-6)
 
+    @property
+    def collision_count(self) -> int:
+        return len(self.collisions)
+
+    @property
+    def collisions_within_stereo_only(self) -> bool:
+        """No more collisions than the stereo-only flight of the same room and frames."""
+        return 0 <= len(self.collisions) <= self.stereo_only_collisions
+
+    @property
+    def mono_absrel_mean(self) -> float:
+        """Mean AbsRel of the student's depth against ground truth over the flight (NaN when never run)."""
+        values = [v for _, v in self.mono_absrel if np.isfinite(v)]
+        return float(np.mean(values)) if values else float("nan")
+
+    @property
+    def mono_absrel_last_third(self) -> float:
+        """The same over the last third of the flight."""
+        values = [v for _, v in self.mono_absrel[len(self.mono_absrel) * 2 // 3 :] if np.isfinite(v)]
+        return float(np.mean(values)) if values else float("nan")
+
+
+def stereo_only_flight(config: DroneStageConfig) -> dict[str, float]:
+    """Fly the live stage's held-out room in-process on stereo only for the same frames; its summary
+    (collisions, distance_m, ...) is the baseline the persistent flight's collisions are compared with."""
+    from robossl.pipelines.stereo_mono.config import StereoMonoConfig
+    from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline
+    from robossl_sim.closed_loop import FlightConfig, fly
+    from robossl_sim.worlds.drone_room import DroneRoom
+
+    settings = {
+        **offline_settings(pipeline_settings(config)),
+        "switching": {"policy": "stereo_only"},
+        "run_mono_in_stereo_mode": False,
+    }
+    flight = FlightConfig(
+        duration_s=config.frames / config.camera_hz,
+        camera_hz=config.camera_hz,
+        train_steps=0,
+        seed=config.seed,
+    )
+    with DroneRoom(config.seed, "heldout") as room:
+        pipeline = StereoMonoPipeline(StereoMonoConfig.from_dict(settings), room.calibration)
+        return fly(room, pipeline, flight).summary()
+
 
 class _Replies:
-    """Node outputs keyed by stamp, with a condition to wait for one."""
+    """Node outputs keyed by stamp, with a condition to wait for a frame's."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
@@ -103,39 +291,50 @@ class _Replies:
             getattr(self, table)[stamp] = value
             self.cond.notify_all()
 
-    def wait_distance(self, stamp: int, timeout_s: float) -> tuple[float, float] | None:
-        deadline = time.monotonic() + timeout_s
+    def set_mode(self, mode: str) -> None:
         with self.cond:
-            while stamp not in self.distance:
+            self.mode = mode
+
+    def wait_frame(self, stamp: int, timeout_s: float) -> tuple[Any, Any, Any, str]:
+        """(distance, mono depth, stereo depth, mode) of ``stamp``; None for what did not come in time.
+        Older frames' leftovers are dropped."""
+        deadline = time.monotonic() + timeout_s
+        tables = (self.distance, self.depth, self.disparity)
+        with self.cond:
+            while not all(stamp in table for table in tables):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return None
+                    break
                 self.cond.wait(left)
-            return self.distance.pop(stamp)
+            # the mode is published before the frame's outputs, so it is this frame's
+            found = tuple(table.pop(stamp, None) for table in tables)
+            for table in tables:
+                table.clear()
+            return found[0], found[1], found[2], self.mode
 
 
-def _warm_up(
-    ros: Any,
-    pubs: dict[str, Any],
-    room: Any,
-    calibration: Any,
-    replies: _Replies,
-    image_msg: Any,
-    stereo_camera_infos: Any,
-    timeout_s: float = 90.0,
-) -> None:
-    """Publish the first frame until the node answers (it loads torch, builds SGBM and the student on its
-    first pair), so the stage's wall budget is spent flying, not waiting."""
+def _publish_frame(ros: Any, pubs: dict[str, Any], render: Any, calibration: Any) -> int:
+    """Publish both CameraInfos and the stereo pair with one fresh stamp; returns the stamp."""
+    from robossl_ros.conversions import image_msg, stereo_camera_infos
+
+    stamp = ros.now_ns()
+    left_info, right_info = stereo_camera_infos(calibration, stamp, ("drone_left", "drone_right"))
+    pubs["left_info"].publish(left_info)
+    pubs["right_info"].publish(right_info)
+    pubs["left"].publish(image_msg(render.left, "rgb8", stamp, "drone_left"))
+    pubs["right"].publish(image_msg(render.right, "rgb8", stamp, "drone_right"))
+    return stamp
+
+
+def _warm_up(ros: Any, pubs: dict[str, Any], room: Any, replies: _Replies, timeout_s: float = 120.0) -> None:
+    """Publish the start view until the node answers it (on its first pair it loads the checkpoint and
+    builds SGBM and the ONNX student). Each try waits long, so normally exactly one warm-up pair reaches
+    the node: every processed pair is learned from, and the flight should not depend on start-up speed."""
     render = room.render()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        stamp = ros.now_ns()
-        left_info, right_info = stereo_camera_infos(calibration, stamp, ("drone_left", "drone_right"))
-        pubs["left_info"].publish(left_info)
-        pubs["right_info"].publish(right_info)
-        pubs["left"].publish(image_msg(render.left, "rgb8", stamp, "drone_left"))
-        pubs["right"].publish(image_msg(render.right, "rgb8", stamp, "drone_right"))
-        if replies.wait_distance(stamp, 1.0) is not None:
+        stamp = _publish_frame(ros, pubs, render, room.calibration)
+        if replies.wait_frame(stamp, min(30.0, max(deadline - time.monotonic(), 0.1)))[0] is not None:
             return
     raise RuntimeError(
         f"stereo_mono_node did not answer a stereo pair within {timeout_s:.0f} s (see its log)"
@@ -143,13 +342,12 @@ def _warm_up(
 
 
 def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], None]) -> DroneStageResult:
-    """Fly until the wall budget is spent. ``ros`` is a started :class:`DemoRosNode`;
-    ``progress(fraction, status)`` is called every frame."""
+    """Fly ``config.frames`` frames lock-step with the node, then the stereo-only comparison flight.
+    ``ros`` is a started :class:`DemoRosNode`; ``progress(fraction, status)`` is called every frame."""
     from sensor_msgs.msg import CameraInfo, Image, Range
     from std_msgs.msg import String
     from stereo_msgs.msg import DisparityImage
 
-    from robossl_ros.conversions import image_msg, stereo_camera_infos
     from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
     from robossl_sim.closed_loop import FlightConfig, FlightStepper, ObstacleAvoider
     from robossl_sim.worlds.drone_room import DroneRoom
@@ -174,7 +372,7 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
         replies.put("disparity", stamp_of(msg), depth.astype(np.float32))
 
     def on_mode(msg: String) -> None:
-        replies.mode = msg.data
+        replies.set_mode(msg.data)
 
     ros.subscribe(Range, "distance", on_distance, RESULT_QOS)
     ros.subscribe(Image, "mono/depth", on_depth, RESULT_QOS)
@@ -193,44 +391,35 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
         "left_info": ros.publisher(CameraInfo, "left/camera_info", SENSOR_QOS),
         "right_info": ros.publisher(CameraInfo, "right/camera_info", SENSOR_QOS),
     }
-    if not ros.wait_for_subscribers(pubs["left"], timeout_s=60.0):
-        raise RuntimeError("stereo_mono_node did not subscribe to left/image_raw within 60 s (see its log)")
+    for pub in pubs.values():  # all four: a pair without its CameraInfo is dropped, not answered
+        if not ros.wait_for_subscribers(pub, timeout_s=60.0):
+            raise RuntimeError(
+                f"stereo_mono_node did not subscribe to {pub.topic_name} within 60 s (see its log)"
+            )
 
-    result = DroneStageResult()
+    result = DroneStageResult(train_steps_per_frame=config.train_steps_per_frame)
     flight = FlightConfig(camera_hz=config.camera_hz, seed=config.seed)
     dt = 1.0 / config.camera_hz
-    snapshot_due = [config.wall_budget_s * f for f in np.linspace(0.1, 0.95, config.snapshots)]
+    frames = config.frames
+    snapshot_due = [int(frames * f) for f in np.linspace(0.1, 0.95, config.snapshots)]
     with DroneRoom(config.seed, "heldout") as room:
         result.room_size_m = room.config.room_size_m
         result.walls = [(o.x, o.y, o.half_x, o.half_y, o.yaw) for o in room.layout.obstacles]
-        calibration = room.calibration
         stepper = FlightStepper(room, ObstacleAvoider(flight))
-        _warm_up(ros, pubs, room, calibration, replies, image_msg, stereo_camera_infos)
+        progress(0.0, "waiting for stereo_mono_node's first answer")
+        _warm_up(ros, pubs, room, replies)
         start = time.monotonic()
-        frame = 0
-        while (elapsed := time.monotonic() - start) < config.wall_budget_s:
+        for frame in range(frames):
             t = frame * dt
             render = room.render()
-            stamp = ros.now_ns()
-            left_info, right_info = stereo_camera_infos(calibration, stamp, ("drone_left", "drone_right"))
-            pubs["left_info"].publish(left_info)
-            pubs["right_info"].publish(right_info)
             sent = time.monotonic()
-            pubs["left"].publish(image_msg(render.left, "rgb8", stamp, "drone_left"))
-            pubs["right"].publish(image_msg(render.right, "rgb8", stamp, "drone_right"))
-            reply = replies.wait_distance(stamp, config.reply_timeout_s)
-            distance = float("nan")
+            stamp = _publish_frame(ros, pubs, render, room.calibration)
+            reply, mono, stereo, mode = replies.wait_frame(stamp, config.reply_timeout_s)
+            distance = float("nan")  # no answer: the avoider treats the view as blocked
             if reply is not None:
                 result.replies += 1
                 distance = reply[0]
                 result.latencies_ms.append((reply[1] - sent) * 1e3)
-            mode = replies.mode
-            time.sleep(0.005)  # the depth images trail the distance by a message or two
-            with replies.cond:
-                mono = replies.depth.pop(stamp, None)
-                stereo = replies.disparity.pop(stamp, None)
-                replies.depth.clear()
-                replies.disparity.clear()
             active = mono if mode == "mono" else stereo
             if frame % config.evaluate_every == 0:
                 truth = render.left_depth
@@ -238,7 +427,7 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
                     result.mono_absrel.append((t, absrel(mono, truth, np.ones_like(truth, bool))))
                 if stereo is not None and stereo.shape == truth.shape:
                     result.stereo_absrel.append((t, absrel(stereo, truth, np.isfinite(stereo))))
-            if snapshot_due and elapsed >= snapshot_due[0] and mono is not None and stereo is not None:
+            if snapshot_due and frame >= snapshot_due[0] and mono is not None and stereo is not None:
                 snapshot_due.pop(0)
                 result.snapshots.append(
                     {"t": t, "mode": mode, "left": render.left, "stereo": stereo, "mono": mono,
@@ -251,15 +440,23 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
             result.times.append(t)
             result.positions.append((x, y))
             result.modes.append(mode)
-            frame += 1
-            result.frames = frame
-            if config.real_time and (ahead := start + frame * dt - time.monotonic()) > 0:
-                time.sleep(ahead)  # a live camera: the simulation never runs ahead of the wall clock
+            result.frames = frame + 1
             diag = ros.diagnostics.get("robossl/stereo_mono_node", {})
             progress(
-                min(elapsed / config.wall_budget_s, 1.0),
+                0.95 * (frame + 1) / frames,
                 f"t={t:5.1f}s mode={mode:6s} on mono {result.mono_fraction:4.0%} "
                 f"collisions {len(result.collisions)} train steps {diag.get('training_steps', '0')} "
                 f"mono err {diag.get('mono_absrel', '-')}",
             )
+        result.wall_s = time.monotonic() - start
+    progress(0.95, "flying the same room on stereo only for comparison")
+    with one_torch_thread(config.seed):
+        baseline = stereo_only_flight(config)
+    result.stereo_only_collisions = int(baseline["collisions"])
+    result.stereo_only_distance_m = float(baseline["distance_m"])
+    progress(
+        1.0,
+        f"on mono {result.mono_fraction:.0%}, collisions {len(result.collisions)} "
+        f"(stereo only: {result.stereo_only_collisions})",
+    )
     return result
