@@ -39,6 +39,8 @@ def _drone_section(report: HtmlReport, drone: Any, summary: dict[str, Any], run_
     summary["drone_frames"] = drone.frames
     summary["drone_mono_time_fraction"] = round(drone.mono_fraction, 4)
     summary["drone_collisions"] = len(drone.collisions)
+    if getattr(drone, "stereo_only_collisions", None) is not None:  # the same room flown on stereo only
+        summary["drone_stereo_only_collisions"] = int(drone.stereo_only_collisions)
     summary["drone_distance_m"] = round(drone.distance_flown_m, 2)
     summary["drone_mono_absrel_last_third"] = round(_mean_of(drone.mono_absrel, 1 / 3), 4)
     summary["stereo_mono_node_latency_p50_ms"] = round(_percentile(drone.latencies_ms, 50), 2)
