@@ -190,7 +190,7 @@ def _har(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -
     model = run_dir / "models" / "har.pt"
     _start_from("har", har_stage, stage, model, config, results)
     with PtyDevices(device_ids=list(range(1, len(stream.streams) + 1))) as link:
-        process = NodeProcess("har", har_stage.node_parameters(stream, link.port, str(model)), run_dir)
+        process = NodeProcess("har", har_stage.node_parameters(stream, link.port, str(model), stage), run_dir)
         _stage(
             "har", process, ros, results, lambda progress: har_stage.run(ros, stage, stream, link, progress)
         )
