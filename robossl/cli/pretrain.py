@@ -32,7 +32,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robossl.errors import CheckpointError, InputError, MethodConfigError
+from robossl.cli import run_data_verb
+from robossl.errors import CheckpointError, MethodConfigError
 
 if TYPE_CHECKING:
     from robossl.methods import InputSpec
@@ -112,18 +113,7 @@ def _save_loss_plot(losses: list[float], path: Path, title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.threads:
-            import torch
-            from threadpoolctl import threadpool_limits
-
-            torch.set_num_threads(args.threads)
-            with threadpool_limits(args.threads):
-                return _run(args)
-        return _run(args)
-    except InputError as exc:  # raised where detected, naming the file / field and what to do
-        print(f"robossl pretrain: {exc}", file=sys.stderr)
-        return 2
+    return run_data_verb("pretrain", args.threads, lambda: _run(args))
 
 
 def _option_problem(args: argparse.Namespace) -> str | None:

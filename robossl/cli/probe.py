@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from robossl.errors import DataSourceError, InputError
+from robossl.cli import run_data_verb
+from robossl.errors import DataSourceError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,18 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.threads:
-            import torch
-            from threadpoolctl import threadpool_limits
-
-            torch.set_num_threads(args.threads)
-            with threadpool_limits(args.threads):
-                return _run(args)
-        return _run(args)
-    except InputError as exc:  # raised where detected, naming the file / field and what to do
-        print(f"robossl probe: {exc}", file=sys.stderr)
-        return 2
+    return run_data_verb("probe", args.threads, lambda: _run(args))
 
 
 def _option_problem(args: argparse.Namespace) -> str | None:
