@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--drone-seconds",
         type=float,
         default=90.0,
-        help="flight seconds of the drone stage",
+        help="simulated seconds of the drone stage (frames = seconds x camera rate)",
     )
     parser.add_argument(
         "--rover-seconds", type=float, default=60.0, help="simulated seconds of the rover stage"

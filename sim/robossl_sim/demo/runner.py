@@ -96,21 +96,6 @@ def run_demo(config: DemoConfig) -> Path:
     return run_dir
 
 
-BUDGET_FIELDS = ("sim_budget_s", "stream_seconds", "wall_budget_s")  # a stage config's budget, by kind
-
-
-def _stage_config(cls: Any, seed: int, seconds: float) -> Any:
-    """``cls(seed=..., <budget>=seconds)``: simulated (lock-step stages), stream or wall-clock seconds,
-    whichever budget the stage's config declares."""
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(cls)}
-    field = next((name for name in BUDGET_FIELDS if name in names), None)
-    if field is None:
-        raise TypeError(f"{cls.__name__} declares none of the budget fields {BUDGET_FIELDS}")
-    return cls(seed=seed, **{field: seconds})
-
-
 def _start_from(
     name: str, module: Any, stage: Any, model: Path, config: DemoConfig, results: dict[str, Any]
 ) -> None:
@@ -153,7 +138,7 @@ def _drone(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any])
     from robossl_sim.demo import drone_stage
     from robossl_sim.demo.ros_side import NodeProcess
 
-    stage = _stage_config(drone_stage.DroneStageConfig, config.seed, config.drone_seconds)
+    stage = drone_stage.DroneStageConfig(seed=config.seed, sim_budget_s=config.drone_seconds)
     model = run_dir / "models" / "stereo_mono.pt"
     _start_from("drone", drone_stage, stage, model, config, results)
     process = NodeProcess("drone", drone_stage.node_parameters(stage, str(model)), run_dir)
@@ -167,7 +152,7 @@ def _rover(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any])
     from robossl_sim.demo.ros_side import NodeProcess
     from robossl_sim.worlds.rover import RoverConfig
 
-    stage = _stage_config(rover_stage.RoverStageConfig, config.seed, config.rover_seconds)
+    stage = rover_stage.RoverStageConfig(seed=config.seed, sim_budget_s=config.rover_seconds)
     rover = RoverConfig()
     mount = [rover.camera_x_m, rover.camera_z_m, rover.camera_pitch_deg]
     model = run_dir / "models" / "terrain.pt"
@@ -185,7 +170,7 @@ def _har(ros: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -
     from robossl_sim.demo import har_stage
     from robossl_sim.demo.ros_side import NodeProcess
 
-    stage = _stage_config(har_stage.HarStageConfig, config.seed, config.har_seconds)
+    stage = har_stage.HarStageConfig(seed=config.seed, stream_seconds=config.har_seconds)
     stream = har_stage.make_stream(stage)
     model = run_dir / "models" / "har.pt"
     _start_from("har", har_stage, stage, model, config, results)
