@@ -33,9 +33,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import RESULTS_DIR, print_table, write_results  # noqa: E402
-from robossl.data.actrectut import actrectut_class_names, load_actrectut_task  # noqa: E402
+from robossl.data.datasets.actrectut import actrectut_class_names, load_actrectut_task  # noqa: E402
+from robossl.losses.collossl import ColloSSLObjectiveConfig  # noqa: E402
 from robossl.pipelines.collossl.evaluation import ClassifierConfig  # noqa: E402
-from robossl.pipelines.collossl.objectives import ColloSSLObjectiveConfig  # noqa: E402
 from robossl.pipelines.collossl.pretrain import PretrainConfig  # noqa: E402
 from robossl.pipelines.collossl.protocol import METHODS, ProtocolConfig, mean_over_folds, run_protocol  # noqa: E402
 from robossl.pipelines.collossl.windows import WindowConfig, concatenate_windows, window_recording  # noqa: E402

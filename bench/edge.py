@@ -74,7 +74,7 @@ def mono_depth_case(folder: Path, steps: int) -> Case:
     """Stereo -> mono student trained on EuRoC frames 0-69 with the SGBM teacher; evaluated on 70-94."""
     import cv2
 
-    from robossl.data.euroc import EurocSequence
+    from robossl.data.datasets.euroc import EurocSequence
     from robossl.data.locate import require_data
     from robossl.pipelines.stereo_mono import StereoCalibration, StereoMonoConfig, StereoMonoPipeline, absrel
     from robossl.pipelines.stereo_mono.learner import make_sample
@@ -134,7 +134,7 @@ def mono_depth_case(folder: Path, steps: int) -> Case:
 def har_case(folder: Path, steps: int) -> Case:
     """ActRecTut gesture, right-hand IMU: classifier trained on subject 1, macro-F1 on subject 2."""
     from robossl.backbones.imu import ImuConvEncoder
-    from robossl.data.actrectut import load_actrectut
+    from robossl.data.datasets.actrectut import load_actrectut
     from robossl.pipelines.collossl.evaluation import ClassifierConfig, macro_f1, predict, train_classifier
     from robossl.pipelines.collossl.windows import DeviceNormalizer, WindowConfig, window_recording
 
@@ -190,7 +190,7 @@ def terrain_embedding_case(folder: Path, steps: int) -> Case:
     """BorealTC vibration spectrograms; embedder trained with batch-hard triplets over temporal groups
     (self-supervised: same run and same 10 s stretch = positive); metric: 1-NN terrain accuracy of the
     embeddings on held-out runs (labels only for scoring)."""
-    from robossl.data.borealtc import load_borealtc, make_windows, split_by_run
+    from robossl.data.datasets.borealtc import load_borealtc, make_windows, split_by_run
     from robossl.pipelines.terrain.embedding import EmbeddingConfig, TripletEmbeddingLearner
     from robossl.pipelines.terrain.features import VIBRATION_SPECTROGRAM, vibration_spectrogram
     from robossl.pipelines.terrain.mining import temporal_groups

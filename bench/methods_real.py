@@ -59,17 +59,17 @@ from sklearn.metrics import f1_score  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from bench._common import print_table, write_results  # noqa: E402
-from robossl.eval.probes import knn_probe  # noqa: E402
-from robossl.eval.selection import tuned_linear_probe, validation_split  # noqa: E402
-from robossl.eval.splits import held_out_split, label_subset  # noqa: E402
-from robossl.eval.supervised import SupervisedConfig, train_supervised  # noqa: E402
-from robossl.methods import InputSpec, Learner, LearnerConfig, available_methods, build_method  # noqa: E402
-from robossl.methods.sources import (  # noqa: E402
+from robossl.data.pretrain_sources import (  # noqa: E402
     Standardizer,
     WindowSet,
     load_actrectut_windows,
     load_borealtc_windows,
 )
+from robossl.eval.probes import knn_probe  # noqa: E402
+from robossl.eval.selection import tuned_linear_probe, validation_split  # noqa: E402
+from robossl.eval.splits import held_out_split, label_subset  # noqa: E402
+from robossl.eval.supervised import SupervisedConfig, train_supervised  # noqa: E402
+from robossl.methods import InputSpec, Learner, LearnerConfig, available_methods, build_method  # noqa: E402
 
 MARGIN = 0.05  # a method "beats" its random-init encoder by this many macro-F1 points, intervals apart
 

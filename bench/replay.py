@@ -60,7 +60,7 @@ def make_pipeline(bag: Path):
 def replay_once(bag: Path, pipeline, workers: int) -> tuple[int, float, float, float]:
     """One max-speed replay with ``workers`` frames perceived at once; returns (stereo pairs, wall seconds,
     frame period seconds, process CPU seconds)."""
-    from robossl.data.messages import decode_image
+    from robossl.data.bags.messages import decode_image
     from robossl.pipelines.stereo_mono.parallel import ParallelFrames
     from robossl_sim.replay import ReplayConfig, Replayer
 

@@ -134,7 +134,7 @@ def _stereo_frames(count: int) -> tuple[Any, list[tuple[np.ndarray, np.ndarray]]
             texture = rng.integers(0, 256, size=(240, 400), dtype=np.uint8)
             frames.append((texture[:, 8:384].copy(), texture[:, :376].copy()))
         return StereoCalibration.ideal(376, 240, 200.0, 0.1), frames, "generated 376x240 texture"
-    from robossl.data.euroc import EurocSequence
+    from robossl.data.datasets.euroc import EurocSequence
 
     seq = EurocSequence(root)
     calibration = StereoCalibration.from_euroc(seq.left_sensor, seq.right_sensor)
@@ -249,7 +249,7 @@ def _har_streams(seconds: float, rate_hz: float) -> tuple[list[str], np.ndarray,
     """(device names, (T, D, 6) samples [accel xyz, gyro xyz], source) for 4 devices."""
     n = int(seconds * rate_hz)
     try:
-        from robossl.data.actrectut import load_actrectut
+        from robossl.data.datasets.actrectut import load_actrectut
         from robossl.data.locate import require_data
 
         root = require_data("har/actrectut")

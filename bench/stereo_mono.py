@@ -118,7 +118,7 @@ def middlebury() -> dict[str, Any]:
 
 # -- 2. EuRoC ----------------------------------------------------------------------------------------------
 def euroc_pipeline(rectified_width: int = 376, backend: str = "torch"):
-    from robossl.data.euroc import EurocSequence
+    from robossl.data.datasets.euroc import EurocSequence
     from robossl.data.locate import require_data
     from robossl.pipelines.stereo_mono import StereoCalibration, StereoMonoConfig, StereoMonoPipeline
 

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _common import RESULTS_DIR, print_table, write_results  # noqa: E402
 
-from robossl.data.borealtc import WindowConfig, load_borealtc, make_windows, split_by_run  # noqa: E402
+from robossl.data.datasets.borealtc import WindowConfig, load_borealtc, make_windows, split_by_run  # noqa: E402
 from robossl.eval.probes import linear_classifier_predictions  # noqa: E402
 from robossl.pipelines.terrain import IGNORE_INDEX, TerrainPipeline, TerrainPipelineConfig  # noqa: E402
 from robossl.pipelines.terrain.clustering import (  # noqa: E402

@@ -71,9 +71,9 @@ def write_ros1(path: Path, n: int) -> Path:
 
 
 def write_rosbag2(path: Path, n: int, storage: str) -> Path:
-    from robossl.data.bag_types import default_typestore
     from robossl.data.bags import BagWriter
-    from robossl.data.message_builders import build_imu
+    from robossl.data.bags.message_builders import build_imu
+    from robossl.data.bags.typestore import default_typestore
 
     store = default_typestore()
     with BagWriter(path, storage=storage) as bag:

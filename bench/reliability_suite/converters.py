@@ -151,7 +151,7 @@ def rclpy_audio(rng: np.random.Generator) -> Any:
     from std_msgs.msg import Int16MultiArray, MultiArrayDimension
 
     if rng.random() < 0.4:  # a valid chunk with one field broken, to reach the later checks
-        from robossl.data.messages import AudioChunk
+        from robossl.data.bags.messages import AudioChunk
         from robossl_ros.conversions import audio_msg
 
         n, channels = int(rng.integers(0, 40)), int(rng.integers(1, 3))
@@ -193,7 +193,7 @@ def rclpy_float_array(rng: np.random.Generator) -> Any:
 def _decoded_image(rng: np.random.Generator) -> tuple[Any, ...]:
     """An (array, encoding) pair that the nodes' image decoding accepted (what the steps after it receive):
     ``robossl_ros.conversions.image_array`` where this version has it, else ``decode_image``."""
-    from robossl.data.messages import decode_image
+    from robossl.data.bags.messages import decode_image
     from robossl_ros import conversions
 
     image_array = getattr(conversions, "image_array", None)
@@ -210,7 +210,7 @@ def _decoded_image(rng: np.random.Generator) -> tuple[Any, ...]:
 
 def _random_array(rng: np.random.Generator, encoding: str | None = None) -> np.ndarray:
     if encoding is not None and rng.random() < 0.5:  # the shape and dtype the encoding needs, any size
-        from robossl.data.image_codec import encoding_info
+        from robossl.data.bags.image_codec import encoding_info
 
         try:
             info = encoding_info(encoding)
@@ -238,10 +238,9 @@ def _decoded_stamp_ns(rng: np.random.Generator) -> int:
 def converters() -> list[Converter]:
     from rclpy.serialization import deserialize_message, serialize_message
 
-    from robossl.data.bag_types import default_typestore
-    from robossl.data.image_codec import ImageCodecError, UnsupportedEncodingError, to_rgb8
-    from robossl.data.message_builders import build_audio, build_camera_info, build_image, build_imu
-    from robossl.data.messages import (
+    from robossl.data.bags.image_codec import ImageCodecError, UnsupportedEncodingError, to_rgb8
+    from robossl.data.bags.message_builders import build_audio, build_camera_info, build_image, build_imu
+    from robossl.data.bags.messages import (
         AudioChunk,
         AudioFormatError,
         CameraModel,
@@ -251,6 +250,7 @@ def converters() -> list[Converter]:
         decode_imu,
         stamp_to_ns,
     )
+    from robossl.data.bags.typestore import default_typestore
     from robossl_ros.conversions import (
         RejectedInput,
         audio_msg,

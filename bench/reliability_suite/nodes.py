@@ -270,7 +270,7 @@ def terrain_driver(session: Session, log_dir: Path) -> Driver:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Int16MultiArray, MultiArrayDimension
 
-    from robossl.data.messages import AudioChunk, CameraModel
+    from robossl.data.bags.messages import AudioChunk, CameraModel
     from robossl_ros.conversions import audio_msg, camera_info_msg, header, image_msg, stamp_msg
 
     width, height, rate, chunk = 96, 72, 16000, 1024

@@ -174,9 +174,9 @@ def _run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from robossl.data.pretrain_sources import Standardizer, load_source
     from robossl.methods import Learner, LearnerConfig, available_methods, build_method, make_config
     from robossl.methods.pretrain_checkpoint import load_learner_state, read_pretrain_checkpoint
-    from robossl.methods.sources import Standardizer, load_source
     from robossl.online.checkpoint import save_checkpoint
 
     if args.list:

@@ -29,7 +29,7 @@ from robossl.errors import DataSourceError
 if TYPE_CHECKING:
     import numpy as np
 
-    from robossl.methods.sources import WindowSet
+    from robossl.data.pretrain_sources import WindowSet
 
 HELP = "linear + kNN probe of a pretrained checkpoint (accuracy, macro-F1, JSON)"
 
@@ -115,13 +115,13 @@ def _warn_unseen(data: WindowSet, unseen: np.ndarray, test_labels: np.ndarray) -
 def _run(args: argparse.Namespace) -> int:
     import torch
 
+    from robossl.data.pretrain_sources import Standardizer, load_source
     from robossl.eval.probes import knn_probe, linear_probe, unseen_classes
     from robossl.methods.pretrain_checkpoint import (
         read_pretrain_checkpoint,
         restore_learner,
         saved_input_spec,
     )
-    from robossl.methods.sources import Standardizer, load_source
 
     problem = _option_problem(args)
     if problem:

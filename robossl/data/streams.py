@@ -19,15 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from robossl.data.bags import iter_messages
-from robossl.data.messages import AudioChunk, decode_audio, decode_image, decode_imu
-
-if TYPE_CHECKING:
-    from robossl.data.har.recording import MultiDeviceRecording
+from robossl.data.bags.messages import AudioChunk, decode_audio, decode_image, decode_imu
+from robossl.data.recording import ACCELEROMETER_CHANNELS, GYROSCOPE_CHANNELS, MultiDeviceRecording
 
 __all__ = [
     "ImuArrays",
@@ -185,7 +182,7 @@ def multi_device_recording(
     name: str = "",
     subject: str = "",
 ) -> MultiDeviceRecording:
-    """A bag of several body-worn IMUs as a :class:`robossl.data.har.recording.MultiDeviceRecording`.
+    """A bag of several body-worn IMUs as a :class:`robossl.data.recording.MultiDeviceRecording`.
 
     Device names are the topics without the trailing ``/imu`` and leading ``/`` (``/right_hand/imu`` ->
     ``right_hand``). Labels come from ``label_topic`` (a ``std_msgs`` integer message per instant, e.g.
@@ -195,12 +192,6 @@ def multi_device_recording(
     the other HAR loaders and of the live ``har_node`` (unlike :func:`synchronized_imu`, which keeps the
     message's gyroscope-first order); ``channel_names`` says so, and consumers look channels up by name.
     """
-    from robossl.data.har.recording import (  # noqa: F811 (runtime import)
-        ACCELEROMETER_CHANNELS,
-        GYROSCOPE_CHANNELS,
-        MultiDeviceRecording,
-    )
-
     stamps, values = synchronized_imu(path, topics)
     if len(stamps) < 2:
         raise ValueError(f"{path}: topics {topics} share fewer than 2 stamps; they are not synchronised")

@@ -12,4 +12,6 @@
 | tjepa.py | T-JEPA latent prediction | Thimonier et al. 2024 |
 | triplet.py | triplet (terrain pipeline) | Zurn et al. 2021 |
 | multiview_contrastive.py | ColloSSL weighted multi-view contrastive | Jain et al. 2022 |
+| collossl.py | ColloSSL objective (MMD device selection + weighted multi-view contrastive), SimCLR and multi-task baselines | Jain et al. 2022; Saeed et al. 2019 |
+| device_selection.py | ColloSSL multi-kernel MMD device selection (used by collossl.py) | Jain et al. 2022 |
 """

@@ -1,9 +1,9 @@
 """ColloSSL as a registered method: time-aligned windows of several body-worn IMUs are views of each other.
 
 Input: IMU windows ``(B, T, devices x C)`` with every device's channels side by side (as
-:func:`robossl.methods.sources.load_actrectut_windows` produces); the device count comes from the config or
+:func:`robossl.data.pretrain_sources.load_actrectut_windows` produces); the device count comes from the config or
 from ``spec.devices``. The objective is the ColloSSL
-team's :class:`robossl.pipelines.collossl.objectives.ColloSSLObjective` (MMD device selection + weighted
+team's :class:`robossl.losses.collossl.ColloSSLObjective` (MMD device selection + weighted
 multi-view contrastive loss, Jain et al. IMWUT 2022); probes see every device's encoding concatenated.
 Device selection reads the accelerometer found by name in ``spec.channel_names``; sources without
 channel names (an ``.npz``) must put acc x, y, z first in each device.
@@ -60,7 +60,7 @@ class ColloSSLConfig:
     "collossl", ColloSSLConfig, "Jain et al., ColloSSL, IMWUT 2022 (multi-device IMU)", modalities=("imu",)
 )
 def build_collossl(spec: InputSpec, config: ColloSSLConfig) -> SSLMethod:
-    from robossl.pipelines.collossl.objectives import ColloSSLObjective, ColloSSLObjectiveConfig
+    from robossl.losses.collossl import ColloSSLObjective, ColloSSLObjectiveConfig
 
     devices = config.num_devices or spec.devices
     channels = spec.shape[1]
@@ -77,7 +77,7 @@ def build_collossl(spec: InputSpec, config: ColloSSLConfig) -> SSLMethod:
         )
     acc_channels: tuple[int, ...] = (0, 1, 2)
     if spec.channel_names:
-        from robossl.data.har.recording import ACCELEROMETER_CHANNELS, channel_indices
+        from robossl.data.recording import ACCELEROMETER_CHANNELS, channel_indices
 
         acc_channels = channel_indices(spec.channel_names, ACCELEROMETER_CHANNELS, "the input's IMU devices")
     objective = ColloSSLObjective(

@@ -1,4 +1,10 @@
-"""View generators / augmentations per modality. Each takes a batch and a ``torch.Generator``."""
+"""View generators / augmentations per modality, and signal front ends.
+
+- ``image.py``, ``imu.py``, ``spectrogram.py``, ``features.py``: view generators; each takes a batch and a
+  ``torch.Generator``;
+- ``imu_multitask.py``: the multi-task transformation set and SimCLR views of the ColloSSL baselines;
+- ``stft.py``: the spectrogram front end (signal -> log-(mel) STFT).
+"""
 
 from robossl.transforms.features import FeatureViewConfig, FeatureViews, sample_feature_subsets
 from robossl.transforms.image import ImageViewConfig, ImageViews

@@ -1,6 +1,6 @@
 """ROS message <-> numpy for the robossl nodes.
 
-Decoding reuses the ROS-free decoders of :mod:`robossl.data.messages` (the same code reads bags), so a
+Decoding reuses the ROS-free decoders of :mod:`robossl.data.bags.messages` (the same code reads bags), so a
 node and a bag replay see identical arrays. This module adds the rclpy message builders and maps
 decoding failures to the drop reasons counted in diagnostics.
 
@@ -8,7 +8,7 @@ Inputs a node cannot use although they decode (a zero-size image or audio chunk,
 a zero focal length, a stamp that is no valid ``builtin_interfaces/Time``) raise :class:`RejectedInput`,
 whose ``reason`` is the drop-reason key counted in /diagnostics.
 
-Conventions: stamps are integer nanoseconds; images follow :mod:`robossl.data.image_codec`; IMU samples
+Conventions: stamps are integer nanoseconds; images follow :mod:`robossl.data.bags.image_codec`; IMU samples
 are ``(6,)`` float64 ``[gx, gy, gz, ax, ay, az]`` (rad/s, m/s^2); audio is ``std_msgs/Int16MultiArray``
 laid out as documented in docs/logs.md.
 """
@@ -23,8 +23,8 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image, Imu
 from std_msgs.msg import Header, Int16MultiArray, MultiArrayDimension
 
-from robossl.data.image_codec import array_to_image
-from robossl.data.messages import (
+from robossl.data.bags.image_codec import array_to_image
+from robossl.data.bags.messages import (
     TIME_SEC_MAX,
     AudioChunk,
     CameraModel,
@@ -85,7 +85,7 @@ def header_stamp_ns(stamp: Any, topic: str) -> int:
     Raises:
         RejectedInput: ``bad_stamp`` when the stamp is no valid ``builtin_interfaces/Time``: ``nanosec``
             not in [0, 1e9) (republishing it could wrap ``sec``), negative or beyond int32 ``sec``
-            (see :func:`robossl.data.messages.checked_stamp_ns`).
+            (see :func:`robossl.data.bags.messages.checked_stamp_ns`).
     """
     try:
         return checked_stamp_ns(stamp, f"message on {topic}")
@@ -97,7 +97,7 @@ def image_array(msg: Any, topic: str) -> tuple[int, np.ndarray]:
     """Decode a ``sensor_msgs/Image`` that a node processes: ``(stamp_ns, pixels)``, see :func:`decode_image`.
 
     Raises:
-        robossl.data.image_codec.ImageCodecError: unsupported encoding, bad step or data size.
+        robossl.data.bags.image_codec.ImageCodecError: unsupported encoding, bad step or data size.
         RejectedInput: ``bad_stamp`` (see :func:`header_stamp_ns`); ``empty_image`` when the image has no
             pixels (width or height 0).
     """
@@ -116,7 +116,7 @@ def audio_chunk(msg: Any, topic: str) -> AudioChunk:
     """Decode a robossl audio ``Int16MultiArray`` that a node processes (see :func:`decode_audio`).
 
     Raises:
-        robossl.data.messages.AudioFormatError: the layout does not follow docs/logs.md.
+        robossl.data.bags.messages.AudioFormatError: the layout does not follow docs/logs.md.
         RejectedInput: ``empty_audio`` when the chunk holds zero samples; ``bad_stamp`` when the label's
             ``stamp_ns`` is negative or beyond what a ``builtin_interfaces/Time`` holds.
     """
@@ -190,7 +190,7 @@ def stamp_msg(stamp_ns: int) -> Time:
     """Integer nanoseconds -> ``builtin_interfaces/Time``.
 
     Raises:
-        robossl.data.messages.StampError: (a ``ValueError``) seconds beyond int32, which rclpy would
+        robossl.data.bags.messages.StampError: (a ``ValueError``) seconds beyond int32, which rclpy would
             serialise wrapped around.
     """
     sec, nanosec = ns_to_stamp(stamp_ns)
@@ -203,10 +203,10 @@ def header(stamp_ns: int, frame_id: str) -> Header:
 
 
 def image_msg(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Image:
-    """Build a ``sensor_msgs/Image`` from an array (see :func:`robossl.data.image_codec.array_to_image`).
+    """Build a ``sensor_msgs/Image`` from an array (see :func:`robossl.data.bags.image_codec.array_to_image`).
 
     Raises:
-        robossl.data.image_codec.ImageCodecError: the array's shape or dtype does not fit ``encoding``.
+        robossl.data.bags.image_codec.ImageCodecError: the array's shape or dtype does not fit ``encoding``.
     """
     fields = array_to_image(array, encoding)
     msg = Image(header=header(stamp_ns, frame_id))

@@ -47,14 +47,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from robossl.data.image_codec import (
+from robossl.data.bags.image_codec import (
     ImageCodecError,
     ImageShapeError,
     ImageSizeError,
     ImageStepError,
     UnsupportedEncodingError,
 )
-from robossl.data.messages import AudioFormatError, StampError
+from robossl.data.bags.messages import AudioFormatError, StampError
 
 STATUS_PREFIX = "robossl"  # DiagnosticStatus.name is "robossl/<node name>"
 

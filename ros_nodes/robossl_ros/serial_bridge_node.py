@@ -31,7 +31,7 @@ from std_msgs.msg import Int16MultiArray
 
 from firmware_bridge import AudioChunk as WireAudio
 from firmware_bridge import BridgeConfig, ImuBatch, ReceivedMessage, SerialBridge
-from robossl.data.messages import AudioChunk
+from robossl.data.bags.messages import AudioChunk
 from robossl_ros.base import PipelineNode
 from robossl_ros.conversions import audio_msg, imu_msg
 from robossl_ros.params import ParamSpec, in_range, non_empty, one_of, positive

@@ -45,7 +45,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from stereo_msgs.msg import DisparityImage
 
-from robossl.data.image_codec import UnsupportedEncodingError, to_rgb8
+from robossl.data.bags.image_codec import UnsupportedEncodingError, to_rgb8
 from robossl.online import QualityEstimate
 from robossl.pipelines.stereo_mono.calibration import Rectifier, StereoCalibration
 from robossl.pipelines.stereo_mono.config import StereoMonoConfig

@@ -52,7 +52,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Int16MultiArray, String
 from std_srvs.srv import Trigger
 
-from robossl.data.image_codec import to_rgb8
+from robossl.data.bags.image_codec import to_rgb8
 from robossl.online.checkpoint import load_latest_good, save_checkpoint
 from robossl.pipelines.terrain.pipeline import TerrainPipeline, microphone_config
 from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount, yaw_from_quaternion

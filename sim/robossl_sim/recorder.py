@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from robossl.data.bag_writer import BagWriter
+from robossl.data.bags.writer import BagWriter
 
 __all__ = ["Recorder", "record_ros"]
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robossl.data.actrectut import load_actrectut
 from robossl.data.bags import BagReader
-from robossl.data.borealtc import list_runs, load_run
+from robossl.data.bags.messages import decode_camera_info
 from robossl.data.convert.actrectut import convert_actrectut
 from robossl.data.convert.borealtc import convert_borealtc
 from robossl.data.convert.euroc import convert_euroc
-from robossl.data.euroc import EurocSequence
-from robossl.data.messages import decode_camera_info
+from robossl.data.datasets.actrectut import load_actrectut
+from robossl.data.datasets.borealtc import list_runs, load_run
+from robossl.data.datasets.euroc import EurocSequence
 from robossl.data.streams import imu_arrays, stereo_pairs
 
 pytestmark = pytest.mark.data
@@ -86,7 +86,7 @@ def test_borealtc_conversion_one_bag_per_run(real_data, tmp_path: Path) -> None:
 
 
 def test_actrectut_bag_back_to_multi_device_recording(real_data, tmp_path: Path) -> None:
-    from robossl.data.actrectut import actrectut_class_names
+    from robossl.data.datasets.actrectut import actrectut_class_names
     from robossl.data.streams import multi_device_recording
 
     root = real_data("har/actrectut")

@@ -71,7 +71,7 @@ def test_provenance_recorded(exported) -> None:
 
 def test_real_imu_windows_parity(real_data, tmp_path) -> None:
     """ActRecTut walk recording, 1 s windows of the right-ankle IMU (5 channels), raw units."""
-    from robossl.data.actrectut import load_actrectut
+    from robossl.data.datasets.actrectut import load_actrectut
 
     real_data("har/actrectut")
     rec = load_actrectut(subject=1, task="walk")
@@ -89,7 +89,7 @@ def test_real_euroc_image_parity(real_data, tmp_path) -> None:
     """EuRoC left camera frames, downscaled to 64x48, grey in [0, 1]."""
     import cv2
 
-    from robossl.data.euroc import EurocSequence
+    from robossl.data.datasets.euroc import EurocSequence
 
     seq = EurocSequence(real_data("stereo/euroc_v1_01_easy_micro"))
     frames = [cv2.resize(seq[i].left, (64, 48), interpolation=cv2.INTER_AREA) for i in range(0, 40, 8)]

@@ -66,7 +66,7 @@ def test_random_input_parity(exported) -> None:
 
 def test_real_actrectut_windows_parity(exported, real_data) -> None:
     """Right-hand IMU of ActRecTut gesture subject 2, normalised with the stored statistics."""
-    from robossl.data.actrectut import load_actrectut
+    from robossl.data.datasets.actrectut import load_actrectut
 
     real_data("har/actrectut")
     classifier, report = exported

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from robossl.cli.main import main as robossl_main
+from robossl.data.pretrain_sources import Standardizer
 from robossl.export.kinds import detect_kind, load_deployable
 from robossl.export.onnx_export import export_onnx
 from robossl.export.runtime import OnnxModel
 from robossl.methods import InputSpec, build_method
-from robossl.methods.sources import Standardizer
 from robossl.online.checkpoint import load_checkpoint
 
 

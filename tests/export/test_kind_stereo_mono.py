@@ -72,7 +72,7 @@ def test_real_euroc_frames_parity(exported, real_data) -> None:
     """Rectification is irrelevant to parity; raw EuRoC left frames resized to the student input."""
     import cv2
 
-    from robossl.data.euroc import EurocSequence
+    from robossl.data.datasets.euroc import EurocSequence
 
     model, report = exported
     seq = EurocSequence(real_data("stereo/euroc_v1_01_easy_micro"))

@@ -59,7 +59,7 @@ def test_random_input_parity(exported) -> None:
 
 def test_real_borealtc_spectrogram_parity(exported, real_data) -> None:
     """BorealTC IMU + odometry windows of two runs -> the pipeline's vibration spectrogram."""
-    from robossl.data.borealtc import load_run, make_windows
+    from robossl.data.datasets.borealtc import load_run, make_windows
     from robossl.pipelines.terrain.features import vibration_spectrogram
 
     root = real_data("terrain/borealtc")

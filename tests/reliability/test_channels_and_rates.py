@@ -4,7 +4,7 @@ Item 7: recordings built from bags put the gyroscope first while ColloSSL's devi
 0-2 as the accelerometer, so device selection ran on the gyroscope. Item 8: the BorealTC reader assumed
 100 Hz, one exact column order and a fixed class list, and its run split refused a class with one run.
 
-Bags are written with the project's own :class:`~robossl.data.bag_writer.BagWriter`; BorealTC trees are small
+Bags are written with the project's own :class:`~robossl.data.bags.writer.BagWriter`; BorealTC trees are small
 CSV folders written in ``tmp_path`` in the dataset's layout.
 """
 
@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from robossl.data.bag_writer import BagWriter
-from robossl.data.borealtc import WindowConfig, load_borealtc, make_windows, split_by_run
-from robossl.data.har.recording import MultiDeviceRecording
-from robossl.data.message_builders import build_imu
+from robossl.data.bags.message_builders import build_imu
+from robossl.data.bags.writer import BagWriter
+from robossl.data.datasets.borealtc import WindowConfig, load_borealtc, make_windows, split_by_run
+from robossl.data.recording import MultiDeviceRecording
 from robossl.data.streams import multi_device_recording
-from robossl.pipelines.collossl.device_selection import accelerometer_norm, select_devices
-from robossl.pipelines.collossl.objectives import ColloSSLObjectiveConfig
+from robossl.losses.collossl import ColloSSLObjectiveConfig
+from robossl.losses.device_selection import accelerometer_norm, select_devices
 from robossl.pipelines.collossl.windows import WindowConfig as ColloWindowConfig
 from robossl.pipelines.collossl.windows import window_recording
 
@@ -155,7 +155,7 @@ def test_online_learner_reads_accelerometer_by_name() -> None:
 
 
 def test_simclr_rotation_turns_the_accelerometer_found_by_name() -> None:
-    from robossl.pipelines.collossl.augment import rotate
+    from robossl.transforms.imu_multitask import rotate
 
     x = torch.randn(8, 16, 6, generator=torch.Generator().manual_seed(0))
     out = rotate(x, torch.Generator().manual_seed(1), channels=(3, 4, 5))

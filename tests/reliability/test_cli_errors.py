@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from robossl.cli.main import main
-from robossl.data.bag_types import default_typestore
 from robossl.data.bags import BagWriter
-from robossl.data.message_builders import build_imu
+from robossl.data.bags.message_builders import build_imu
+from robossl.data.bags.typestore import default_typestore
 from robossl.online.checkpoint import load_checkpoint, save_checkpoint
 
 SMALL = [

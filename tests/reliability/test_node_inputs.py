@@ -351,7 +351,7 @@ class TerrainRig:
         self.t0 = time.time_ns()
 
     def audio(self, stamp_ns: int, samples: int, rate: int = RATE) -> None:
-        from robossl.data.messages import AudioChunk
+        from robossl.data.bags.messages import AudioChunk
         from robossl_ros.conversions import audio_msg
 
         pcm = (np.sin(np.arange(samples) * 0.3) * 8000).astype(np.int16)[:, None]
@@ -398,7 +398,7 @@ def test_terrain_counts_every_malformed_input_by_reason(tmp_path: Path) -> None:
     from nav_msgs.msg import Odometry
     from std_msgs.msg import Int16MultiArray, MultiArrayDimension
 
-    from robossl.data.messages import CameraModel
+    from robossl.data.bags.messages import CameraModel
     from robossl_ros.conversions import camera_info_msg, header, image_msg
 
     K = np.array([[80.0, 0, (W - 1) / 2], [0, 80.0, (H - 1) / 2], [0, 0, 1]])

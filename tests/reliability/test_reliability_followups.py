@@ -84,7 +84,7 @@ def test_node_decoders_reject_a_stamp_outside_builtin_time_as_bad_stamp(
     from nav_msgs.msg import Odometry
     from sensor_msgs.msg import Imu
 
-    from robossl.data.messages import AudioChunk, CameraModel
+    from robossl.data.bags.messages import AudioChunk, CameraModel
     from robossl_ros.conversions import (
         RejectedInput,
         audio_chunk,
@@ -132,7 +132,7 @@ def test_node_decoders_reject_a_stamp_outside_builtin_time_as_bad_stamp(
 
 def test_drop_reason_of_a_stamp_error_is_bad_stamp() -> None:
     """An output stamp that no Time can hold (serial_bridge_node's catch-all) is counted as bad_stamp."""
-    from robossl.data.messages import StampError
+    from robossl.data.bags.messages import StampError
     from robossl_ros.diagnostics import drop_reason
 
     assert drop_reason(StampError("header.stamp.sec=2147483648 is beyond int32")) == "bad_stamp"
@@ -157,8 +157,8 @@ def test_stamp_msg_refuses_seconds_beyond_int32_instead_of_wrapping_them() -> No
 
 
 def test_rosbags_builders_raise_a_value_error_naming_header_stamp_sec_and_its_range() -> None:
-    from robossl.data.bag_types import default_typestore
-    from robossl.data.message_builders import build_image, build_imu
+    from robossl.data.bags.message_builders import build_image, build_imu
+    from robossl.data.bags.typestore import default_typestore
 
     store = default_typestore()
     for stamp_ns in ((SEC_MAX + 1) * NS, -(2**31) * NS - 1, 2**70):
@@ -367,7 +367,7 @@ def test_har_node_counts_an_imu_stamp_with_nanosec_over_a_second_as_bad_stamp(tm
 def test_terrain_node_counts_bad_image_audio_and_odometry_stamps_as_bad_stamp(tmp_path: Path) -> None:
     from nav_msgs.msg import Odometry
 
-    from robossl.data.messages import AudioChunk
+    from robossl.data.bags.messages import AudioChunk
     from robossl_ros.conversions import audio_msg, header, image_msg
     from tests.reliability.test_node_inputs import CHUNK, RATE, TERRAIN, TERRAIN_PARAMS, TerrainRig, _values
     from tests.ros_nodes.ros_harness import node_log, start_node, stop_node

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from robossl.data.image_codec import ImageSizeError, ImageStepError, UnsupportedEncodingError
+from robossl.data.bags.image_codec import ImageSizeError, ImageStepError, UnsupportedEncodingError
 from robossl_ros.diagnostics import InputMonitor, NonFiniteError, drop_reason
 
 

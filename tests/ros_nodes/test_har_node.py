@@ -31,7 +31,7 @@ def _recording() -> tuple[list[str], dict[str, np.ndarray], list[str]]:
             for d, name in enumerate(names)
         }
         return names, streams, ["still", "walk"]
-    from robossl.data.actrectut import load_actrectut
+    from robossl.data.datasets.actrectut import load_actrectut
 
     recording = load_actrectut(1, "walk", root=root, channels_per_imu=6)
     start = 2000  # inside a walking bout rather than the NULL start

@@ -34,7 +34,7 @@ def _stereo_source() -> tuple[object, list[tuple[int, np.ndarray, np.ndarray]], 
             texture = cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 1.2), None, 0, 255, cv2.NORM_MINMAX)
             frames.append((1_000_000_000 + k * 50_000_000, texture[:, 8:384].copy(), texture[:, :376].copy()))
         return StereoCalibration.ideal(376, 240, 200.0, 0.1), frames, "generated"
-    from robossl.data.euroc import EurocSequence
+    from robossl.data.datasets.euroc import EurocSequence
 
     seq = EurocSequence(root)
     frames = [(f.stamp_ns, f.left, f.right) for f in (seq[i] for i in range(FRAMES))]

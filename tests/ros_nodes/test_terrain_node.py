@@ -48,7 +48,7 @@ def test_terrain_node_end_to_end(tmp_path: Path) -> None:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Int16MultiArray, MultiArrayDimension, String
 
-    from robossl.data.messages import AudioChunk, CameraModel
+    from robossl.data.bags.messages import AudioChunk, CameraModel
     from robossl.online.checkpoint import load_checkpoint
     from robossl_ros.conversions import audio_msg, camera_info_msg, header, image_msg
     from robossl_ros.qos import STATUS_QOS
@@ -191,7 +191,7 @@ def test_lockstep_learns_exactly_one_round_per_n_images_and_nothing_between(tmp_
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Int16MultiArray, String
 
-    from robossl.data.messages import AudioChunk, CameraModel
+    from robossl.data.bags.messages import AudioChunk, CameraModel
     from robossl_ros.conversions import audio_msg, camera_info_msg, header, image_msg
     from robossl_ros.qos import STATUS_QOS
 

@@ -51,7 +51,7 @@ def test_demo_stream_labels_and_scores_every_actrectut_activity(real_data: Calla
 
 
 def test_demo_excerpt_never_scores_a_labelled_sample(real_data: Callable[[str], Path]) -> None:
-    from robossl.data.actrectut import load_actrectut
+    from robossl.data.datasets.actrectut import load_actrectut
 
     labels = np.asarray(load_actrectut(1, "walk", root=real_data("har/actrectut"), channels_per_imu=6).labels)
     config = HarStageConfig()

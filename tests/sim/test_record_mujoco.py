@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robossl.data.message_builders import build_image, build_imu
-from robossl.data.messages import decode_image, decode_imu
+from robossl.data.bags.message_builders import build_image, build_imu
+from robossl.data.bags.messages import decode_image, decode_imu
 from robossl_sim.recorder import Recorder
 from robossl_sim.replay import ReplayConfig, Replayer
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from robossl.data.bags import BagReader
-from robossl.data.messages import decode_imu
+from robossl.data.bags.messages import decode_imu
 from robossl_sim.recorder import record_ros
 
 pytestmark = pytest.mark.ros

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from robossl.cli.main import main
-from robossl.data.bag_types import default_typestore
 from robossl.data.bags import BagWriter
-from robossl.data.message_builders import build_imu
+from robossl.data.bags.message_builders import build_imu
+from robossl.data.bags.typestore import default_typestore
 
 
 def make_bag(path: Path, n: int = 400) -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from robossl.data.bag_types import default_typestore
 from robossl.data.bags import BagReader, BagWriter
-from robossl.data.message_builders import build_imu
+from robossl.data.bags.message_builders import build_imu
+from robossl.data.bags.typestore import default_typestore
 from robossl_sim.replay import ReplayConfig
 from robossl_sim.ros_replay import RosReplayConfig, RosReplayer
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from robossl.data.actrectut import load_actrectut
-from robossl.data.bag_writer import BagWriter
+from robossl.data.bags.message_builders import build_imu
+from robossl.data.bags.writer import BagWriter
 from robossl.data.convert.report import ConvertReport
-from robossl.data.message_builders import build_imu
+from robossl.data.datasets.actrectut import load_actrectut
 
 __all__ = ["ACTIVITY_TOPIC", "convert_actrectut"]
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from robossl.data.bag_writer import BagWriter
-from robossl.data.borealtc import BOREALTC_CLASSES, BorealRun, list_runs, load_run
+from robossl.data.bags.message_builders import build_imu, build_joint_state
+from robossl.data.bags.writer import BagWriter
 from robossl.data.convert.report import ConvertReport
+from robossl.data.datasets.borealtc import BOREALTC_CLASSES, BorealRun, list_runs, load_run
 from robossl.data.locate import require_data
-from robossl.data.message_builders import build_imu, build_joint_state
 
 __all__ = ["convert_borealtc", "write_borealtc_run"]
 

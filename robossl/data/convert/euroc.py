@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from robossl.data.bag_writer import BagWriter
+from robossl.data.bags.message_builders import build_camera_info, build_image, build_imu
+from robossl.data.bags.writer import BagWriter
 from robossl.data.convert.report import ConvertReport
-from robossl.data.euroc import CameraSensor, EurocSequence
-from robossl.data.message_builders import build_camera_info, build_image, build_imu
+from robossl.data.datasets.euroc import CameraSensor, EurocSequence
 
 __all__ = ["EUROC_TOPICS", "convert_euroc"]
 

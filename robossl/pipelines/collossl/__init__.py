@@ -4,14 +4,15 @@ Jain, Tang, Min, Kawsar, Mathur, "ColloSSL: Collaborative Self-Supervised Learni
 Recognition", IMWUT 2022. Pieces:
 
 - :mod:`.windows`: aligned multi-device windows and per-device normalisation (fitted on training data);
-- :mod:`.streams`: independently time-stamped streams onto one clock;
-- :mod:`.device_selection`: multi-kernel MMD device selection (closest / all / random);
-- :mod:`.objectives`: the ColloSSL objective and the SimCLR / multi-task SSL baselines;
+- :mod:`robossl.data.sync`: independently time-stamped streams onto one clock;
+- :mod:`robossl.losses.device_selection`: multi-kernel MMD device selection (closest / all / random);
+- :mod:`robossl.losses.collossl`: the ColloSSL objective and the SimCLR / multi-task SSL baselines, with the
+  baselines' IMU transformations in :mod:`robossl.transforms.imu_multitask`;
 - :mod:`.pretrain`, :mod:`.evaluation`, :mod:`.protocol`: training, label fractions, LOSO macro-F1;
 - :mod:`.online`: :class:`ColloSSLOnlineLearner` for live synchronised device streams.
 """
 
-from robossl.pipelines.collossl.device_selection import DeviceSelection, multi_kernel_mmd, select_devices
+from robossl.losses.device_selection import DeviceSelection, multi_kernel_mmd, select_devices
 from robossl.pipelines.collossl.online import ColloSSLOnlineLearner, OnlineLearnerConfig
 from robossl.pipelines.collossl.windows import (
     DeviceNormalizer,

@@ -39,9 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from robossl.backbones.imu import ImuConvEncoder
-from robossl.data.har.recording import ACCELEROMETER_CHANNELS, channel_indices
+from robossl.data.recording import ACCELEROMETER_CHANNELS, channel_indices
+from robossl.losses.collossl import ColloSSLObjective, ColloSSLObjectiveConfig
 from robossl.online.replay import ReplayBuffer
-from robossl.pipelines.collossl.objectives import ColloSSLObjective, ColloSSLObjectiveConfig
 
 UNLABELLED = -1
 

@@ -12,7 +12,7 @@ Methods: ``collossl`` (multi-device contrastive), ``simclr_single`` (SimCLR on t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,13 @@ import torch
 from torch import nn
 
 from robossl.backbones.imu import ImuConvEncoder
-from robossl.data.har.recording import ACCELEROMETER_CHANNELS
+from robossl.data.recording import ACCELEROMETER_CHANNELS
+from robossl.losses.collossl import (
+    ColloSSLObjective,
+    ColloSSLObjectiveConfig,
+    MultiTaskObjective,
+    SimCLRObjective,
+)
 from robossl.pipelines.collossl.evaluation import (
     LABEL_FRACTIONS,
     ClassifierConfig,
@@ -30,12 +36,6 @@ from robossl.pipelines.collossl.evaluation import (
     macro_f1,
     predict,
     train_classifier,
-)
-from robossl.pipelines.collossl.objectives import (
-    ColloSSLObjective,
-    ColloSSLObjectiveConfig,
-    MultiTaskObjective,
-    SimCLRObjective,
 )
 from robossl.pipelines.collossl.pretrain import PretrainConfig, pretrain
 from robossl.pipelines.collossl.windows import DeviceNormalizer, MultiDeviceWindows
@@ -182,8 +182,3 @@ def run_protocol(
 def mean_over_folds(scores: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
     """``{method: {fraction: mean F1}}`` from per-fold lists."""
     return {m: {f: float(np.mean(v)) for f, v in per.items()} for m, per in scores.items()}
-
-
-def methods_table(means: dict[str, dict[str, float]], fractions: Sequence[str]) -> list[dict[str, object]]:
-    """Rows ``{"method", "<fraction>": F1 x 100}`` for printing."""
-    return [{"method": m, **{f: round(100 * means[m][f], 1) for f in fractions}} for m in means]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robossl.data.har.recording import MultiDeviceRecording, channel_indices
+from robossl.data.recording import MultiDeviceRecording, channel_indices
 
 
 @dataclass(frozen=True)

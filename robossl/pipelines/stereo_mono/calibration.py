@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from robossl.data.euroc import CameraSensor
+from robossl.data.datasets.euroc import CameraSensor
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from scipy.optimize import linear_sum_assignment
 from robossl.online.hotswap import ModelSlot
 from robossl.pipelines.terrain.clustering import TerrainClusters, fit_clusters
 from robossl.pipelines.terrain.embedding import EmbeddingConfig, TripletEmbeddingLearner
-from robossl.pipelines.terrain.features import AUDIO_SPECTROGRAM, SpectrogramConfig, log_spectrogram
+from robossl.pipelines.terrain.features import AUDIO_SPECTROGRAM
 from robossl.pipelines.terrain.mining import group_triplets, temporal_groups, visual_triplets
 from robossl.pipelines.terrain.projection import (
     IGNORE_INDEX,
@@ -41,6 +41,7 @@ from robossl.pipelines.terrain.projection import (
 )
 from robossl.pipelines.terrain.segmentation import SegmentationConfig, SegmentationLearner, predict_labels
 from robossl.pipelines.terrain.visual import DESCRIPTOR_DIM, patch_descriptors
+from robossl.transforms.stft import SpectrogramConfig, log_spectrogram
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from robossl.data.bags import iter_messages
-from robossl.data.image_codec import to_rgb8
-from robossl.data.messages import decode_audio, decode_camera_info, decode_image, stamp_to_ns
+from robossl.data.bags.image_codec import to_rgb8
+from robossl.data.bags.messages import decode_audio, decode_camera_info, decode_image, stamp_to_ns
 from robossl.pipelines.terrain.pipeline import TerrainPipeline
 from robossl.pipelines.terrain.projection import PinholeCamera, yaw_from_quaternion
 

@@ -64,7 +64,7 @@ def camera_infos(store: Any, calibration: StereoCalibration, stamp_ns: int) -> t
     """Left and right ``sensor_msgs/CameraInfo`` (rosbags) as a calibrated ROS stereo driver publishes them:
     raw K and D, R and P from ``cv2.stereoRectify`` (right ``P[0, 3] = -fx * baseline``), exactly as the
     live stage's ``robossl_ros.conversions.stereo_camera_infos`` does."""
-    from robossl.data.message_builders import build_camera_info
+    from robossl.data.bags.message_builders import build_camera_info
 
     c = calibration
     R1, R2, P1, P2, *_ = cv2.stereoRectify(
@@ -123,7 +123,7 @@ def record_training_flights(
     Returns:
         Stereo pairs recorded.
     """
-    from robossl.data.message_builders import build_image
+    from robossl.data.bags.message_builders import build_image
     from robossl_sim.closed_loop import FlightConfig, fly
     from robossl_sim.recorder import Recorder
     from robossl_sim.worlds.drone_room import DroneRoom, StereoRender

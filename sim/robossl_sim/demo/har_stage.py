@@ -102,7 +102,7 @@ def make_stream(config: HarStageConfig) -> HarStream:
     """ActRecTut walk (real) excerpt of subject 1 cycling through all activities (:func:`excerpt_indices`), or
     a synthetic stream without data."""
     if _has_actrectut():
-        from robossl.data.actrectut import load_actrectut
+        from robossl.data.datasets.actrectut import load_actrectut
 
         recording = load_actrectut(LIVE_SUBJECT, "walk", channels_per_imu=6)
         rate = float(recording.sample_rate_hz)
@@ -209,8 +209,8 @@ def record_logs(
     """Write body-worn IMU logs as a rosbag2 (mcap): one ``/<device>/imu`` sensor_msgs/Imu topic per device,
     no activity topic (the logs are unlabelled). ``streams``: device -> ``(N, 6)`` acc xyz, gyro xyz.
     Returns the messages written."""
-    from robossl.data.bag_writer import BagWriter
-    from robossl.data.message_builders import build_imu
+    from robossl.data.bags.message_builders import build_imu
+    from robossl.data.bags.writer import BagWriter
 
     count = len(next(iter(streams.values())))
     with BagWriter(out, storage="mcap") as bag:
@@ -228,7 +228,7 @@ def _log_streams(seconds: float) -> tuple[dict[str, np.ndarray], float, str]:
     """The logs pretraining learns from (the first ``seconds``, 0 = all): ActRecTut walk of the subject the
     live stage does not replay (unlabelled), or a long synthetic stream of a seed no live stage uses."""
     if _has_actrectut():
-        from robossl.data.actrectut import load_actrectut
+        from robossl.data.datasets.actrectut import load_actrectut
 
         recording = load_actrectut(LOG_SUBJECT, "walk", channels_per_imu=6)
         rate = float(recording.sample_rate_hz)

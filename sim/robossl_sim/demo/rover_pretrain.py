@@ -97,7 +97,7 @@ def cache_settings(config: RoverStageConfig) -> dict[str, Any]:
 
 def build_odometry(store: Any, stamp_ns: int, pose: tuple[float, float, float]) -> Any:
     """``nav_msgs/Odometry`` (rosbags) of a ground robot at (x, y, yaw), in the ``odom`` frame."""
-    from robossl.data.message_builders import build_header
+    from robossl.data.bags.message_builders import build_header
 
     types = store.types
     x, y, yaw = (float(v) for v in pose)
@@ -125,9 +125,9 @@ def record_training_logs(
     The drive loop, periods and message contents are the live stage's; the maps follow each other on one
     clock with ``gap_s`` between them. Returns messages written per topic.
     """
-    from robossl.data.bag_writer import BagWriter
-    from robossl.data.message_builders import build_audio, build_camera_info, build_image
-    from robossl.data.messages import AudioChunk
+    from robossl.data.bags.message_builders import build_audio, build_camera_info, build_image
+    from robossl.data.bags.messages import AudioChunk
+    from robossl.data.bags.writer import BagWriter
     from robossl_sim.worlds.rover import RoverWorld, drive_steps
 
     pretrain = config.pretrain

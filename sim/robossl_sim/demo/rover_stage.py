@@ -233,7 +233,7 @@ def run(ros: Any, config: RoverStageConfig, progress: Callable[[float, str], Non
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Int16MultiArray, String
 
-    from robossl.data.messages import AudioChunk
+    from robossl.data.bags.messages import AudioChunk
     from robossl_ros.conversions import audio_msg, image_msg
     from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
     from robossl_sim.worlds.rover import RoverWorld, drive_steps

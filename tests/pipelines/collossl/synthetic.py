@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robossl.data.har.recording import MultiDeviceRecording
+from robossl.data.recording import MultiDeviceRecording
 
 DEVICE_GAINS = {"wrist": 1.0, "forearm": 1.1, "ankle": 4.0}
 RATE_HZ = 32.0

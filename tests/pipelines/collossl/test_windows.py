@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robossl.data.har.recording import MultiDeviceRecording
+from robossl.data.recording import MultiDeviceRecording
 from robossl.pipelines.collossl.windows import (
     DeviceNormalizer,
     WindowConfig,

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from robossl.data.euroc import CameraSensor, EurocSequence
+from robossl.data.datasets.euroc import CameraSensor, EurocSequence
 from robossl.pipelines.stereo_mono.calibration import Rectifier, StereoCalibration
 
 K = np.array([[300.0, 0, 160.0], [0, 300.0, 120.0], [0, 0, 1]])

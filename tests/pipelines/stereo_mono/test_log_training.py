@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robossl.data.bag_sources import BagError
-from robossl.data.bag_writer import BagWriter
-from robossl.data.message_builders import build_camera_info, build_image
+from robossl.data.bags import BagError
+from robossl.data.bags.message_builders import build_camera_info, build_image
+from robossl.data.bags.writer import BagWriter
 from robossl.errors import DataSourceError
 from robossl.pipelines.stereo_mono.config import StereoMonoConfig
 from robossl.pipelines.stereo_mono.log_training import StereoLogTopics, calibration_from_log, label_log
@@ -18,7 +18,7 @@ from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline
 
 
 def test_a_log_without_camera_info_names_the_topic(tmp_path: Path) -> None:
-    from robossl.data.message_builders import build_image
+    from robossl.data.bags.message_builders import build_image
 
     bag = tmp_path / "no_info"
     with BagWriter(bag) as rec:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from robossl.data.euroc import EurocSequence
+from robossl.data.datasets.euroc import EurocSequence
 from robossl.pipelines.stereo_mono import FlightMode, StereoCalibration, StereoMonoConfig, StereoMonoPipeline
 
 from .scenes import two_plane_pair

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from robossl.data.bags import BagWriter
-from robossl.data.message_builders import build_audio, build_camera_info, build_image
-from robossl.data.messages import AudioChunk
+from robossl.data.bags.message_builders import build_audio, build_camera_info, build_image
+from robossl.data.bags.messages import AudioChunk
 from robossl.pipelines.terrain.pipeline import TerrainPipeline, microphone_config
 from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount
 from robossl.pipelines.terrain.replay import TerrainTopics, feed_bag

@@ -1,0 +1,217 @@
+"""The package layout has no import cycle: a static walk of every module's imports (no code is run).
+
+Every ``import`` / ``from ... import`` counts, including those inside functions (a lazy import hides a cycle
+from Python but not from a reader), except those under ``if TYPE_CHECKING:``, which never run (annotations
+only). Relative imports are resolved against the
+importing package. Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` first, so an import from
+outside a package also depends on that package's ``__init__`` (``robossl.losses.collossl`` importing
+``robossl.pipelines.collossl.augment`` would run ``robossl/pipelines/collossl/__init__.py``, which imports
+the learner that imports the loss back).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# top-level import name -> its folder
+PACKAGES = {
+    "robossl": ROOT / "robossl",
+    "robossl_sim": ROOT / "sim" / "robossl_sim",
+    "robossl_ros": ROOT / "ros_nodes" / "robossl_ros",
+    "firmware_bridge": ROOT / "firmware_bridge",
+}
+
+
+def module_files(packages: dict[str, Path]) -> dict[str, Path]:
+    """``{dotted module name: file}`` of every ``.py`` file under the package folders."""
+    modules = {}
+    for name, folder in packages.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = [name, *path.relative_to(folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+def _ancestors(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` blocks (their ``else`` runs)."""
+    nodes, pending = [], [tree]
+    while pending:
+        node = pending.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            pending.extend(node.orelse)
+        else:
+            pending.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
+def imported_modules(module: str, path: Path, known: set[str]) -> set[str]:
+    """Known modules that ``module`` (file ``path``) imports, directly or by running a package ``__init__``."""
+    is_package = path.name == "__init__.py"
+    package = module if is_package else module.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            targets.add(base)
+            targets.update(f"{base}.{alias.name}" for alias in node.names)  # submodules imported by name
+    edges = set()
+    own_packages = set(_ancestors(module)) | ({module} if is_package else set())
+    for target in targets:
+        for name in [*_ancestors(target), target]:
+            if name in known and name != module and name not in own_packages:
+                edges.add(name)
+    return edges
+
+
+def import_graph(packages: dict[str, Path]) -> dict[str, set[str]]:
+    modules = module_files(packages)
+    known = set(modules)
+    return {name: imported_modules(name, path, known) for name, path in modules.items()}
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle path ``[a, b, ..., a]`` per strongly connected component with more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def connect(node: str) -> None:  # Tarjan; recursion depth is bounded by the module count (~250)
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return [_cycle_through(graph, set(component), component[0]) for component in components]
+
+
+def _cycle_through(graph: dict[str, set[str]], members: set[str], start: str) -> list[str]:
+    """A shortest path from ``start`` back to itself inside one strongly connected component."""
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in sorted(graph[node] & members):
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return [start, *reversed(path[:-1]), start] if node != start else [start, start]
+                if nxt not in previous:
+                    previous[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    raise AssertionError(f"{start} is in a strongly connected component but on no cycle")
+
+
+def test_no_import_cycle_between_modules() -> None:
+    cycles = find_cycles(import_graph(PACKAGES))
+    assert not cycles, (
+        "import cycles (break each by moving the shared part into a module both can import):\n"
+        + ("\n".join("  " + " -> ".join(cycle) for cycle in cycles))
+    )
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_reports_a_lazy_import_cycle_with_its_path(tmp_path: Path) -> None:
+    pkg = _write(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "sources.py": "def open_scanner():\n    from pkg.ros1_scan import Scanner\n    return Scanner\n",
+            "ros1_scan.py": "from pkg.sources import BagError\n",
+            "reader.py": "from pkg import sources\n",
+        },
+    )
+    assert find_cycles(import_graph({"pkg": pkg})) == [["pkg.ros1_scan", "pkg.sources", "pkg.ros1_scan"]]
+
+
+def test_resolves_relative_imports_and_package_inits(tmp_path: Path) -> None:
+    """``from ..a import x`` resolves against the package; importing ``lib.sub.m`` runs ``lib/sub/__init__``."""
+    pkg = _write(
+        tmp_path / "lib",
+        {
+            "__init__.py": "",
+            "losses.py": "from lib.sub.views import flip\n",
+            "sub/__init__.py": "from .learner import Learner\n",
+            "sub/views.py": "flip = 1\n",
+            "sub/learner.py": "from ..losses import loss\n",
+        },
+    )
+    graph = import_graph({"lib": pkg})
+    assert graph["lib.sub.learner"] == {"lib.losses"}
+    assert graph["lib.losses"] == {"lib.sub", "lib.sub.views"}
+    assert find_cycles(graph) == [["lib.losses", "lib.sub", "lib.sub.learner", "lib.losses"]]
+
+
+def test_type_checking_imports_do_not_count(tmp_path: Path) -> None:
+    pkg = _write(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.b import B\nelse:\n    import pkg.c\n",
+            "b.py": "from pkg.a import A\n",
+            "c.py": "",
+        },
+    )
+    assert import_graph({"pkg": pkg})["pkg.a"] == {"pkg.c"}
+
+
+@pytest.mark.parametrize("text", ["from . import b\n", "import pkg.b\n", "from pkg.b import thing\n"])
+def test_an_import_inside_the_package_does_not_count_its_own_init(tmp_path: Path, text: str) -> None:
+    pkg = _write(tmp_path / "pkg", {"__init__.py": "from pkg.a import A\n", "a.py": text, "b.py": ""})
+    assert import_graph({"pkg": pkg})["pkg.a"] == {"pkg.b"}
+    assert find_cycles(import_graph({"pkg": pkg})) == []
