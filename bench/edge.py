@@ -23,13 +23,10 @@ Writes bench/results/edge.json: {"results": {"<model>": {"torch_p50_ms", "ort_fp
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_table, write_results  # noqa: E402
+from _common import Target, bench_lock, print_table, print_targets, write_results  # noqa: E402
 
 from robossl.export.complexity import count_macs_onnx, count_parameters  # noqa: E402
 from robossl.export.kinds import Deployable, load_deployable  # noqa: E402
@@ -341,27 +338,6 @@ def latency(
     return {name: np.asarray(t) for name, t in times.items()}
 
 
-BENCH_LOCK = Path("/tmp/robossl-bench.lock")
-
-
-@contextlib.contextmanager
-def bench_lock() -> Iterator[None]:
-    """Hold the shared bench lock (unless our parent is ``flock`` on it already, which would deadlock)."""
-    try:
-        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        parent = []
-    if parent and parent[0].endswith(b"flock") and str(BENCH_LOCK).encode() in parent:
-        yield
-        return
-    with open(BENCH_LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def bench_case(case: Case, folder: Path, rounds: int) -> dict[str, Any]:
     deployable = load_deployable(case.checkpoint)
     fp32 = folder / f"{case.name}.onnx"
@@ -414,6 +390,18 @@ def bench_case(case: Case, folder: Path, rounds: int) -> dict[str, Any]:
     return row
 
 
+def targets(results: dict[str, Any]) -> list[Target]:
+    """Issue #10: ORT fp32 >= 1.5x torch eager on mono depth; int8 drop <= 0.02 AbsRel (depth), <= 1 point."""
+    declared = []
+    if "mono_depth" in results:
+        speedup = results["mono_depth"]["speedup_ort_fp32_vs_torch"]
+        declared.append(Target("mono_depth ORT fp32 / torch speedup (x)", speedup, ">=", 1.5, "issue #10"))
+    for name, r in results.items():
+        limit = 0.02 if name == "mono_depth" else 1.0
+        declared.append(Target(f"{name} int8 drop ({r['metric']})", r["int8_drop"], "<=", limit, "issue #10"))
+    return declared
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -456,24 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in results.items()
     ]
     print_table(rows)
-    targets: dict[str, Any] = {}
-    if "mono_depth" in results:
-        speedup = results["mono_depth"]["speedup_ort_fp32_vs_torch"]
-        targets["mono_depth_fp32_speedup"] = {"anchor": 1.5, "measured": speedup, "ratio": speedup / 1.5}
-        print(
-            f"target: ORT fp32 >= 1.5x torch on mono depth: {speedup:.2f}x (ratio to anchor {speedup / 1.5:.2f})"
-        )
-    for name, r in results.items():
-        limit = 0.02 if name == "mono_depth" else 1.0
-        targets[f"{name}_int8_drop"] = {
-            "anchor": limit,
-            "measured": r["int8_drop"],
-            "ok": r["int8_drop"] <= limit,
-        }
-        print(
-            f"target: {name} int8 drop {r['int8_drop']:+.4f} <= {limit} -> {'ok' if r['int8_drop'] <= limit else 'MISSED'}"
-        )
-    path = write_results("edge", results, targets=targets, threads=1)
+    print_targets(targets(results))
+    path = write_results("edge", results, targets=targets(results), threads=1)
     print(f"wrote {path}")
     return 0
 

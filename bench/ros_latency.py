@@ -369,7 +369,7 @@ def main() -> int:
     global EXECUTOR
     EXECUTOR = args.executor
     _in_sandbox()
-    from _common import print_table, write_results
+    from _common import Target, print_table, print_targets, write_results
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     results: dict[str, Any] = {}
@@ -389,15 +389,21 @@ def main() -> int:
             "node": name,
             "p50_ms": r["p50_ms"],
             "p99_ms": r["p99_ms"],
-            "target_p99_ms": TARGETS[name],
-            "p99/target": round(r["p99_ms"] / TARGETS[name], 2),
             "dropped": r["dropped"],
             "inputs": r["inputs"],
         }
         for name, r in results.items()
     ]
     print_table(rows)
-    write_results("ros_latency", results, targets_p99_ms=TARGETS, executor=args.executor, logs=str(log_dir))
+    targets = [
+        Target(f"{name} p99 latency (ms)", r["p99_ms"], "<=", TARGETS[name], "issue #7")
+        for name, r in results.items()
+    ]
+    targets += [
+        Target(f"{name} dropped inputs", r["dropped"], "==", 0, "issue #7") for name, r in results.items()
+    ]
+    print_targets(targets)
+    write_results("ros_latency", results, targets=targets, executor=args.executor, logs=str(log_dir))
     return 0
 
 

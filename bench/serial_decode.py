@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import print_table, write_results  # noqa: E402
+from bench._common import Target, print_table, print_targets, write_results  # noqa: E402
 from firmware_bridge import AudioChunk, FrameEncoder, ImuBatch, StreamDecoder, decode_frames  # noqa: E402
 from firmware_bridge.fastpath import HARDWARE_CRC, DecodeWorkspace, warm_up  # noqa: E402
 from firmware_bridge.synthetic import DEFAULT_SCALE, synthetic_imu_raw  # noqa: E402
@@ -182,7 +182,11 @@ def main() -> int:
     print(f"stream: {mb:.1f} MB, {intact} intact frames; best of {args.repeats}")
     print_table(rows)
     ratio = robossl_mb_s / reference_mb_s
-    print(f"target: >= 50 MB/s and >= 10x -> {robossl_mb_s:.0f} MB/s, {ratio:.1f}x")
+    targets = [
+        Target("robossl decode throughput (MB/s)", robossl_mb_s, ">=", 50.0, "issue #8"),
+        Target("robossl / reference throughput (x)", ratio, ">=", 10.0, "issue #8"),
+    ]
+    print_targets(targets)
     results = {
         "robossl_mb_s": round(robossl_mb_s, 1),
         "reference_mb_s": round(reference_mb_s, 1),
@@ -198,7 +202,7 @@ def main() -> int:
         stream_megabytes=round(mb, 2),
         hardware_crc=HARDWARE_CRC,
         intact_frames=intact,
-        target={"robossl_mb_s": 50, "ratio": 10},
+        targets=targets,
         reference="cobs.cobs.decode (cobs package default, C extension) + crcmod crc-32c, per fragment of bytes.split",
         plot=plot_path.name,
     )

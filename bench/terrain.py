@@ -34,7 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import RESULTS_DIR, print_table, write_results  # noqa: E402
+from _common import RESULTS_DIR, Target, print_table, print_targets, write_results  # noqa: E402
 
 from robossl.data.datasets.borealtc import WindowConfig, load_borealtc, make_windows, split_by_run  # noqa: E402
 from robossl.eval.probes import linear_classifier_predictions  # noqa: E402
@@ -392,32 +392,37 @@ def main() -> int:
             rounds=1 if args.quick else 6,
             seed=args.seed,
         )
-    rows = []
+    rows, targets = [], []
     if "borealtc" in results:
         b = results["borealtc"]
         rows += [
-            {"what": "BorealTC SSL cluster acc", "value": b["ssl_cluster_acc"], "target": TARGET_CLUSTER_ACC,
-             "ratio": b["ssl_cluster_acc"] / TARGET_CLUSTER_ACC},
-            {"what": "BorealTC SSL NMI", "value": b["ssl_nmi"], "target": "", "ratio": ""},
-            {"what": "BorealTC hand-crafted cluster acc", "value": b["handcrafted_cluster_acc"], "target": "", "ratio": ""},
-            {"what": "BorealTC supervised acc", "value": b["supervised_acc"], "target": "", "ratio": ""},
-        ]  # fmt: skip
+            {"what": "BorealTC SSL NMI", "value": b["ssl_nmi"]},
+            {"what": "BorealTC hand-crafted cluster acc", "value": b["handcrafted_cluster_acc"]},
+            {"what": "BorealTC supervised acc", "value": b["supervised_acc"]},
+        ]
+        targets.append(
+            Target("BorealTC SSL cluster acc", b["ssl_cluster_acc"], ">=", TARGET_CLUSTER_ACC, "issue #6")
+        )
     if "rover" in results:
         r = results["rover"]
         rows += [
-            {"what": "rover SSL mIoU", "value": r["ssl_miou"], "target": "", "ratio": ""},
-            {"what": "rover supervised mIoU", "value": r["supervised_miou"], "target": "", "ratio": ""},
-            {"what": "rover SSL / supervised", "value": r["miou_ratio"], "target": TARGET_MIOU_RATIO,
-             "ratio": r["miou_ratio"] / TARGET_MIOU_RATIO},
-        ]  # fmt: skip
+            {"what": "rover SSL mIoU", "value": r["ssl_miou"]},
+            {"what": "rover supervised mIoU", "value": r["supervised_miou"]},
+        ]
+        targets.append(
+            Target("rover SSL / supervised mIoU", r["miou_ratio"], ">=", TARGET_MIOU_RATIO, "issue #6")
+        )
     print_table(rows)
+    print_targets(targets)
     elapsed = time.perf_counter() - start
     print(f"total {elapsed:.0f} s")
     if args.quick:
         print("--quick: results not written")
         return 0
     pictures = save_pictures(boreal_pics, rover_pics)
-    path = write_results("terrain", results, seconds=round(elapsed, 1), pictures=pictures, torch_threads=1)
+    path = write_results(
+        "terrain", results, targets=targets, seconds=round(elapsed, 1), pictures=pictures, torch_threads=1
+    )
     print(f"wrote {path}")
     return 0
 
