@@ -158,6 +158,40 @@ def test_no_import_cycle_between_modules() -> None:
     )
 
 
+def folder_graph(graph: dict[str, set[str]], package: str) -> dict[str, set[str]]:
+    """The import graph between the top-level folders (and modules) of ``package``."""
+
+    def folder(module: str) -> str | None:
+        parts = module.split(".")
+        return parts[1] if parts[0] == package and len(parts) > 1 else None
+
+    folders: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        source = folder(module)
+        if source is not None:
+            edges = folders.setdefault(source, set())
+            edges.update(f for f in map(folder, targets) if f is not None and f != source)
+    return folders
+
+
+def test_no_import_cycle_between_the_folders_of_robossl() -> None:
+    """E.g. ``data`` importing ``methods`` while ``methods`` imports ``data``, even through different modules."""
+    cycles = find_cycles(folder_graph(import_graph(PACKAGES), "robossl"))
+    assert not cycles, "folder import cycles in robossl/ (docs/architecture.md shows the direction):\n" + (
+        "\n".join("  " + " -> ".join(cycle) for cycle in cycles)
+    )
+
+
+def test_folder_graph_collapses_modules_into_folders() -> None:
+    graph = {
+        "lib.data.a": {"lib.methods.b"},
+        "lib.methods.b": {"lib.data.c", "lib.methods.d"},
+        "lib.data.c": set(),
+    }
+    assert folder_graph(graph, "lib") == {"data": {"methods"}, "methods": {"data"}}
+    assert find_cycles(folder_graph(graph, "lib")) == [["data", "methods", "data"]]
+
+
 def _write(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name

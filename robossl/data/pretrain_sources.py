@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from robossl.data.input_spec import InputSpec
 from robossl.errors import DataSourceError, DataSourceNotFoundError
-from robossl.methods.base import InputSpec
 
 MIN_SAMPLES = 2  # contrastive batches and held-out splits need at least two samples
 
