@@ -5,7 +5,9 @@
 | ``reader.py`` | :class:`BagReader`, :func:`iter_messages`, :func:`salvage_counts`: merged, time-ordered reading with salvage |
 | ``writer.py`` | :class:`BagWriter`: rosbag2 recordings (mcap or sqlite3) |
 | ``storage.py`` | :class:`BagError`, the storage-file protocol, the topic / time filter every scanner uses |
+| ``paths.py`` | which storage files a bag path means (a file, a rosbag2 folder, a folder without metadata) |
 | ``sources.py`` | opening one storage file: through its index (``rosbags``) or, if damaged, by scanning |
+| ``guarded.py`` | one file's messages: the index first, the scanner for what an indexed read that fails half-way left |
 | ``mcap_scan.py``, ``sqlite_scan.py`` (+ ``sqlite_pages.py``), ``ros1_scan.py`` | one damage-tolerant scanner per format |
 | ``typestore.py`` | message type store: ROS 2 Jazzy types plus a bag's embedded definitions |
 | ``messages.py``, ``image_codec.py`` | message -> numpy decoders (rosbags and rclpy messages alike) |

@@ -27,15 +27,14 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from robossl.data.bags.sources import RosbagsSource, describe_damage, open_scanner, open_storage
+from robossl.data.bags.guarded import guarded_read
+from robossl.data.bags.paths import MISSING, storage_files
+from robossl.data.bags.sources import RosbagsSource, open_storage
 from robossl.data.bags.storage import BagError, DamagedRegion, SourceConnection, StorageSource
 
 __all__ = [
@@ -50,7 +49,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 PathLike = str | Path
-_MISSING = "listed in metadata.yaml but missing"
 
 
 @dataclass(frozen=True)
@@ -93,89 +91,6 @@ class SalvageCounts:
     #                       a missing file); 0 for an intact bag
 
 
-def _resolve_sources(paths: Sequence[Path], problems: list[str], salvage: bool) -> list[Path]:
-    """Storage files (``.bag``, ``.mcap``, ``.db3``) behind the given paths."""
-    files: list[Path] = []
-    for path in paths:
-        if not path.exists():
-            raise BagError(path, "does not exist")
-        if path.is_file():
-            files.append(path)
-            continue
-        meta = path / "metadata.yaml"
-        if not meta.is_file():
-            found = _storage_files(path)
-            problems.append(
-                f"{meta}: missing (recording interrupted before it closed?); reading {_names(found)} found "
-                "in the folder"
-            )
-            files.extend(found)
-            continue
-        try:
-            files.extend(_files_from_metadata(meta, problems))
-        except _UnreadableMetadata as exc:
-            if not salvage:
-                raise BagError(
-                    meta,
-                    f"is not a valid rosbag2 metadata file ({exc}); fix or remove it, or read the bag with "
-                    "salvage on (the CLI without --strict) to read the storage files in the folder",
-                ) from exc
-            found = _storage_files(path)
-            problems.append(
-                f"{meta}: not a valid rosbag2 metadata file ({exc}); reading {_names(found)} found in the folder"
-            )
-            files.extend(found)
-    return files
-
-
-def _storage_files(folder: Path) -> list[Path]:
-    found = sorted(p for p in folder.iterdir() if p.suffix in (".mcap", ".db3"))
-    if not found:
-        raise BagError(
-            folder, "is a folder without a readable metadata.yaml and without .mcap/.db3 files; not a bag"
-        )
-    return found
-
-
-def _names(files: list[Path]) -> str:
-    return f"{len(files)} storage file(s) ({', '.join(f.name for f in files)})"
-
-
-class _UnreadableMetadata(Exception):
-    """metadata.yaml cannot be parsed as a rosbag2 metadata file."""
-
-
-def _files_from_metadata(meta: Path, problems: list[str]) -> list[Path]:
-    try:
-        text = meta.read_bytes().decode("utf-8")
-        info = yaml.safe_load(text)["rosbag2_bagfile_information"]
-        storage = str(info.get("storage_identifier", ""))
-        relative = [str(p) for p in info.get("relative_file_paths", [])]
-        compression = str(info.get("compression_mode", "") or "")
-    except UnicodeDecodeError as exc:
-        raise _UnreadableMetadata(f"not UTF-8 text: {exc}") from exc
-    except RecursionError as exc:  # PyYAML recurses once per nesting level
-        raise _UnreadableMetadata("nested too deeply to parse") from exc
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise _UnreadableMetadata(f"{type(exc).__name__}: {exc}".replace("\n", " ")) from exc
-    if storage not in ("mcap", "sqlite3"):
-        raise BagError(meta, f"unknown storage identifier {storage!r}; robossl reads 'mcap' and 'sqlite3'")
-    if compression not in ("", "none", "NONE"):
-        # compressed per file or per message: rosbags' directory reader decompresses (needs metadata.yaml)
-        return [meta.parent]
-    files = []
-    for rel in relative:
-        candidates = [meta.parent / rel, meta.parent / Path(rel).name]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            problems.append(f"{meta.parent / Path(rel).name}: {_MISSING}; skipped")
-        else:
-            files.append(found)
-    if not files:
-        raise BagError(meta, "lists no storage file that exists")
-    return files
-
-
 class BagReader:
     """Reader for one ROS 1 bag (or several ``.bag`` files), one rosbag2 folder, or one .mcap/.db3 file.
 
@@ -211,10 +126,10 @@ class BagReader:
     def open(self) -> BagReader:
         """Open every storage file (raises :class:`BagError` for unreadable input)."""
         problems: list[str] = []
-        files = _resolve_sources(self.paths, problems, self.salvage)
+        files = storage_files(self.paths, problems, self.salvage)
         for problem in problems:
-            self._problem(problem)
-        self._missing_files = sum(1 for problem in problems if _MISSING in problem)
+            self.report_problem(problem)
+        self._missing_files = sum(1 for problem in problems if MISSING in problem)
         kinds = {"ros1" if f.suffix == ".bag" and f.is_file() else "ros2" for f in files}
         if len(kinds) > 1:
             raise BagError(self.paths[0], "mixes ROS 1 .bag files with rosbag2 storage; read them separately")
@@ -234,7 +149,7 @@ class BagReader:
                 elif damage:
                     self.damaged[file] = [DamagedRegion(None, None, "nothing readable")]
                 if damage:
-                    self._problem(damage)
+                    self.report_problem(damage)
             if not self.sources:
                 raise BagError(self.paths[0], "no readable storage file: " + "; ".join(self.problems))
             self.typestore = self._build_typestore()
@@ -255,7 +170,8 @@ class BagReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _problem(self, text: str) -> None:
+    def report_problem(self, text: str) -> None:
+        """Log and keep a problem (salvage on), or raise it as a :class:`BagError` (salvage off)."""
         if not self.salvage:
             raise BagError(None, text)
         log.warning("%s", text)
@@ -272,7 +188,7 @@ class BagReader:
         connections = [c for s in self.sources for c in s.connections]
         store, problems = build_typestore(connections, ros1=self.is_ros1, base=self._user_typestore)
         for problem in problems:
-            self._problem(problem)
+            self.report_problem(problem)
         return store
 
     # ------------------------------------------------------------------ summary
@@ -328,7 +244,7 @@ class BagReader:
             if wanted is not None and c.topic not in wanted:
                 continue
             if c.serialization_format not in ("cdr", "ros1"):
-                self._problem(
+                self.report_problem(
                     f"{c.source_path}: topic {c.topic!r} uses unknown serialization format "
                     f"{c.serialization_format!r} (robossl reads 'cdr'); skipped. Exclude it with topics=[...]"
                 )
@@ -336,98 +252,8 @@ class BagReader:
             selected.append(c)
         return selected
 
-    def _guarded(
-        self, source: StorageSource, conns: list[SourceConnection], start: int | None, stop: int | None
-    ) -> Iterator[tuple[int, int, SourceConnection, bytes | memoryview]]:
-        read = 0
-        last: int | None = None  # log time of the last message passed on
-        at_last: Counter[str] = Counter()  # messages per topic passed on at that log time
-        # The newest message is held back until the next one reads: when the read then fails, the damage
-        # may have begun inside it (no checksums), and the scan below decides whether it is intact.
-        held: tuple[int, int, SourceConnection, bytes | memoryview] | None = None
-        try:
-            for conn, stamp, raw in source.messages(conns, start, stop):
-                if held is not None:
-                    read += 1
-                    if held[0] != last:
-                        last, at_last = held[0], Counter()
-                    at_last[held[2].topic] += 1
-                    self._count_read(source.path)
-                    yield held
-                held = (stamp, id(source), conn, raw)
-            listed = sum(c.count for c in conns)
-            got = read + (held is not None)
-            # rosbags skips over zeroed bytes in an uncompressed mcap chunk and stops without an error
-            ended_early = (
-                isinstance(source, RosbagsSource) and start is None and stop is None and got < listed
-            )
-            if not ended_early:
-                if held is not None:
-                    self._count_read(source.path)
-                    yield held
-                return
-            failure = f"it ended after {got} of the {listed} message(s) the index lists"
-        except Exception as exc:  # rosbags ReaderError, sqlite3/apsw errors, decompression errors
-            failure = f"{type(exc).__name__}: {exc}"
-        if not isinstance(source, RosbagsSource):  # a scanner steps over damage; this is a read error
-            if held is not None:
-                self._count_read(source.path)
-                yield held
-            self._problem(
-                f"{source.path}: read failed after {read + (held is not None)} message(s): {failure}; later "
-                "messages of this file are lost"
-            )
-            return
-        then = (
-            "scanning it record by record for the rest"
-            if self.salvage
-            else "read it with salvage on (the CLI without --strict) to recover the rest"
-        )
-        self._problem(
-            f"{source.path}: indexed read failed after {read} message(s) ({failure}); the file is corrupted, "
-            + then
-        )
-        try:
-            scanner = open_scanner(source.path)
-        except BagError as exc:
-            self.damaged[source.path] = [DamagedRegion(None, None, "nothing readable by scanning")]
-            self._problem(f"{source.path}: scanning failed too ({exc.problem}); later messages are lost")
-            return
-        self.damaged[source.path] = list(scanner.damaged)
-        try:
-            resumed = 0
-            for conn, stamp, raw in self._resume(scanner, conns, start if last is None else last, stop):
-                if stamp == last and at_last[conn.topic] > 0:  # the indexed read gave it already
-                    at_last[conn.topic] -= 1
-                    continue
-                resumed += 1
-                self._count_read(source.path)
-                yield stamp, id(source), conn, raw
-        finally:
-            scanner.close()
-        summary = describe_damage(scanner, read + resumed)
-        if start is None and stop is None:
-            listed = sum(c.count for c in conns)
-            summary += f"; the index lists {listed} message(s) on the topics read: {max(0, listed - read - resumed)} lost"
-        self._problem(f"{source.path}: the scan read {resumed} more message(s). {summary}")
-
-    @staticmethod
-    def _resume(
-        scanner: StorageSource, conns: list[SourceConnection], start: int | None, stop: int | None
-    ) -> Iterator[tuple[SourceConnection, int, bytes | memoryview]]:
-        """The scanner's messages on ``conns`` (the indexed source's connections), from ``start``."""
-        by_key = {(c.topic, c.msgtype): c for c in conns}
-        by_topic = {c.topic: c for c in conns}
-        mapping = {}
-        for c in scanner.connections:
-            target = by_key.get((c.topic, c.msgtype)) or by_topic.get(c.topic)
-            if target is not None:
-                mapping[id(c)] = target
-        wanted = [c for c in scanner.connections if id(c) in mapping]
-        for conn, stamp, raw in scanner.messages(wanted, start, stop):
-            yield mapping[id(conn)], stamp, raw
-
-    def _count_read(self, path: Path) -> None:
+    def count_read(self, path: Path) -> None:
+        """Count one raw message read from storage file ``path``."""
         self.stats.read_per_file[path] = self.stats.read_per_file.get(path, 0) + 1
 
     @property
@@ -475,7 +301,7 @@ class BagReader:
         for source in self.sources:
             conns = [c for c in selected if c.owner is source]
             if conns:
-                streams.append(self._guarded(source, conns, start_ns, end_ns))
+                streams.append(guarded_read(self, source, conns, start_ns, end_ns))
         for stamp, _, conn, raw in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
             msg = None
             if decode:
@@ -492,7 +318,7 @@ class BagReader:
             return self.typestore.deserialize_cdr(raw, conn.msgtype)
         except Exception as exc:  # rosbags SerdeError, struct/index errors from a corrupted payload
             self.stats.decode_errors += 1
-            self._problem(
+            self.report_problem(
                 f"{conn.source_path}: cannot decode {conn.msgtype} on {conn.topic!r} at {stamp} ns "
                 f"({type(exc).__name__}: {exc}); message dropped"
             )

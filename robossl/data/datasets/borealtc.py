@@ -15,10 +15,9 @@ runs have no IMU file; ``MIXED`` has no usable IMU at all. Typical use::
     windows.labels           # (N,) class index into windows.class_names
     windows.run_ids          # (N,) index into windows.run_names, for splits by run
 
-Logs from other robots in this layout work too: columns are found by their header names (any order, extra
-columns ignored), the IMU rate is read from the ``time`` column and runs logged at another rate are
-resampled to ``WindowConfig.sample_rate_hz`` (low-passed first when thinning), and the classes are the
-folders found (or the ones asked for, ``robossl pretrain --classes``).
+Logs from other robots in this layout work too: columns are found by header name (any order, extras ignored),
+the IMU rate is read from ``time``, runs at another rate are resampled to ``WindowConfig.sample_rate_hz``
+(low-passed when thinning), and the classes are the folders found (or ``robossl pretrain --classes``).
 """
 
 from __future__ import annotations
