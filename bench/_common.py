@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,18 @@ def bench_lock(path: Path = BENCH_LOCK) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def rerun_in_sandbox() -> None:
+    """Re-execute this script inside ``robossl-sandbox`` (a private network namespace) unless already there.
+
+    ROS 2 benches start DDS; inside the sandbox it can only reach loopback.
+    """
+    from robossl.netsafe import is_private_netns
+
+    if not is_private_netns():
+        argv = [sys.executable, "-m", "robossl.netsafe.sandbox", "--", sys.executable, *sys.argv]
+        os.execv(sys.executable, argv)
 
 
 @dataclass(frozen=True)

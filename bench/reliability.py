@@ -45,7 +45,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench._common import Target, print_table, print_targets, write_results  # noqa: E402
+from bench._common import Target, print_table, print_targets, rerun_in_sandbox, write_results  # noqa: E402
 
 SECTIONS = ("frame_decoders", "converters", "bags", "checkpoints", "nodes", "soak")
 ROS_SECTIONS = ("nodes", "soak")
@@ -84,15 +84,6 @@ QUICK = {
     "recovery_timeout": 5.0,
     "burst_seconds": 1.0,
 }
-
-
-def _in_sandbox() -> None:
-    """Re-execute this script inside robossl-sandbox unless already in a private network namespace."""
-    from robossl.netsafe import is_private_netns
-
-    if not is_private_netns():
-        argv = [sys.executable, "-m", "robossl.netsafe.sandbox", "--", sys.executable, *sys.argv]
-        os.execv(sys.executable, argv)
 
 
 def section_frame_decoders(args: argparse.Namespace) -> dict[str, Any]:
@@ -297,7 +288,7 @@ def main() -> int:
             setattr(args, key, value)
     sections = args.only or list(SECTIONS)
     if any(s in ROS_SECTIONS for s in sections):
-        _in_sandbox()
+        rerun_in_sandbox()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     logging.basicConfig(level=logging.ERROR)  # damaged bags log every problem as a warning
     results: dict[str, dict[str, Any]] = {}

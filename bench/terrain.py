@@ -28,13 +28,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import RESULTS_DIR, Target, print_table, print_targets, write_results  # noqa: E402
+from _common import Target, print_table, print_targets, write_results  # noqa: E402
+from terrain_pictures import save_pictures  # noqa: E402
 
 from robossl.data.datasets.borealtc import WindowConfig, load_borealtc, make_windows, split_by_run  # noqa: E402
 from robossl.eval.probes import linear_classifier_predictions  # noqa: E402
@@ -311,61 +308,6 @@ def rover_section(
         "test_supervised": sup_pred[len(test_images) // 2],
     }
     return result, pictures
-
-
-# -- pictures ------------------------------------------------------------------------------------------
-def _colour(labels: np.ndarray) -> np.ndarray:
-    palette = np.array(
-        [[80, 200, 60], [170, 170, 170], [220, 90, 60], [240, 210, 120], [60, 60, 200]], np.uint8
-    )
-    out = np.full((*labels.shape, 3), 0, np.uint8)
-    known = labels != IGNORE_INDEX
-    out[known] = palette[labels[known] % len(palette)]
-    return out
-
-
-def save_pictures(boreal: dict | None, rover: dict | None) -> list[str]:
-    written = []
-    if boreal is not None:
-        fig, ax = plt.subplots(figsize=(5.5, 4.5))
-        cm = boreal["confusion"]
-        ax.imshow(cm / cm.sum(1, keepdims=True), cmap="Blues", vmin=0, vmax=1)
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8)
-        ax.set_yticks(range(len(boreal["class_names"])), boreal["class_names"])
-        ax.set_xticks(range(cm.shape[1]), [f"c{j}" for j in range(cm.shape[1])])
-        ax.set_xlabel("cluster (Hungarian-ordered)")
-        ax.set_title("BorealTC held-out runs: terrain vs SSL cluster")
-        fig.tight_layout()
-        path = RESULTS_DIR / "terrain_borealtc_confusion.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
-    if rover is not None:
-        overlay = rover["track_image"].copy()
-        painted = rover["track_labels"] != IGNORE_INDEX
-        overlay[painted] = (0.4 * overlay[painted] + 0.6 * _colour(rover["track_labels"])[painted]).astype(
-            np.uint8
-        )
-        panels = [
-            (overlay, "image + projected track labels"),
-            (rover["test_image"], "held-out image"),
-            (_colour(rover["test_truth"]), "ground truth"),
-            (_colour(rover["test_ssl"]), "self-supervised"),
-            (_colour(rover["test_supervised"]), "supervised"),
-        ]
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8))
-        for ax, (image, title) in zip(axes, panels):
-            ax.imshow(image)
-            ax.set_title(title, fontsize=9)
-            ax.axis("off")
-        fig.tight_layout()
-        path = RESULTS_DIR / "terrain_rover_segmentation.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
-    return written
 
 
 def main() -> int:
