@@ -221,19 +221,23 @@ class BackgroundTrainer:
         return self._thread is not None and self._thread.is_alive()
 
     # -- persistence -----------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Learner, replay buffer and counters, taken consistently between two steps."""
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        """Learner, replay buffer (unless ``include_replay`` is False) and counters, taken consistently
+        between two steps."""
         with self._lock:
-            return {
-                "learner": self.learner.state_dict(),
-                "replay": self.replay.state_dict(),
-                "steps": self.steps,
-            }
+            state: dict[str, Any] = {"learner": self.learner.state_dict(), "steps": self.steps}
+            if include_replay:
+                state["replay"] = self.replay.state_dict()
+            return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` between two steps (a step in progress finishes first, so a load
+        requested during training is never overwritten by that step) and hot-swap the restored model.
+        A state without ``"replay"`` keeps the current replay buffer."""
         with self._lock:
             self.learner.load_state_dict(state["learner"])
-            self.replay.load_state_dict(state["replay"])
+            if "replay" in state:
+                self.replay.load_state_dict(state["replay"])
             self.steps = int(state["steps"])
             self.slot.publish(self.learner.inference_model())
 

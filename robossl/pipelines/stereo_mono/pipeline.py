@@ -249,9 +249,7 @@ class StereoMonoPipeline:
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], include_replay: bool = True) -> None:
         """Atomic checkpoint: learner (model, optimizer, counters), optionally replay, quality, policy mode."""
-        state = self.trainer.state_dict()
-        if not include_replay:
-            state.pop("replay")
+        state = self.trainer.state_dict(include_replay)
         state["quality"] = self.quality.state_dict()
         state["frames_labelled"] = self.frames_labelled
         state["student"] = {"input_height": self.student_size[0], "input_width": self.student_size[1]}
@@ -275,11 +273,8 @@ class StereoMonoPipeline:
             raise ValueError(
                 f"checkpoint student input {size} differs from the configured {self.student_size}"
             )
-        self.learner.load_state_dict(state["learner"])
-        if "replay" in state:
-            self.replay.load_state_dict(state["replay"])
-        self.trainer.steps = int(state["steps"])
+        # through the trainer's lock: a training step in progress finishes before the weights change
+        self.trainer.load_state_dict(state)
         self.quality.load_state_dict(state["quality"])
         self.frames_labelled = int(state["frames_labelled"])
-        self.trainer.slot.publish(self.learner.inference_model())
         return used

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,6 +67,65 @@ def test_learning_improves_agreement_and_checkpoint_restores(tmp_path):
     other = make_pipeline(student={"input_height": 32, "input_width": 64, "width": 0.25})
     with pytest.raises(ValueError, match="student input"):
         other.load(tmp_path / "stereo_mono.pt")
+
+
+def assert_states_equal(a: Any, b: Any, where: str = "state") -> None:
+    """Nested state dicts are identical: same keys, same values, tensors/arrays bit for bit."""
+    assert type(a) is type(b), where
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_states_equal(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_states_equal(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b, where
+
+
+def test_load_during_a_training_step_waits_for_the_step(tmp_path):
+    """``~/load_model`` during training: the load waits for the step in progress, so the state afterwards
+    equals a clean load of the same checkpoint (the step does not land on top of the loaded weights)."""
+    pipeline = make_pipeline()
+    for i, seed in enumerate(range(4)):
+        pipeline.process(*two_plane_pair(seed=seed)[:2], stamp=float(i))
+    pipeline.train_steps(3)
+    checkpoint = tmp_path / "stereo_mono.pt"
+    pipeline.save(checkpoint)
+    pipeline.train_steps(2)  # the running pipeline has moved on from the checkpoint
+    clean = make_pipeline()
+    clean.load(checkpoint)
+
+    entered, release = threading.Event(), threading.Event()
+    real_step = pipeline.learner.step
+
+    def held_step(batch: list[Any]) -> dict[str, float]:
+        entered.set()  # inside the trainer's step, holding whatever it holds
+        assert release.wait(10)
+        return real_step(batch)
+
+    pipeline.learner.step = held_step  # type: ignore[method-assign]
+    stepper = threading.Thread(target=pipeline.train_steps, args=(1,))
+    stepper.start()
+    assert entered.wait(10)
+    loader = threading.Thread(target=pipeline.load, args=(checkpoint,))
+    loader.start()
+    loader.join(0.5)
+    load_waited = loader.is_alive()
+    release.set()
+    stepper.join(10)
+    loader.join(10)
+    assert load_waited, "load finished while a training step was in progress"
+    assert pipeline.trainer.steps == clean.trainer.steps == 3
+    assert_states_equal(pipeline.learner.state_dict(), clean.learner.state_dict(), "learner")
+    assert_states_equal(pipeline.replay.state_dict(), clean.replay.state_dict(), "replay")
+    published, reference = pipeline.trainer.slot.get()[0], clean.trainer.slot.get()[0]
+    assert_states_equal(published.state_dict(), reference.state_dict(), "published model")
 
 
 def test_onnxruntime_backend_matches_torch_after_hot_swap():
