@@ -164,6 +164,39 @@ def test_background_learning_keeps_inference_running():
     assert frames / 1.5 > 10  # inference keeps a camera rate while training in the background
 
 
+def test_set_calibration_rebuilds_geometry_and_keeps_the_learner():
+    """A new calibration (here twice the baseline) changes stereo depth from the next frame on; what was
+    learned (replay, counters, published model) stays."""
+    pipeline = make_pipeline()
+    left, right, _ = two_plane_pair()
+    before = pipeline.process(left, right, stamp=0.0)
+    pipeline.train_steps(0)
+    version, labelled = pipeline.trainer.slot.version, pipeline.frames_labelled
+    pipeline.set_calibration(StereoCalibration.ideal(160, 120, focal_px=80.0, baseline_m=0.2))
+    assert pipeline.baseline_m == pytest.approx(0.2) and pipeline.focal_px == pytest.approx(80.0)
+    after = pipeline.process(left, right, stamp=1.0)
+    assert after.stereo_distance == pytest.approx(2.0 * before.stereo_distance, rel=1e-3)
+    np.testing.assert_allclose(after.disparity, before.disparity, equal_nan=True)
+    assert pipeline.frames_labelled == labelled + 1 and len(pipeline.replay) == 2
+    assert pipeline.trainer.slot.version == version
+    with pytest.raises(ValueError):
+        pipeline.set_calibration(StereoCalibration.ideal(160, 120, focal_px=80.0, baseline_m=0.0))
+    assert pipeline.baseline_m == pytest.approx(0.2)  # the rejected calibration changed nothing
+
+
+def test_status_reports_mode_buffer_and_training():
+    pipeline = make_pipeline()
+    for i, seed in enumerate(range(4)):
+        pipeline.process(*two_plane_pair(seed=seed)[:2], stamp=float(i))
+    pipeline.train_steps(5)
+    status = pipeline.status()
+    assert status["mode"] == "stereo" and status["frames_learned"] == 4
+    assert status["buffer_fill"] == pytest.approx(4 / 16)
+    assert status["training_steps"] == 5 and status["model_version"] == 1
+    assert status["trainer_running"] is False and "trainer_error" not in status
+    assert "forfeited_steps" not in status  # free-running trainer
+
+
 def test_bad_frames_raise_specific_errors():
     pipeline = make_pipeline()
     left, right, _ = two_plane_pair()
