@@ -8,11 +8,14 @@ Recognition", IMWUT 2022. Pieces:
 - :mod:`.device_selection`: multi-kernel MMD device selection (closest / all / random);
 - :mod:`.objectives`: the ColloSSL objective and the SimCLR / multi-task SSL baselines;
 - :mod:`.pretrain`, :mod:`.evaluation`, :mod:`.protocol`: training, label fractions, LOSO macro-F1;
-- :mod:`.online`: :class:`ColloSSLOnlineLearner` for live synchronised device streams.
+- :mod:`.online`: :class:`ColloSSLOnlineLearner` for live synchronised device streams;
+- :mod:`.pipeline`: :class:`ColloSSLPipeline`, that learner with its background trainer and hot-swapped
+  inference (what ``har_node`` drives).
 """
 
 from robossl.pipelines.collossl.device_selection import DeviceSelection, multi_kernel_mmd, select_devices
 from robossl.pipelines.collossl.online import ColloSSLOnlineLearner, OnlineLearnerConfig
+from robossl.pipelines.collossl.pipeline import ActivityPrediction, ColloSSLPipeline
 from robossl.pipelines.collossl.windows import (
     DeviceNormalizer,
     MultiDeviceWindows,
@@ -22,7 +25,9 @@ from robossl.pipelines.collossl.windows import (
 )
 
 __all__ = [
+    "ActivityPrediction",
     "ColloSSLOnlineLearner",
+    "ColloSSLPipeline",
     "OnlineLearnerConfig",
     "DeviceNormalizer",
     "DeviceSelection",
