@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
 import sys
@@ -65,6 +64,7 @@ from robossl.data.pretrain_sources import (  # noqa: E402
     load_actrectut_windows,
     load_borealtc_windows,
 )
+from robossl.eval.intervals import t_interval  # noqa: E402
 from robossl.eval.probes import knn_probe  # noqa: E402
 from robossl.eval.selection import tuned_linear_probe, validation_split  # noqa: E402
 from robossl.eval.splits import held_out_split, label_subset  # noqa: E402
@@ -286,17 +286,10 @@ def run_seed(seed: int, methods: list[str], steps: list[int], batch_size: int, s
     return {"seed": seed, "scores": scores, "info": info, "skipped": skipped}
 
 
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-
-
 def interval(values: list[float]) -> dict[str, object]:
     """Mean, half-width of the 95 % t-interval of the mean (None with one value) and the values."""
     mean = float(np.mean(values))
-    half = None
-    if len(values) > 1:
-        half = round(
-            T_975.get(len(values) - 1, 1.96) * float(np.std(values, ddof=1)) / math.sqrt(len(values)), 4
-        )
+    half = round(t_interval(values).half_width, 4) if len(values) > 1 else None
     return {"mean": round(mean, 4), "ci95": half, "by_seed": [round(v, 4) for v in values]}
 
 

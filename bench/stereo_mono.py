@@ -12,9 +12,21 @@ need it), so do not wrap the whole script in ``flock``.
 3. Speed on one core: SGBM at 376x240, student inference with ONNX Runtime at 128x160, and pipeline
    throughput on EuRoC with the background trainer running (must stay above the 20 Hz camera rate).
 4. Closed loop in the MuJoCo drone room: a student pretrained offline on stereo flights in training rooms,
-   then 3 held-out rooms x {stereo_only, mono_only, persistent} x ``--minutes`` simulated minutes: collisions
-   per 100 m, share of time on mono, mono AbsRel against simulator ground truth. Each collision is logged
-   with the cue that was flying and both cues' distances in the frames before it.
+   then ``--seeds`` held-out rooms x {stereo_only, mono_only, persistent} x ``--minutes`` simulated minutes:
+   collisions per 100 m, share of time on mono, mono AbsRel against simulator ground truth. Each collision
+   is logged with the cue that was flying and both cues' distances in the frames before it. The comparison
+   is paired by room (every condition flies the same rooms): per room, persistent minus stereo_only (and
+   mono_only minus stereo_only) in collisions per 100 m and in collisions, with the mean over rooms and
+   its 95 % interval (t over rooms = headline, and a paired bootstrap over rooms): a handful of collisions
+   per condition is no evidence either way, the interval says whether the difference is.
+
+Defaults: 10 held-out rooms x 6 simulated minutes. Ten rooms is the least the issue accepts (t with 9
+degrees of freedom; the bootstrap is too narrow below ~10). The minutes follow from the wall-time budget of
+about 40 minutes on the shared 2-core machine: 3 rooms x 3 conditions x 10 minutes (90 flight-minutes) took
+10.9 minutes, about 4 of them fixed (pretraining, EuRoC, speed), so ~0.08 wall minutes per flight-minute;
+10 x 3 x 6 = 180 flight-minutes is ~18 minutes on a quiet machine and stays near 40 at the 2x slowdown
+that the machine's heavier loads cause. Longer flights would make each room's count less noisy, more rooms
+sample the room-to-room spread: ``--seeds`` and ``--minutes`` trade them.
 
 Sections 1, 2 and 4 run in ``--workers`` processes (one torch / OpenCV thread each): pretraining, EuRoC and
 the stereo_only flights (which need no student) start together; the student's flights start when the
@@ -45,6 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 
 import numpy as np  # noqa: E402
 from _common import RESULTS_DIR, print_table, write_results  # noqa: E402
+
+from robossl.eval.intervals import PairedDifference, paired_difference  # noqa: E402
 
 TARGETS = {
     "middlebury_bad3": 0.20,
@@ -373,11 +387,57 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "collisions_on_mono": float(sum(r["summary"]["collisions_on_mono"] for r in mine)),
             "collisions_stereo_warned": float(sum(r["summary"]["collisions_stereo_warned"] for r in mine)),
             "per_seed": [
-                {"seed": r["seed"], **{k: v for k, v in r["summary"].items() if k != "transitions"}}
+                {
+                    "seed": r["seed"],
+                    "wall_s": r["wall_s"],
+                    **{k: v for k, v in r["summary"].items() if k != "transitions"},
+                }
                 for r in mine
             ],
         }
     return results
+
+
+def verdict(difference: PairedDifference, treatment: str, control: str) -> dict[str, str]:
+    """Which of: significantly fewer, no detectable difference, significantly more (per interval)."""
+    words = {
+        -1: f"{treatment} significantly fewer",
+        0: "no detectable difference",
+        1: f"{treatment} significantly more",
+    }
+    return {"verdict": words[difference.t.sign()], "bootstrap_verdict": words[difference.bootstrap.sign()]}
+
+
+def paired_by_room(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-room collisions of every condition, and each condition minus stereo_only paired by room."""
+    summary = {(r["condition"], r["seed"]): r["summary"] for r in runs}
+    rooms = sorted({r["seed"] for r in runs})
+    table = []
+    for room in rooms:
+        row: dict[str, Any] = {"room": room}
+        for condition in ("stereo_only", "mono_only", "persistent"):
+            s = summary[(condition, room)]
+            row[f"{condition}_collisions"] = int(s["collisions"])
+            row[f"{condition}_per_100m"] = s["collisions_per_100m"]
+        row["persistent_mono_fraction"] = summary[("persistent", room)]["mono_time_fraction"]
+        table.append(row)
+    paired: dict[str, Any] = {"rooms": rooms}
+    for treatment in ("persistent", "mono_only"):
+        for metric in ("collisions_per_100m", "collisions"):
+            difference = paired_difference(
+                [summary[(treatment, room)][metric] for room in rooms],
+                [summary[("stereo_only", room)][metric] for room in rooms],
+            )
+            paired[f"{treatment}_minus_stereo_only/{metric}"] = {
+                **difference.as_dict(),
+                **verdict(difference, treatment, "stereo_only"),
+            }
+    return table, paired
+
+
+def target_row(check: str, value: float, target: float, higher: bool) -> dict[str, Any]:
+    met = value >= target if higher else value <= target
+    return {"check": check, "value": value, "target": target, "ratio": value / target if target else None, "met": met}  # fmt: skip
 
 
 # -- pictures ----------------------------------------------------------------------------------------------
@@ -460,10 +520,11 @@ def learning_picture(
         if run["condition"] != "persistent" or not run["log"].quality:
             continue
         quality = np.asarray(run["log"].quality)
-        axes[1].plot(quality[:, 0] / 60, quality[:, 1], lw=1, label=f"room {run['seed']}: running vs stereo")
-        axes[1].plot(
-            quality[:, 0] / 60, quality[:, 2], lw=0.6, ls=":", label=f"room {run['seed']}: vs ground truth"
-        )
+        # one colour per room, one legend entry per line style
+        labels = ("running vs stereo", "vs ground truth") if run["seed"] == 0 else (None, None)
+        color = plt.get_cmap("tab10")(run["seed"] % 10)
+        axes[1].plot(quality[:, 0] / 60, quality[:, 1], lw=1, color=color, label=labels[0])
+        axes[1].plot(quality[:, 0] / 60, quality[:, 2], lw=0.6, ls=":", color=color, label=labels[1])
     axes[1].axhline(TARGETS["absrel"], color="k", lw=0.5, ls="--")
     axes[1].set(title="persistent flight, held-out rooms", xlabel="simulated minutes", ylabel="mono AbsRel")
     axes[1].legend(fontsize=6)
@@ -484,13 +545,13 @@ def paths_picture(runs: list[dict[str, Any]], path: Path) -> None:
 
     seeds = sorted({r["seed"] for r in runs})
     conditions = ("stereo_only", "mono_only", "persistent")
-    figure, axes = plt.subplots(len(seeds), 3, figsize=(10, 3.4 * len(seeds)), squeeze=False)
+    figure, axes = plt.subplots(len(seeds), 3, figsize=(9, 3.0 * len(seeds)), squeeze=False)
     for row, seed in enumerate(seeds):
         for col, condition in enumerate(conditions):
             run = next(r for r in runs if r["seed"] == seed and r["condition"] == condition)
             draw_flight(axes[row][col], run["layout"], run["log"], f"{condition}, held-out room {seed}")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110 if len(seeds) <= 3 else 70)
     plt.close(figure)
 
 
@@ -499,8 +560,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="short flights and little training (smoke run)")
-    parser.add_argument("--minutes", type=float, default=10.0, help="simulated minutes per flight")
-    parser.add_argument("--seeds", type=int, default=3, help="held-out rooms")
+    parser.add_argument("--minutes", type=float, default=6.0, help="simulated minutes per flight")
+    parser.add_argument("--seeds", type=int, default=10, help="held-out rooms (>= 2 for the paired interval)")
     parser.add_argument("--pretrain-rooms", type=int, default=24)
     parser.add_argument(
         "--pretrain-seconds", type=float, default=40.0, help="simulated seconds per training room"
@@ -525,8 +586,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.quick:
-        args.minutes, args.seeds, args.pretrain_rooms, args.pretrain_steps = 0.5, 1, 2, 30
+        args.minutes, args.seeds, args.pretrain_rooms, args.pretrain_steps = 0.5, 2, 2, 30
         args.pretrain_seconds, args.speed_seconds = 10.0, 0.5
+    if args.seeds < 2:
+        parser.error(f"--seeds {args.seeds}: the paired interval over rooms needs at least 2 held-out rooms")
     quiet()
     begin = time.perf_counter()
     name = args.name or ("stereo_mono_quick" if args.quick else "stereo_mono")
@@ -607,74 +670,40 @@ def main() -> int:
         for c, r in results.items()
     ]
     print_table(table)
+    rooms_table, paired = paired_by_room(runs)
+    print(f"== paired by held-out room ({args.minutes} simulated minutes each)")
+    print_table(rooms_table)
+    for key, value in paired.items():
+        if key != "rooms":
+            t, boot = value["t"], value["bootstrap"]
+            print(
+                f"  {key}: {t['mean']:+.3f}, 95 % t [{t['low']:+.3f}, {t['high']:+.3f}], "
+                f"bootstrap [{boot['low']:+.3f}, {boot['high']:+.3f}] -> {value['verdict']}"
+            )
 
     print("== speed (one core; waiting for the benchmark lock)", flush=True)
     with bench_lock():
         sp = speed(args.speed_seconds)
     print_table([{k: v for k, v in sp.items() if isinstance(v, (int, float))}])
 
-    stereo_rate = results["stereo_only"]["collisions_per_100m"]
-    persistent = results["persistent"]
-    anchors = [
-        {
-            "check": "persistent collisions/100m <= stereo_only",
-            "value": persistent["collisions_per_100m"],
-            "target": stereo_rate,
-            "ratio": persistent["collisions_per_100m"] / stereo_rate if stereo_rate else float("inf"),
-            "met": persistent["collisions_per_100m"] <= stereo_rate,
-        },
-        {
-            "check": "persistent mono time >= 0.70",
-            "value": persistent["mono_time_fraction"],
-            "target": TARGETS["mono_time_fraction"],
-            "ratio": persistent["mono_time_fraction"] / TARGETS["mono_time_fraction"],
-            "met": persistent["mono_time_fraction"] >= TARGETS["mono_time_fraction"],
-        },
-    ]
-    for condition in ("mono_only", "persistent"):
-        value = results[condition]["absrel"]
-        anchors.append(
-            {
-                "check": f"{condition} mono AbsRel <= 0.25",
-                "value": value,
-                "target": TARGETS["absrel"],
-                "ratio": value / TARGETS["absrel"],
-                "met": value <= TARGETS["absrel"],
-            }
-        )
-    for key, check, higher in (
-        ("sgbm_hz_376x240", "SGBM 376x240 Hz >= 30", True),
-        ("student_onnx_hz_128x160", "student ONNX 128x160 Hz >= 60", True),
-    ):
-        anchors.append(
-            {
-                "check": check,
-                "value": sp[key],
-                "target": TARGETS[key],
-                "ratio": sp[key] / TARGETS[key],
-                "met": sp[key] >= TARGETS[key] if higher else sp[key] <= TARGETS[key],
-            }
-        )
-    anchors.append(
-        {
-            "check": "pipeline Hz while training >= camera Hz",
-            "value": sp["pipeline_hz_376x240_while_training"],
-            "target": sp["camera_hz"],
-            "ratio": sp["pipeline_hz_376x240_while_training"] / sp["camera_hz"],
-            "met": sp["pipeline_hz_376x240_while_training"] >= sp["camera_hz"],
-        }
-    )
-    anchors.append(
-        {
-            "check": "Middlebury bad3 <= 0.20",
-            "value": mb["bad3_valid"],
-            "target": TARGETS["middlebury_bad3"],
-            "ratio": mb["bad3_valid"] / TARGETS["middlebury_bad3"],
-            "met": mb["bad3_valid"] <= TARGETS["middlebury_bad3"],
-        }
-    )
+    persistent, t = results["persistent"], paired["persistent_minus_stereo_only/collisions_per_100m"]["t"]
+    checks = [
+        ("persistent collisions/100m <= stereo_only", persistent["collisions_per_100m"], results["stereo_only"]["collisions_per_100m"], False),
+        ("persistent - stereo_only collisions/100m: 95 % t upper bound <= 0 (no worse)", t["high"], 0.0, False),
+        ("persistent mono time >= 0.70", persistent["mono_time_fraction"], TARGETS["mono_time_fraction"], True),
+        ("mono_only mono AbsRel <= 0.25", results["mono_only"]["absrel"], TARGETS["absrel"], False),
+        ("persistent mono AbsRel <= 0.25", persistent["absrel"], TARGETS["absrel"], False),
+        ("SGBM 376x240 Hz >= 30", sp["sgbm_hz_376x240"], TARGETS["sgbm_hz_376x240"], True),
+        ("student ONNX 128x160 Hz >= 60", sp["student_onnx_hz_128x160"], TARGETS["student_onnx_hz_128x160"], True),
+        ("pipeline Hz while training >= camera Hz", sp["pipeline_hz_376x240_while_training"], sp["camera_hz"], True),
+        ("Middlebury bad3 <= 0.20", mb["bad3_valid"], TARGETS["middlebury_bad3"], False),
+    ]  # fmt: skip
+    anchors = [target_row(*check) for check in checks]
+    # the paired interval, and which of fewer / no detectable difference / more it shows
+    anchors[1]["interval"] = f"{t['mean']:+.2f} [{t['low']:+.2f}, {t['high']:+.2f}] over {t['units']} rooms"
+    anchors[1]["verdict"] = paired["persistent_minus_stereo_only/collisions_per_100m"]["verdict"]
     print("== against the issue's targets")
-    print_table(anchors)
+    print_table(anchors, ["check", "value", "target", "met", "interval", "verdict"])
 
     prefix = RESULTS_DIR / name
     depth_picture(checkpoint, eu_detail["example"], Path(f"{prefix}_depth.png"))
@@ -693,6 +722,8 @@ def main() -> int:
         closed_loop={
             "minutes_per_flight": args.minutes,
             "heldout_rooms": args.seeds,
+            "per_room": rooms_table,
+            "paired_by_room": paired,
             "camera_hz": args.camera_hz,
             "student_input": "64x96 grey",
             "pretraining": {k: v for k, v in pre.items() if k != "losses"},

@@ -25,10 +25,10 @@ from torch import nn
 
 from robossl.backbones.imu import ImuConvEncoder
 from robossl.heads.projection import ProjectionHead
+from robossl.losses.device_selection import DeviceSelection, select_devices
 from robossl.losses.multiview_contrastive import multiview_contrastive_loss
 from robossl.losses.nt_xent import nt_xent_loss
 from robossl.transforms.imu_multitask import MULTITASK_TRANSFORMS, rotate, simclr_view
-from robossl.losses.device_selection import DeviceSelection, select_devices
 
 
 def collossl_projection(in_dim: int) -> ProjectionHead:

@@ -23,6 +23,7 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ class TrainerConfig:
     min_samples: int = 8  # replay size below which the trainer waits
     cpu_fraction: float = 0.5  # average share of one core the trainer may use, in (0, 1]
     torch_threads: int = 1  # intra-op threads for training (process-wide torch setting; 0 = leave as is)
-    publish_every_steps: int = 20  # hot-swap the inference model after this many steps
+    # hot-swap the inference model after this many steps; 0 = never: the learner publishes its inference
+    # model itself (the terrain learner hot-swaps its segmentation network at the end of each round)
+    publish_every_steps: int = 20
     max_consecutive_errors: int = 10  # the thread stops after this many failing steps in a row
     history: int = 1000  # metrics of the last N steps kept for monitoring
     # > 0: lock-step budget, exactly this many steps per granted input (grant()); 0 = free-running thread
@@ -55,8 +58,8 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.cpu_fraction <= 1.0:
             raise ValueError(f"cpu_fraction must be in (0, 1] (share of one core), got {self.cpu_fraction}")
-        if self.batch_size < 1 or self.min_samples < 1 or self.publish_every_steps < 1:
-            raise ValueError("batch_size, min_samples and publish_every_steps must be >= 1")
+        if self.batch_size < 1 or self.min_samples < 1 or self.publish_every_steps < 0:
+            raise ValueError("batch_size and min_samples must be >= 1, publish_every_steps >= 0 (0 = never)")
         if self.steps_per_input < 0:
             raise ValueError(f"steps_per_input must be >= 0 (0 = free-running), got {self.steps_per_input}")
 
@@ -66,7 +69,9 @@ class BackgroundTrainer:
 
     Args:
         learner: the pipeline's learner (see :class:`~robossl.online.learner.Learner`).
-        replay: the buffer the pipeline fills with labelled samples.
+        replay: the buffer the pipeline fills with labelled samples; None for a learner that draws its own
+            data (e.g. the terrain learner mines triplets from its clip store): each step is then
+            ``learner.step([])``, and a step that returns no metrics (``{}``) did nothing (not ready yet).
         slot: hot-swap slot inference reads from (created from the learner's model when omitted).
         config: trainer settings.
     """
@@ -74,7 +79,7 @@ class BackgroundTrainer:
     def __init__(
         self,
         learner: Learner,
-        replay: ReplayBuffer,
+        replay: ReplayBuffer | None,
         slot: ModelSlot | None = None,
         config: TrainerConfig | None = None,
     ) -> None:
@@ -93,19 +98,27 @@ class BackgroundTrainer:
         self._credit = 0  # lock-step steps granted and not yet trained
         self._credit_changed = threading.Condition()
         self.forfeited_steps = 0  # lock-step credit dropped because the replay was below min_samples
+        # called in the trainer thread with each step's metrics after the step (outside the lock), e.g. to
+        # publish statistics after every round; an exception in it counts as a failed step
+        self.on_step: Callable[[dict[str, float]], None] | None = None
 
     # -- training --------------------------------------------------------------------------------------
     def _one_step(self) -> dict[str, float] | None:
-        if len(self.replay) < self.config.min_samples:
-            return None
-        batch = self.replay.sample(self.config.batch_size)
+        batch: list[Any] = []
+        if self.replay is not None:
+            if len(self.replay) < self.config.min_samples:
+                return None
+            batch = self.replay.sample(self.config.batch_size)
         start = time.perf_counter()
         with self._lock:
             metrics = self.learner.step(batch)
+            if not metrics:  # a self-sampling learner that is not ready yet: no step
+                return None
             self.steps += 1
             metrics = {**metrics, "step": float(self.steps)}
             self.metrics.append(metrics)
-            if self.steps % self.config.publish_every_steps == 0:
+            every = self.config.publish_every_steps
+            if every and self.steps % every == 0:
                 self.slot.publish(self.learner.inference_model())
         self.busy_seconds += time.perf_counter() - start
         return metrics
@@ -175,6 +188,8 @@ class BackgroundTrainer:
             start = time.perf_counter()
             try:
                 metrics = self._one_step()
+                if metrics is not None and self.on_step is not None:
+                    self.on_step(metrics)
                 consecutive = 0
             except Exception as exc:  # a bad batch must not kill the robot's learner silently
                 self.errors += 1
@@ -213,29 +228,35 @@ class BackgroundTrainer:
             self._thread.join(timeout)
             self._thread = None
         # inference gets the newest weights even when the last steps did not reach a publish point
-        with self._lock:
-            self.slot.publish(self.learner.inference_model())
+        if self.config.publish_every_steps:
+            with self._lock:
+                self.slot.publish(self.learner.inference_model())
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     # -- persistence -----------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Learner, replay buffer and counters, taken consistently between two steps."""
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        """Learner, replay buffer (unless ``include_replay`` is False) and counters, taken consistently
+        between two steps."""
         with self._lock:
-            return {
-                "learner": self.learner.state_dict(),
-                "replay": self.replay.state_dict(),
-                "steps": self.steps,
-            }
+            state: dict[str, Any] = {"learner": self.learner.state_dict(), "steps": self.steps}
+            if include_replay and self.replay is not None:
+                state["replay"] = self.replay.state_dict()
+            return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` between two steps (a step in progress finishes first, so a load
+        requested during training is never overwritten by that step) and hot-swap the restored model.
+        A state without ``"replay"`` keeps the current replay buffer."""
         with self._lock:
             self.learner.load_state_dict(state["learner"])
-            self.replay.load_state_dict(state["replay"])
+            if "replay" in state and self.replay is not None:
+                self.replay.load_state_dict(state["replay"])
             self.steps = int(state["steps"])
-            self.slot.publish(self.learner.inference_model())
+            if self.config.publish_every_steps:
+                self.slot.publish(self.learner.inference_model())
 
     def save(self, path: str) -> None:
         """Atomic checkpoint of :meth:`state_dict` (safe while the thread runs)."""

@@ -22,9 +22,9 @@ happens for ``training_stall_warning_s``, the node says why in the log and as a 
 /diagnostics: a starved device (no usable sample), windows rejected for gaps, too few windows yet, or a
 stopped trainer.
 
-Learning (windows aligned across devices, MMD device selection, contrastive steps) is
-:class:`robossl.pipelines.collossl.ColloSSLOnlineLearner`, trained by
-:class:`robossl.online.BackgroundTrainer` in a background thread; inference uses the hot-swapped copy.
+Learning (windows aligned across devices, MMD device selection, contrastive steps, the background trainer)
+and inference with the hot-swapped model are :class:`robossl.pipelines.collossl.pipeline.ColloSSLPipeline`;
+the node converts messages, validates and delegates.
 
 Learning budget: by default (``train_steps_per_window`` 0) the trainer runs freely within
 ``cpu_fraction``, so how much it learns before a given prediction depends on the CPU. With
@@ -39,7 +39,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,9 @@ from sensor_msgs.msg import Imu
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
 from std_srvs.srv import Trigger
 
-from robossl.online import BackgroundTrainer, TrainerConfig
-from robossl.pipelines.collossl import ColloSSLOnlineLearner, OnlineLearnerConfig
+from robossl.online import TrainerConfig
+from robossl.pipelines.collossl import OnlineLearnerConfig
+from robossl.pipelines.collossl.pipeline import ColloSSLPipeline
 from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import imu_sample
 from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
@@ -165,11 +165,9 @@ class HarNode(PipelineNode):
             batch_size=p["batch_size"],
             policy=p["policy"],
         )
-        self.learner = ColloSSLOnlineLearner(self.config)
-        self.trainer = BackgroundTrainer(
-            self.learner,
-            self.learner.replay,
-            config=TrainerConfig(
+        self.pipeline = ColloSSLPipeline(
+            self.config,
+            TrainerConfig(
                 batch_size=p["batch_size"],
                 min_samples=p["min_windows"],
                 cpu_fraction=p["cpu_fraction"],
@@ -179,13 +177,10 @@ class HarNode(PipelineNode):
         )
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
         if self.model_path is not None and self.model_path.is_file():
-            used = self.trainer.load(str(self.model_path), fall_back=True)
-            self.get_logger().info(f"loaded model from {used} ({self.trainer.steps} steps)")
+            used = self.pipeline.load(self.model_path, fall_back=True)
+            self.get_logger().info(f"loaded model from {used} ({self.pipeline.trainer.steps} steps)")
         self.topic_of = dict(zip(names, topics))
         self.anchor = p["anchor_device"]
-        horizon = int(2 * p["window_s"] * max(p["sample_rate_hz"], 1.0)) + 16
-        self._anchor_stamps: deque[float] = deque(maxlen=horizon)
-        self._anchor_samples: deque[np.ndarray] = deque(maxlen=horizon)
         self._next_prediction_s: float | None = None
         self._newest_anchor_s: float | None = None  # stamp of the newest anchor sample received (labels)
         self.predictions = 0
@@ -198,17 +193,17 @@ class HarNode(PipelineNode):
         self.create_service(Trigger, "~/save_model", self._srv_save)
         # Training progress: (time [s], steps, gap windows) at the last step, last usable sample per device.
         started = time.monotonic()
-        self._progress = (started, self.trainer.steps, 0)
+        self._progress = (started, self.pipeline.trainer.steps, 0)
         self._last_sample_s = {name: started for name in names}
         self._stall_kind = ""  # what the current stall warning is about ("" = none)
         self._stall_message = ""
         self.create_timer(0.5, self._check_training_progress)
-        self.trainer.start()
+        self.pipeline.start_learning()
         deprioritise_threads("robossl-trainer")
         # Lock-step: accepted inputs wait here, in arrival order, for the input thread.
         self._inputs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._input_thread: threading.Thread | None = None
-        if self.trainer.lockstep:
+        if self.pipeline.trainer.lockstep:
             self._input_thread = threading.Thread(target=self._run_inputs, name="har-inputs", daemon=True)
             self._input_thread.start()
 
@@ -254,46 +249,27 @@ class HarNode(PipelineNode):
     def _handle(self, item: tuple[Any, ...]) -> None:
         """Learn from one input: a sample (windows, lock-step training, prediction) or a label."""
         if item[0] == "label":
-            self.learner.add_labels(np.array([item[1]]), np.array([item[2]]))
+            self.pipeline.add_labels(np.array([item[1]]), np.array([item[2]]))
             return
         _, device, stamp_ns, values = item
-        stamp_s = stamp_ns * 1e-9
-        windows = self.learner.add_samples(device, np.array([stamp_s]), values[None])
-        if windows and self.trainer.lockstep:
-            self.trainer.grant(windows)
-            self.trainer.wait_until_trained()
+        self.pipeline.add_samples(device, np.array([stamp_ns * 1e-9]), values[None])  # lock-step: trains
         if device == self.anchor:
-            self._anchor_stamps.append(stamp_s)
-            self._anchor_samples.append(values)
             self._maybe_predict(stamp_ns)
 
     # -- inference ---------------------------------------------------------------------------------------
     def _maybe_predict(self, stamp_ns: int) -> None:
         stamp_s = stamp_ns * 1e-9
-        window_s = self.config.window_s
         if self._next_prediction_s is None:
-            self._next_prediction_s = stamp_s + window_s  # the first full window
-        if stamp_s < self._next_prediction_s or self._anchor_stamps[0] > stamp_s - window_s:
+            self._next_prediction_s = stamp_s + self.config.window_s  # the first full window
+        if stamp_s < self._next_prediction_s:
+            return
+        prediction = self.pipeline.predict_at(stamp_s)
+        if prediction is None:  # the anchor samples do not cover the window yet
             return
         self._next_prediction_s = max(self._next_prediction_s + self.params["predict_every_s"], stamp_s)
-        length = self.config.window_samples
-        grid = (
-            stamp_s
-            - (length - 1) / self.config.sample_rate_hz
-            + np.arange(length) / self.config.sample_rate_hz
-        )
-        stamps = np.fromiter(self._anchor_stamps, dtype=np.float64)
-        samples = np.stack(self._anchor_samples)
-        window = np.stack([np.interp(grid, stamps, samples[:, c]) for c in range(samples.shape[1])], axis=1)
-        # Normalise with the learner's running statistics of the anchor device (updated in this thread).
-        x = self.learner.normalise(self.anchor, window)
-        model, _ = self.trainer.slot.get()
-        with torch.inference_mode():
-            embedding, logits = model(torch.from_numpy(x)[None])
-        scores = torch.softmax(logits[0], 0).numpy() if logits is not None else np.zeros(0, np.float32)
-        name = self.class_names[int(scores.argmax())] if scores.size else "unknown"
-        self.pub_embedding.publish(array_msg(embedding[0].numpy(), "embedding", stamp_ns))
-        self.pub_scores.publish(array_msg(scores, "classes", stamp_ns))
+        name = self.class_names[prediction.class_id] if prediction.scores.size else "unknown"
+        self.pub_embedding.publish(array_msg(prediction.embedding, "embedding", stamp_ns))
+        self.pub_scores.publish(array_msg(prediction.scores, "classes", stamp_ns))
         self.pub_activity.publish(String(data=name))
         self.predictions += 1
 
@@ -301,7 +277,7 @@ class HarNode(PipelineNode):
     def _check_training_progress(self) -> None:
         """Warn (log and diagnostics) when no training step happened for ``training_stall_warning_s``."""
         now = time.monotonic()
-        steps, gap_windows = self.trainer.steps, self.learner.stats["gap_windows"]
+        steps, gap_windows = self.pipeline.trainer.steps, self.pipeline.learner.stats["gap_windows"]
         if steps != self._progress[1]:
             self._progress = (now, steps, gap_windows)
             if self._stall_kind:
@@ -321,7 +297,7 @@ class HarNode(PipelineNode):
 
     def _stall_cause(self, now: float, limit: float, new_gap_windows: int) -> tuple[str, str]:
         """(kind, explanation) of a training stall; the explanation names devices, topics and parameters."""
-        trainer, learner = self.trainer, self.learner
+        trainer, learner = self.pipeline.trainer, self.pipeline.learner
         if not trainer.running:
             return "stopped", f"the trainer stopped ({trainer.last_error or 'not running'})"
         starved = [name for name, last in self._last_sample_s.items() if now - last >= limit]
@@ -357,31 +333,18 @@ class HarNode(PipelineNode):
         """Save learner (weights, replay, streams, normalisation) and trainer counters to ``model_path``."""
         if self.model_path is None:
             raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        self.trainer.save(str(self.model_path))
-        return self.model_path
+        return self.pipeline.save(self.model_path)
 
     def status(self) -> dict[str, Any]:
-        trainer, learner = self.trainer, self.learner
-        values: dict[str, Any] = {
-            "buffer_fill": len(learner.replay) / learner.replay.capacity,
-            "training_steps": trainer.steps,
-            "model_version": trainer.slot.version,
-            "predictions": self.predictions,
-            "windows": learner.stats["windows"],
-            "gap_windows": learner.stats["gap_windows"],
-            "labelled_windows": learner.stats["labelled_windows"],
-            "mode": "learning" if trainer.running else "stopped",
-        }
-        if trainer.metrics:
-            values["loss"] = trainer.metrics[-1].get("loss", float("nan"))
-        if learner.stats["windows"] == 0:
-            values["waiting"] = learner.waiting_reason()
+        values = self.pipeline.status()
+        trainer_error = values.pop("trainer_error", "")
+        values["predictions"] = self.predictions
         if self._input_thread is not None:
             values["input_backlog"] = self._inputs.qsize()
         if self._stall_message:
             values["warning"] = self._stall_message
-        if trainer.errors and not trainer.running and not self.closed:
-            values["error"] = f"trainer stopped: {trainer.last_error}"
+        if trainer_error and not self.closed:
+            values["error"] = f"trainer stopped: {trainer_error}"
         return values
 
     def close(self) -> None:
@@ -399,7 +362,7 @@ class HarNode(PipelineNode):
             self._input_thread.join(timeout=10.0)
             if backlog:
                 self.log_info(f"stopped with {backlog} inputs not yet learnt from (lock-step backlog)")
-        self.trainer.stop()
+        self.pipeline.stop_learning()
         if self.model_path is not None and self.params["save_on_shutdown"]:
             self.save()
             self.log_info(f"saved model to {self.model_path}")

@@ -47,11 +47,10 @@ from stereo_msgs.msg import DisparityImage
 
 from robossl.data.bags.image_codec import UnsupportedEncodingError, to_rgb8
 from robossl.online import QualityEstimate
-from robossl.pipelines.stereo_mono.calibration import Rectifier, StereoCalibration
+from robossl.pipelines.stereo_mono.calibration import StereoCalibration
 from robossl.pipelines.stereo_mono.config import StereoMonoConfig
 from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline
 from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode
-from robossl.pipelines.stereo_mono.teacher import StereoTeacher
 from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import RejectedInput, camera_model, image_array, image_msg, stamp_msg
 from robossl_ros.pairing import ApproximatePairer
@@ -311,33 +310,25 @@ class StereoMonoNode(PipelineNode):
         if self.pipeline is None or key != self._calibration_key:
             try:  # both raise ValueError for a pair they cannot rectify, naming the field
                 calibration = StereoCalibration.from_camera_info(left, right)
-                rectifier = Rectifier(calibration, self._rectified_size(calibration))
+                if self.pipeline is None:
+                    pipeline = StereoMonoPipeline(self.config, calibration)
+                else:  # new calibration: new geometry, same learner
+                    self.pipeline.set_calibration(calibration)
+                    self.log_info("calibration changed: rectification and stereo geometry rebuilt")
             except ValueError as exc:
                 topics = " and ".join(self.info_topics.values())
                 rejected = RejectedInput("bad_calibration", f"CameraInfo pair on {topics}: {exc}")
                 self._rejected_calibration = (key, rejected)
                 raise rejected from exc
             if self.pipeline is None:
-                self.pipeline = StereoMonoPipeline(self.config, calibration)
+                self.pipeline = pipeline
                 if self.model_path is not None and self.model_path.is_file():
-                    used = self.pipeline.load(self.model_path, fall_back=True)
-                    self.log_info(f"loaded model from {used} ({self.pipeline.trainer.steps} steps)")
+                    used = pipeline.load(self.model_path, fall_back=True)
+                    self.log_info(f"loaded model from {used} ({pipeline.trainer.steps} steps)")
                 if self.params["learning"]:
                     self._start_learning()
-            else:  # new calibration: new geometry, same learner
-                self.pipeline.rectifier = rectifier
-                self.pipeline.teacher = StereoTeacher(
-                    self.pipeline.rectifier.focal_px, self.pipeline.rectifier.baseline_m, self.config.sgbm
-                )
-                self.log_info("calibration changed: rectification and stereo geometry rebuilt")
             self._calibration_key = key
         return self.pipeline
-
-    def _rectified_size(self, calibration: StereoCalibration) -> tuple[int, int]:
-        """(width, height) of the rectified images: ``rectified_width`` wide, the raw aspect kept."""
-        raw_width, raw_height = calibration.image_size
-        width = self.config.rectified_width or raw_width
-        return width, int(round(raw_height * width / raw_width))
 
     def _process(self, job: Any) -> None:
         pair, infos = job
@@ -351,7 +342,7 @@ class StereoMonoNode(PipelineNode):
         except RejectedInput as exc:
             self.drop(topic, exc)
             return
-        calibrated = pipeline.rectifier.calibration.image_size
+        calibrated = pipeline.calibration.image_size
         if left.shape != right.shape or left.shape[::-1] != calibrated:
             sizes = f"left {left.shape[1]}x{left.shape[0]}, right {right.shape[1]}x{right.shape[0]}"
             problem = f"stereo pair on {topic}: {sizes}, CameraInfo {calibrated[0]}x{calibrated[1]}"
@@ -361,20 +352,17 @@ class StereoMonoNode(PipelineNode):
             return
         started = time.perf_counter()
         out = pipeline.process(left, right, stamp_ns * 1e-9)
-        trainer = pipeline.trainer
-        lockstep = trainer.lockstep and trainer.running
-        if lockstep:
-            trainer.grant()  # this pair's steps train while its outputs go out
+        lockstep = pipeline.grant_steps()  # lock-step: this pair's steps train while its outputs go out
         mono = out.mono_depth if out.mono_depth is not None else np.full_like(out.stereo_depth, np.nan)
         if out.mode.value != self._last_mode:  # before the outputs: a reader of this frame sees its mode
             self._last_mode = out.mode.value
             self.pub_mode.publish(String(data=out.mode.value))
-        self._publish(stamp_ns, frame_id, out.disparity, mono, out.active_distance, pipeline.teacher)
+        self._publish(stamp_ns, frame_id, out.disparity, mono, out.active_distance, pipeline)
         self.frames_processed += 1
         self._timing.update((time.perf_counter() - started) * 1e3)
-        if lockstep and not trainer.wait_until_trained(LOCKSTEP_TIMEOUT_S):
+        if lockstep and not pipeline.trainer.wait_until_trained(LOCKSTEP_TIMEOUT_S):
             self.get_logger().warning(
-                f"train_steps_per_input: {trainer.pending_steps} granted steps still untrained after "
+                f"train_steps_per_input: {pipeline.trainer.pending_steps} granted steps still untrained after "
                 f"{LOCKSTEP_TIMEOUT_S:.0f} s; the next pair is processed anyway (the trainer is too slow for "
                 "this machine's load; lower train_steps_per_input)",
                 throttle_duration_sec=30.0,
@@ -387,7 +375,7 @@ class StereoMonoNode(PipelineNode):
         disparity: np.ndarray,
         mono: np.ndarray,
         distance: float,
-        teacher: StereoTeacher,
+        geometry: StereoMonoPipeline,
     ) -> None:
         sgbm = self.config.sgbm
         msg = DisparityImage()
@@ -395,14 +383,14 @@ class StereoMonoNode(PipelineNode):
         min_d = float(sgbm.min_disparity)
         invalid = np.nan_to_num(disparity, nan=min_d - 1.0).astype(np.float32)
         msg.image = image_msg(invalid, "32FC1", stamp_ns, frame_id)
-        msg.f, msg.t = teacher.focal_px, teacher.baseline_m
+        msg.f, msg.t = geometry.focal_px, geometry.baseline_m
         msg.min_disparity, msg.max_disparity = min_d, min_d + sgbm.num_disparities
         msg.delta_d = 1.0 / 16.0
         msg.valid_window.width, msg.valid_window.height = disparity.shape[1], disparity.shape[0]
         self.pub_disparity.publish(msg)
         self.pub_depth.publish(image_msg(mono.astype(np.float32), "32FC1", stamp_ns, frame_id))
         window = self.config.flight_window
-        fov = 2 * math.atan(0.5 * window * disparity.shape[1] / teacher.focal_px)
+        fov = 2 * math.atan(0.5 * window * disparity.shape[1] / geometry.focal_px)
         rng = Range(radiation_type=Range.INFRARED, field_of_view=float(fov))
         rng.header.stamp, rng.header.frame_id = stamp_msg(stamp_ns), frame_id
         rng.min_range, rng.max_range = sgbm.min_depth_m, sgbm.max_depth_m
@@ -441,25 +429,10 @@ class StereoMonoNode(PipelineNode):
         if pipeline is None:
             values.update({"mode": "waiting_for_camera_info", "training_steps": 0, "model_version": 0})
             return values
-        trainer = pipeline.trainer
-        values.update(
-            {
-                "mode": pipeline.policy.mode.value,
-                "mono_time_fraction": pipeline.policy.mono_time_fraction,
-                "mono_absrel": pipeline.quality.value,
-                "frames_learned": pipeline.frames_labelled,
-                "buffer_fill": len(pipeline.replay) / pipeline.replay.capacity,
-                "training_steps": trainer.steps,
-                "model_version": trainer.slot.version,
-                "trainer_running": trainer.running,
-                "training_errors": trainer.errors,
-            }
-        )
-        if trainer.lockstep:
-            values["train_steps_per_input"] = trainer.config.steps_per_input
-            values["forfeited_steps"] = trainer.forfeited_steps  # granted while the replay was too small
-        if trainer.errors and not trainer.running and not self.closed:
-            values["error"] = f"trainer stopped: {trainer.last_error}"
+        values.update(pipeline.status())
+        trainer_error = values.pop("trainer_error", "")
+        if trainer_error and not self.closed:
+            values["error"] = f"trainer stopped: {trainer_error}"
         return values
 
     def close(self) -> None:

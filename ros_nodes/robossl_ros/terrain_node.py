@@ -14,8 +14,9 @@ Publishes:
                             training steps), reliable + transient local, after each learning round
 
 Learning (clips -> triplets mined from the tracks' appearance -> embedding -> k-means -> track labels
-painted into earlier images -> segmentation) is :class:`robossl.pipelines.terrain.pipeline.TerrainPipeline`,
-run in a background thread in small rounds under a CPU budget (``cpu_fraction``).
+painted into earlier images -> segmentation) is :class:`robossl.pipelines.terrain.pipeline.TerrainPipeline`:
+one learning round (``embedding_steps`` + ``segmentation_steps``) is one step of its background trainer,
+run under a CPU budget (``cpu_fraction``); ``terrain/clusters`` is published after each round.
 
 Lock-step learning (``images_per_round`` > 0, for simulations and replays that must give the same result on
 any machine): no background thread; after every n-th image (its label image already published) the node
@@ -53,7 +54,7 @@ from std_msgs.msg import Int16MultiArray, String
 from std_srvs.srv import Trigger
 
 from robossl.data.bags.image_codec import to_rgb8
-from robossl.online.checkpoint import load_latest_good, save_checkpoint
+from robossl.online import TrainerConfig
 from robossl.pipelines.terrain.pipeline import TerrainPipeline, microphone_config
 from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount, yaw_from_quaternion
 from robossl_ros.base import PipelineNode, deprioritise_threads
@@ -152,28 +153,28 @@ class TerrainNode(PipelineNode):
         super().__init__("terrain_node", **kwargs)
         p = self.params
         torch.set_num_threads(1)
+        # A checkpoint waits for the current learning round (the pipeline saves under its trainer's lock);
+        # segmentation does not: it runs the network the pipeline published at the end of the last round.
         self.pipeline = TerrainPipeline(
             microphone_config(
                 p["sample_rate"],
                 num_clusters=p["num_clusters"] or None,
                 min_clips=p["min_clips"],
                 label_horizon_s=p["label_horizon_s"],
-            )
+            ),
+            trainer=TrainerConfig(cpu_fraction=p["cpu_fraction"], torch_threads=1),
+            embedding_steps=p["embedding_steps"],
+            segmentation_steps=p["segmentation_steps"],
         )
         self.mount = camera_mount(*[float(v) for v in p["camera_mount"]])
-        # Saving waits for the current learning round, so a checkpoint never holds half a round.
-        # Segmentation does not: it runs the network the pipeline published at the end of the last round.
-        self._model_lock = threading.Lock()
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
         if self.model_path is not None and self.model_path.is_file():
-            state, used = load_latest_good(self.model_path)  # a corrupt newest file gives way to an older one
-            self.pipeline.load_state_dict(state["pipeline"])
+            used = self.pipeline.load(self.model_path, fall_back=True)  # a corrupt newest file: an older one
             self.get_logger().info(f"loaded terrain model from {used}")
         self.topics = {name: p[f"{name}_topic"] for name in ("image", "camera_info", "audio", "odom")}
         self._camera_key: Any = None
         self.images_seen = 0
         self.labels_published = 0
-        self.rounds = 0
         self._last_error = ""
         self.ingest = LatestWorker(
             "terrain-ingest", self._ingest, p["queue_depth"], self._on_ingest_discard, self._on_ingest_error
@@ -196,16 +197,25 @@ class TerrainNode(PipelineNode):
         self.create_service(
             Trigger, "~/save_model", self._srv_save, callback_group=MutuallyExclusiveCallbackGroup()
         )
-        self._stop = threading.Event()
         self.lockstep = p["images_per_round"] > 0
         self._reach = _InputReach()
         self._due: tuple[float, float] | None = None  # lock-step round waiting: (image time s, wall deadline)
         self.lockstep_settle_timeouts = 0
-        self._learner: threading.Thread | None = None
         if not self.lockstep:
-            self._learner = threading.Thread(target=self._learn_loop, name="terrain-learner", daemon=True)
-            self._learner.start()
-            deprioritise_threads("terrain-learner")
+            self.pipeline.trainer.on_step = lambda metrics: self._publish_statistics()
+            self.pipeline.start_learning()
+            deprioritise_threads("robossl-trainer")  # inference first when the CPU is contended
+
+    def on_parameter_change(self, name: str, value: Any) -> None:
+        if name in ("embedding_steps", "segmentation_steps"):
+            steps = {
+                "embedding_steps": self.params["embedding_steps"],
+                "segmentation_steps": self.params["segmentation_steps"],
+            }
+            steps[name] = value
+            self.pipeline.set_round_steps(steps["embedding_steps"], steps["segmentation_steps"])
+        elif name == "cpu_fraction":
+            self.pipeline.trainer.config.cpu_fraction = value
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_info(self, msg: CameraInfo) -> None:
@@ -345,36 +355,19 @@ class TerrainNode(PipelineNode):
 
     # -- learning ----------------------------------------------------------------------------------------
     def _learn_round(self) -> dict[str, float]:
-        """One learning round; ``{}`` before ``min_clips`` clips or when it failed (error in diagnostics)."""
+        """Lock-step: one learning round now; ``{}`` before ``min_clips`` clips or when it failed (the error
+        goes to diagnostics)."""
         try:
-            with self._model_lock:
-                metrics = self.pipeline.learn(
-                    self.params["embedding_steps"], self.params["segmentation_steps"]
-                )
+            return self.pipeline.learn(self.params["embedding_steps"], self.params["segmentation_steps"])
         except Exception as exc:  # keep the robot's learner alive; report in diagnostics
             self._last_error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"terrain learning round failed: {self._last_error}")
             return {}
-        if metrics:
-            self.rounds += 1
-        return metrics
-
-    def _learn_loop(self) -> None:
-        torch.set_num_threads(1)
-        while not self._stop.is_set():
-            started = time.perf_counter()
-            if not self._learn_round():
-                self._stop.wait(0.2)
-                continue
-            self._publish_statistics()
-            elapsed = time.perf_counter() - started
-            fraction = self.params["cpu_fraction"]
-            self._stop.wait(elapsed * (1.0 - fraction) / fraction)
 
     def _publish_statistics(self) -> None:
         # Ctrl-C shuts the ROS context down before close() stops this thread: a round finishing in
         # between must not publish into the dead context (rclpy raises "context is invalid").
-        if self._stop.is_set() or not self.context.ok():
+        if self.closed or not self.context.ok():
             return
         try:
             self.pub_clusters.publish(String(data=json.dumps(self.cluster_statistics())))
@@ -393,39 +386,20 @@ class TerrainNode(PipelineNode):
             "clips_with_visual_descriptor": stats["clips_with_visual_descriptor"],
             "embedding_steps": stats["embedding_steps"],
             "segmentation_steps": stats["segmentation_steps"],
-            "learning_rounds": self.rounds,
+            "learning_rounds": self.pipeline.rounds,
             "images_seen": self.images_seen,
         }
 
     # -- persistence and status --------------------------------------------------------------------------
     def save(self) -> Path:
-        """Save the pipeline's learned and buffered state to ``model_path``."""
+        """Save the pipeline's learned and buffered state to ``model_path`` (between two rounds)."""
         if self.model_path is None:
             raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        with self._model_lock:
-            state = self.pipeline.state_dict()
-        return save_checkpoint(self.model_path, {"pipeline": state})
+        return self.pipeline.save(self.model_path)
 
     def status(self) -> dict[str, Any]:
-        stats = self.pipeline.stats()
-        values: dict[str, Any] = {
-            "clips": stats["clips"],
-            "images": stats["images"],
-            "buffer_fill": stats["clips"] / self.pipeline.config.max_clips,
-            "num_clusters": stats["num_clusters"],
-            "training_steps": stats["embedding_steps"] + stats["segmentation_steps"],
-            "embedding_steps": stats["embedding_steps"],
-            "segmentation_steps": stats["segmentation_steps"],
-            "model_version": self.pipeline.segmentation_version,
-            "learning_rounds": self.rounds,
-            "labels_published": self.labels_published,
-            "mode": "segmenting"
-            if stats["segmentation_steps"]
-            else ("clustering" if stats["num_clusters"] else "collecting"),
-            "camera_known": self.pipeline.camera is not None,
-        }
-        for reason, count in stats["dropped"].items():
-            values[f"pipeline_dropped.{reason}"] = count
+        values = self.pipeline.status()
+        values["labels_published"] = self.labels_published
         if self.lockstep:
             values["lockstep_settle_timeouts"] = self.lockstep_settle_timeouts
         if self._last_error:
@@ -436,9 +410,7 @@ class TerrainNode(PipelineNode):
         if self.closed:
             return
         super().close()
-        self._stop.set()
-        if self._learner is not None:
-            self._learner.join(timeout=30.0)
+        self.pipeline.stop_learning()
         self.ingest.stop(timeout=30.0)
         if self.model_path is not None and self.params["save_on_shutdown"]:
             path = self.save()

@@ -14,9 +14,9 @@ from robossl.losses.collossl import (
     SimCLRObjective,
 )
 from robossl.losses.multiview_contrastive import multiview_contrastive_loss
-from robossl.transforms.imu_multitask import MULTITASK_TRANSFORMS, simclr_view
 from robossl.pipelines.collossl.pretrain import PretrainConfig, pretrain
 from robossl.pipelines.collossl.windows import DeviceNormalizer, WindowConfig, window_recording
+from robossl.transforms.imu_multitask import MULTITASK_TRANSFORMS, simclr_view
 from tests.pipelines.collossl.synthetic import make_recording
 
 torch.set_num_threads(1)

@@ -214,3 +214,48 @@ def test_free_running_ignores_grants() -> None:
     assert trainer.pending_steps == 0 and trainer.wait_until_trained(0.0)
     with pytest.raises(ValueError, match="steps_per_input"):
         TrainerConfig(steps_per_input=-1)
+
+
+def test_self_sampling_learner_without_replay_counts_only_real_steps():
+    """replay=None: the learner draws its own data; ``{}`` means "not ready" and is no step. With
+    publish_every_steps=0 the trainer never publishes (the learner hot-swaps its model itself)."""
+
+    class SelfSampling(LinearLearner):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def step(self, batch: list[Any]) -> dict[str, float]:
+            assert batch == []
+            self.calls += 1
+            if self.calls <= 2:
+                return {}  # not enough data yet
+            return super().step([{"x": 1.0, "y": 4.0}, {"x": -1.0, "y": -2.0}])
+
+    learner = SelfSampling()
+    trainer = BackgroundTrainer(learner, None, config=TrainerConfig(publish_every_steps=0))
+    assert trainer.train_steps(1) == [] and trainer.train_steps(1) == []
+    assert trainer.steps == 0
+    metrics = trainer.train_steps(3)
+    assert [m["step"] for m in metrics] == [1.0, 2.0, 3.0] and learner.steps == 3
+    trainer.start()
+    trainer.stop()
+    assert trainer.slot.version == 0  # never published
+    state = trainer.state_dict()
+    assert "replay" not in state and state["steps"] == trainer.steps
+    trainer.load_state_dict(state)
+    assert trainer.slot.version == 0
+
+
+def test_on_step_sees_every_thread_step_after_it_is_done():
+    trainer = BackgroundTrainer(LinearLearner(), filled_replay(), config=TrainerConfig(cpu_fraction=1.0))
+    seen: list[tuple[float, int]] = []
+    trainer.on_step = lambda metrics: seen.append((metrics["step"], trainer.steps))
+    trainer.start()
+    deadline = time.time() + 5
+    while len(seen) < 5 and time.time() < deadline:
+        time.sleep(0.01)
+    trainer.stop()
+    assert len(seen) >= 5 and len(seen) == trainer.steps
+    # called after the step was counted, once per step, in order
+    assert all(step == float(k + 1) and steps >= k + 1 for k, (step, steps) in enumerate(seen))

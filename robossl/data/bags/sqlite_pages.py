@@ -4,7 +4,7 @@ SQLite stops at the first damaged page ("database disk image is malformed"), and
 refused outright. The rows themselves sit in B-tree leaf pages that can be read one by one: this module
 decodes every table leaf page that is still intact (cells, records, overflow chains), so a salvage can keep
 every row the file still holds, wherever the damage is. Used by
-:class:`robossl.data.bag_sources.Sqlite3ScanSource`; ROS-free and SQL-free.
+:class:`robossl.data.bags.sqlite_scan.Sqlite3ScanSource`; ROS-free and SQL-free.
 
 File format: https://www.sqlite.org/fileformat2.html (database header, B-tree pages, record format).
 """

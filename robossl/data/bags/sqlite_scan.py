@@ -19,7 +19,7 @@ class Sqlite3ScanSource:
     """A rosbag2 sqlite3 file read page by page: every row of ``messages`` on an intact page.
 
     SQLite refuses files cut short and stops at the first malformed page; this reads the B-tree leaf pages
-    directly (:mod:`robossl.data.sqlite_pages`). ``topics`` (and ``message_definitions``) are found through
+    directly (:mod:`robossl.data.bags.sqlite_pages`). ``topics`` (and ``message_definitions``) are found through
     the schema on page 1; message rows are recognised by their shape, so rows whose B-tree parents were
     lost are still found. Row ids are consecutive in a rosbag2 file, so missing ids count lost messages.
 

@@ -9,11 +9,14 @@ Recognition", IMWUT 2022. Pieces:
 - :mod:`robossl.losses.collossl`: the ColloSSL objective and the SimCLR / multi-task SSL baselines, with the
   baselines' IMU transformations in :mod:`robossl.transforms.imu_multitask`;
 - :mod:`.pretrain`, :mod:`.evaluation`, :mod:`.protocol`: training, label fractions, LOSO macro-F1;
-- :mod:`.online`: :class:`ColloSSLOnlineLearner` for live synchronised device streams.
+- :mod:`.online`: :class:`ColloSSLOnlineLearner` for live synchronised device streams;
+- :mod:`.pipeline`: :class:`ColloSSLPipeline`, that learner with its background trainer and hot-swapped
+  inference (what ``har_node`` drives).
 """
 
 from robossl.losses.device_selection import DeviceSelection, multi_kernel_mmd, select_devices
 from robossl.pipelines.collossl.online import ColloSSLOnlineLearner, OnlineLearnerConfig
+from robossl.pipelines.collossl.pipeline import ActivityPrediction, ColloSSLPipeline
 from robossl.pipelines.collossl.windows import (
     DeviceNormalizer,
     MultiDeviceWindows,
@@ -23,7 +26,9 @@ from robossl.pipelines.collossl.windows import (
 )
 
 __all__ = [
+    "ActivityPrediction",
     "ColloSSLOnlineLearner",
+    "ColloSSLPipeline",
     "OnlineLearnerConfig",
     "DeviceNormalizer",
     "DeviceSelection",

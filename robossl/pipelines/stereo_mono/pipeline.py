@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -79,6 +80,13 @@ def absrel(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
     return float(error.mean())
 
 
+def rectified_size(calibration: StereoCalibration, width: int) -> tuple[int, int]:
+    """(width, height) of the rectified images: ``width`` px wide (0 = raw width), the raw aspect kept."""
+    raw_width, raw_height = calibration.image_size
+    width = width or raw_width
+    return width, int(round(raw_height * width / raw_width))
+
+
 class StereoMonoPipeline:
     """Persistent stereo -> mono learner and switching policy.
 
@@ -89,9 +97,7 @@ class StereoMonoPipeline:
 
     def __init__(self, config: StereoMonoConfig, calibration: StereoCalibration) -> None:
         self.config = config
-        raw_w, raw_h = calibration.image_size
-        out_w = config.rectified_width or raw_w
-        self.rectifier = Rectifier(calibration, (out_w, int(round(raw_h * out_w / raw_w))))
+        self.rectifier = Rectifier(calibration, rectified_size(calibration, config.rectified_width))
         self.teacher = StereoTeacher(self.rectifier.focal_px, self.rectifier.baseline_m, config.sgbm)
         self.learner = MonoDepthLearner(config.student, config.learner)
         self.replay = ReplayBuffer(config.replay_capacity, config.replay_policy, seed=config.learner.seed)
@@ -104,6 +110,35 @@ class StereoMonoPipeline:
         if config.inference_backend == "onnxruntime":
             # the ONNX export runs in the thread that publishes weights (the trainer), never in inference
             self.trainer.slot.set_prepare(self._to_onnx)
+
+    # -- geometry --------------------------------------------------------------------------------------
+    @property
+    def calibration(self) -> StereoCalibration:
+        """The stereo calibration raw images are rectified with."""
+        return self.rectifier.calibration
+
+    @property
+    def focal_px(self) -> float:
+        """Focal length of the rectified images, pixels."""
+        return self.rectifier.focal_px
+
+    @property
+    def baseline_m(self) -> float:
+        """Stereo baseline, metres."""
+        return self.rectifier.baseline_m
+
+    def set_calibration(self, calibration: StereoCalibration) -> None:
+        """Use a new calibration from the next frame on: rectification and stereo geometry are rebuilt, the
+        learner, replay buffer, quality estimate and switching state are kept.
+
+        Raises:
+            ValueError: when the calibration cannot rectify (the message names the field); the previous
+                calibration stays in use.
+        """
+        rectifier = Rectifier(calibration, rectified_size(calibration, self.config.rectified_width))
+        teacher = StereoTeacher(rectifier.focal_px, rectifier.baseline_m, self.config.sgbm)
+        # Call between frames, from the thread that processes them (perceive() reads both per frame).
+        self.rectifier, self.teacher = rectifier, teacher
 
     def _to_onnx(self, model: torch.nn.Module) -> OnnxDepthRunner:
         height, width = self.student_size
@@ -235,6 +270,14 @@ class StereoMonoPipeline:
         """Stop the background trainer and publish its latest weights."""
         self.trainer.stop()
 
+    def grant_steps(self) -> bool:
+        """Lock-step learning (``config.trainer.steps_per_input`` > 0, trainer running): grant this frame's
+        training steps and return True; False (nothing granted) otherwise."""
+        if not (self.trainer.lockstep and self.trainer.running):
+            return False
+        self.trainer.grant()
+        return True
+
     def train_steps(self, count: int, publish: bool = False) -> list[dict[str, float]]:
         """Train ``count`` steps synchronously and return each step's metrics.
 
@@ -246,12 +289,32 @@ class StereoMonoPipeline:
             self.trainer.slot.publish(self.learner.inference_model())
         return metrics
 
+    # -- status ----------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Diagnostic values: flight mode, mono quality, replay fill, training counters (JSON-friendly)."""
+        trainer = self.trainer
+        values: dict[str, Any] = {
+            "mode": self.policy.mode.value,
+            "mono_time_fraction": self.policy.mono_time_fraction,
+            "mono_absrel": self.quality.value,
+            "frames_learned": self.frames_labelled,
+            "buffer_fill": len(self.replay) / self.replay.capacity,
+            "training_steps": trainer.steps,
+            "model_version": trainer.slot.version,
+            "trainer_running": trainer.running,
+            "training_errors": trainer.errors,
+        }
+        if trainer.lockstep:
+            values["train_steps_per_input"] = trainer.config.steps_per_input
+            values["forfeited_steps"] = trainer.forfeited_steps  # granted while the replay was too small
+        if trainer.errors and not trainer.running:
+            values["trainer_error"] = trainer.last_error
+        return values
+
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], include_replay: bool = True) -> None:
         """Atomic checkpoint: learner (model, optimizer, counters), optionally replay, quality, policy mode."""
-        state = self.trainer.state_dict()
-        if not include_replay:
-            state.pop("replay")
+        state = self.trainer.state_dict(include_replay)
         state["quality"] = self.quality.state_dict()
         state["frames_labelled"] = self.frames_labelled
         state["student"] = {"input_height": self.student_size[0], "input_width": self.student_size[1]}
@@ -275,11 +338,8 @@ class StereoMonoPipeline:
             raise ValueError(
                 f"checkpoint student input {size} differs from the configured {self.student_size}"
             )
-        self.learner.load_state_dict(state["learner"])
-        if "replay" in state:
-            self.replay.load_state_dict(state["replay"])
-        self.trainer.steps = int(state["steps"])
+        # through the trainer's lock: a training step in progress finishes before the weights change
+        self.trainer.load_state_dict(state)
         self.quality.load_state_dict(state["quality"])
         self.frames_labelled = int(state["frames_labelled"])
-        self.trainer.slot.publish(self.learner.inference_model())
         return used

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,6 +69,65 @@ def test_learning_improves_agreement_and_checkpoint_restores(tmp_path):
         other.load(tmp_path / "stereo_mono.pt")
 
 
+def assert_states_equal(a: Any, b: Any, where: str = "state") -> None:
+    """Nested state dicts are identical: same keys, same values, tensors/arrays bit for bit."""
+    assert type(a) is type(b), where
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_states_equal(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_states_equal(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b, where
+
+
+def test_load_during_a_training_step_waits_for_the_step(tmp_path):
+    """``~/load_model`` during training: the load waits for the step in progress, so the state afterwards
+    equals a clean load of the same checkpoint (the step does not land on top of the loaded weights)."""
+    pipeline = make_pipeline()
+    for i, seed in enumerate(range(4)):
+        pipeline.process(*two_plane_pair(seed=seed)[:2], stamp=float(i))
+    pipeline.train_steps(3)
+    checkpoint = tmp_path / "stereo_mono.pt"
+    pipeline.save(checkpoint)
+    pipeline.train_steps(2)  # the running pipeline has moved on from the checkpoint
+    clean = make_pipeline()
+    clean.load(checkpoint)
+
+    entered, release = threading.Event(), threading.Event()
+    real_step = pipeline.learner.step
+
+    def held_step(batch: list[Any]) -> dict[str, float]:
+        entered.set()  # inside the trainer's step, holding whatever it holds
+        assert release.wait(10)
+        return real_step(batch)
+
+    pipeline.learner.step = held_step  # type: ignore[method-assign]
+    stepper = threading.Thread(target=pipeline.train_steps, args=(1,))
+    stepper.start()
+    assert entered.wait(10)
+    loader = threading.Thread(target=pipeline.load, args=(checkpoint,))
+    loader.start()
+    loader.join(0.5)
+    load_waited = loader.is_alive()
+    release.set()
+    stepper.join(10)
+    loader.join(10)
+    assert load_waited, "load finished while a training step was in progress"
+    assert pipeline.trainer.steps == clean.trainer.steps == 3
+    assert_states_equal(pipeline.learner.state_dict(), clean.learner.state_dict(), "learner")
+    assert_states_equal(pipeline.replay.state_dict(), clean.replay.state_dict(), "replay")
+    published, reference = pipeline.trainer.slot.get()[0], clean.trainer.slot.get()[0]
+    assert_states_equal(published.state_dict(), reference.state_dict(), "published model")
+
+
 def test_onnxruntime_backend_matches_torch_after_hot_swap():
     torch_pipeline = make_pipeline()
     onnx_pipeline = make_pipeline(inference_backend="onnxruntime")
@@ -101,6 +162,39 @@ def test_background_learning_keeps_inference_running():
     assert pipeline.trainer.steps > 2
     assert out.model_version >= 1
     assert frames / 1.5 > 10  # inference keeps a camera rate while training in the background
+
+
+def test_set_calibration_rebuilds_geometry_and_keeps_the_learner():
+    """A new calibration (here twice the baseline) changes stereo depth from the next frame on; what was
+    learned (replay, counters, published model) stays."""
+    pipeline = make_pipeline()
+    left, right, _ = two_plane_pair()
+    before = pipeline.process(left, right, stamp=0.0)
+    pipeline.train_steps(0)
+    version, labelled = pipeline.trainer.slot.version, pipeline.frames_labelled
+    pipeline.set_calibration(StereoCalibration.ideal(160, 120, focal_px=80.0, baseline_m=0.2))
+    assert pipeline.baseline_m == pytest.approx(0.2) and pipeline.focal_px == pytest.approx(80.0)
+    after = pipeline.process(left, right, stamp=1.0)
+    assert after.stereo_distance == pytest.approx(2.0 * before.stereo_distance, rel=1e-3)
+    np.testing.assert_allclose(after.disparity, before.disparity, equal_nan=True)
+    assert pipeline.frames_labelled == labelled + 1 and len(pipeline.replay) == 2
+    assert pipeline.trainer.slot.version == version
+    with pytest.raises(ValueError):
+        pipeline.set_calibration(StereoCalibration.ideal(160, 120, focal_px=80.0, baseline_m=0.0))
+    assert pipeline.baseline_m == pytest.approx(0.2)  # the rejected calibration changed nothing
+
+
+def test_status_reports_mode_buffer_and_training():
+    pipeline = make_pipeline()
+    for i, seed in enumerate(range(4)):
+        pipeline.process(*two_plane_pair(seed=seed)[:2], stamp=float(i))
+    pipeline.train_steps(5)
+    status = pipeline.status()
+    assert status["mode"] == "stereo" and status["frames_learned"] == 4
+    assert status["buffer_fill"] == pytest.approx(4 / 16)
+    assert status["training_steps"] == 5 and status["model_version"] == 1
+    assert status["trainer_running"] is False and "trainer_error" not in status
+    assert "forfeited_steps" not in status  # free-running trainer
 
 
 def test_bad_frames_raise_specific_errors():

@@ -119,7 +119,7 @@ def test_segment_uses_the_published_network_while_a_round_trains(drive_and_pipel
     image = drive.images[5]
     before, version = pipe.segment(image), pipe.segmentation_version
     assert version > 0
-    learner = pipe._segmenter
+    learner = pipe.learner.segmenter
     real_step, inside, release = learner.step, threading.Event(), threading.Event()
 
     def held_step(images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
