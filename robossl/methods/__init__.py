@@ -11,7 +11,7 @@ Example::
 
 from robossl.methods import bootstrap, collossl, dino, tera, tjepa, two_view  # noqa: F401  (register methods)
 from robossl.methods.base import MODALITIES, InputSpec, SSLMethod
-from robossl.methods.learner import Learner, LearnerConfig
+from robossl.methods.learner import Learner, LearnerConfig, MethodLearner, MethodLearnerConfig
 from robossl.methods.registry import available_methods, build_method, make_config, register_method
 
 __all__ = [
@@ -19,6 +19,8 @@ __all__ = [
     "InputSpec",
     "Learner",
     "LearnerConfig",
+    "MethodLearner",
+    "MethodLearnerConfig",
     "SSLMethod",
     "available_methods",
     "build_method",

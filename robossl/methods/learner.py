@@ -1,4 +1,4 @@
-"""Learner: a method + optimizer + step counter + random state, with a complete ``state_dict``.
+"""MethodLearner: a method + optimizer + step counter + random state, with a complete ``state_dict``.
 
 ``step(batch) -> metrics`` runs one optimizer step. Every random draw of a step is reproducible: views
 come from the learner's own generator, dropout from the global RNG forked and seeded from (seed, rank,
@@ -24,7 +24,7 @@ from robossl.methods.base import SSLMethod
 
 
 @dataclass
-class LearnerConfig:
+class MethodLearnerConfig:
     learning_rate: float = 1e-3  # AdamW peak learning rate
     weight_decay: float = 1e-4  # AdamW weight decay
     warmup_steps: int = 0  # linear learning-rate warm-up
@@ -41,7 +41,7 @@ class LearnerConfig:
             raise ValueError(f"total_steps must be >= 1 or None, got {self.total_steps}")
 
 
-class Learner:
+class MethodLearner:
     """Train a :class:`SSLMethod` one batch at a time.
 
     Args:
@@ -54,11 +54,11 @@ class Learner:
     def __init__(
         self,
         method: SSLMethod,
-        config: LearnerConfig | None = None,
+        config: MethodLearnerConfig | None = None,
         device: str | torch.device = "cpu",
         distributed: bool = False,
     ) -> None:
-        self.config = config or LearnerConfig()
+        self.config = config or MethodLearnerConfig()
         self.device = torch.device(device)
         self.method = method.to(self.device)
         self.distributed = distributed
@@ -159,9 +159,15 @@ class Learner:
         missing = {"method", "optimizer", "step", "generator"} - set(state)
         if missing:
             raise ValueError(
-                f"learner state lacks {sorted(missing)}; was it written by Learner.state_dict()?"
+                f"learner state lacks {sorted(missing)}; was it written by MethodLearner.state_dict()?"
             )
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step_count = int(state["step"])
         self.generator.set_state(state["generator"].cpu())  # generator states are CPU byte tensors
+
+
+# The names docs/methods.md shows; distinct class names avoid confusion with robossl.online.Learner (the
+# protocol of the online runtime) and the stereo -> mono MonoDepthLearnerConfig.
+Learner = MethodLearner
+LearnerConfig = MethodLearnerConfig

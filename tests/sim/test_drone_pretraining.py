@@ -17,7 +17,7 @@ from robossl.data.bags import iter_messages  # noqa: E402
 from robossl.data.streams import stereo_pairs  # noqa: E402
 from robossl.online.checkpoint import load_checkpoint  # noqa: E402
 from robossl.pipelines.stereo_mono.config import StereoMonoConfig  # noqa: E402
-from robossl.pipelines.stereo_mono.learner import LearnerConfig  # noqa: E402
+from robossl.pipelines.stereo_mono.learner import MonoDepthLearnerConfig  # noqa: E402
 from robossl.pipelines.stereo_mono.log_training import calibration_from_log  # noqa: E402
 from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline  # noqa: E402
 from robossl_sim.demo import drone_stage  # noqa: E402
@@ -76,7 +76,7 @@ def test_checkpoint_has_the_node_format_and_student(prepared) -> None:
     assert state["frames_labelled"] == start.details["frames_labelled"] > 0
     # Pretraining decays its own rate; the node learns on at the learner's online rate.
     rates = {g["lr"] for g in state["learner"]["optimizer"]["param_groups"]}
-    assert rates == {LearnerConfig().learning_rate}
+    assert rates == {MonoDepthLearnerConfig().learning_rate}
     # The pipeline the node builds from node_parameters loads it.
     params = drone_stage.node_parameters(config, str(start.checkpoint))["stereo_mono_node"]
     assert params["student_height"] == config.student_height

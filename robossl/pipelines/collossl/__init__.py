@@ -20,6 +20,7 @@ from robossl.pipelines.collossl.pipeline import ActivityPrediction, ColloSSLPipe
 from robossl.pipelines.collossl.windows import (
     DeviceNormalizer,
     MultiDeviceWindows,
+    RecordingWindowConfig,
     WindowConfig,
     concatenate_windows,
     window_recording,
@@ -33,6 +34,7 @@ __all__ = [
     "DeviceNormalizer",
     "DeviceSelection",
     "MultiDeviceWindows",
+    "RecordingWindowConfig",
     "WindowConfig",
     "concatenate_windows",
     "multi_kernel_mmd",

@@ -16,7 +16,7 @@ from robossl.data.recording import MultiDeviceRecording, channel_indices
 
 
 @dataclass(frozen=True)
-class WindowConfig:
+class RecordingWindowConfig:
     """How recordings are cut into windows."""
 
     length_s: float = 1.0  # window length in seconds (ActRecTut authors: 1 s)
@@ -109,7 +109,7 @@ class MultiDeviceWindows:
         )
 
 
-def window_recording(recording: MultiDeviceRecording, config: WindowConfig) -> MultiDeviceWindows:
+def window_recording(recording: MultiDeviceRecording, config: RecordingWindowConfig) -> MultiDeviceWindows:
     """Cut a recording into aligned windows of every device.
 
     Args:
@@ -238,3 +238,6 @@ class DeviceNormalizer:
         """Restore statistics written by :meth:`state_dict`."""
         self.mean = {k: np.asarray(v, dtype=np.float32) for k, v in state["mean"].items()}
         self.std = {k: np.asarray(v, dtype=np.float32) for k, v in state["std"].items()}
+
+
+WindowConfig = RecordingWindowConfig  # the name docs/collossl.md shows (robossl.data.borealtc has its own)

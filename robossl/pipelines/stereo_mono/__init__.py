@@ -7,7 +7,7 @@ Public API: :class:`StereoMonoPipeline` (``process(left, right, stamp)``, ``star
 
 from robossl.pipelines.stereo_mono.calibration import Rectifier, StereoCalibration
 from robossl.pipelines.stereo_mono.config import StereoMonoConfig
-from robossl.pipelines.stereo_mono.learner import LearnerConfig, MonoDepthLearner
+from robossl.pipelines.stereo_mono.learner import MonoDepthLearner, MonoDepthLearnerConfig
 from robossl.pipelines.stereo_mono.loss import ScaleAwareDepthLoss, scale_aware_log_loss
 from robossl.pipelines.stereo_mono.pipeline import StereoMonoOutput, StereoMonoPipeline, absrel
 from robossl.pipelines.stereo_mono.student import MonoDepthNet, StudentConfig, count_parameters
@@ -16,7 +16,7 @@ from robossl.pipelines.stereo_mono.teacher import SGBMConfig, StereoResult, Ster
 
 __all__ = [
     "FlightMode",
-    "LearnerConfig",
+    "MonoDepthLearnerConfig",
     "MonoDepthLearner",
     "MonoDepthNet",
     "Rectifier",

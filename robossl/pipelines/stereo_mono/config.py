@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robossl.online.trainer import TrainerConfig
-from robossl.pipelines.stereo_mono.learner import LearnerConfig
+from robossl.pipelines.stereo_mono.learner import MonoDepthLearnerConfig
 from robossl.pipelines.stereo_mono.student import StudentConfig
 from robossl.pipelines.stereo_mono.switching import SwitchingConfig
 from robossl.pipelines.stereo_mono.teacher import SGBMConfig
@@ -19,7 +19,9 @@ class StereoMonoConfig:
 
     sgbm: SGBMConfig = field(default_factory=SGBMConfig)  # stereo teacher
     student: StudentConfig = field(default_factory=StudentConfig)  # student architecture / input size
-    learner: LearnerConfig = field(default_factory=LearnerConfig)  # optimiser and augmentation
+    learner: MonoDepthLearnerConfig = field(
+        default_factory=MonoDepthLearnerConfig
+    )  # optimiser and augmentation
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # background thread and CPU budget
     switching: SwitchingConfig = field(default_factory=SwitchingConfig)  # stereo / mono state machine
     rectified_width: int = 0  # width to rectify to, pixels (0 = camera width); height keeps the aspect

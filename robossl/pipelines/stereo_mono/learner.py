@@ -20,7 +20,7 @@ from robossl.pipelines.stereo_mono.student import MonoDepthNet, StudentConfig
 
 
 @dataclass
-class LearnerConfig:
+class MonoDepthLearnerConfig:
     """Optimisation settings of the student."""
 
     learning_rate: float = 1e-3  # AdamW learning rate
@@ -71,9 +71,11 @@ def image_tensor(images: np.ndarray) -> torch.Tensor:
 class MonoDepthLearner:
     """Student network + optimizer + augmentation; ``step(batch)`` does one AdamW update."""
 
-    def __init__(self, student: StudentConfig | None = None, config: LearnerConfig | None = None) -> None:
+    def __init__(
+        self, student: StudentConfig | None = None, config: MonoDepthLearnerConfig | None = None
+    ) -> None:
         self.student_config = student or StudentConfig()
-        self.config = config or LearnerConfig()
+        self.config = config or MonoDepthLearnerConfig()
         self.model = MonoDepthNet(self.student_config)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from robossl.online.checkpoint import load_checkpoint, save_checkpoint
-from robossl.pipelines.stereo_mono.learner import LearnerConfig, MonoDepthLearner, make_sample
+from robossl.pipelines.stereo_mono.learner import MonoDepthLearner, MonoDepthLearnerConfig, make_sample
 from robossl.pipelines.stereo_mono.loss import ScaleAwareDepthLoss, scale_aware_log_loss
 from robossl.pipelines.stereo_mono.student import MonoDepthNet, StudentConfig, count_parameters
 
@@ -106,13 +106,13 @@ def test_learner_reduces_loss_and_round_trips(tmp_path):
     torch.manual_seed(0)
     torch.set_num_threads(1)
     student = StudentConfig(input_height=32, input_width=64, width=0.25)
-    learner = MonoDepthLearner(student, LearnerConfig(learning_rate=3e-3, seed=1))
+    learner = MonoDepthLearner(student, MonoDepthLearnerConfig(learning_rate=3e-3, seed=1))
     rng = np.random.default_rng(0)
     data = brightness_coded_batch(rng, 32)
     losses = [learner.step(data[i % 4 * 8 : i % 4 * 8 + 8])["loss"] for i in range(60)]
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     save_checkpoint(tmp_path / "learner.pt", learner.state_dict())
-    restored = MonoDepthLearner(student, LearnerConfig(learning_rate=3e-3, seed=99))
+    restored = MonoDepthLearner(student, MonoDepthLearnerConfig(learning_rate=3e-3, seed=99))
     restored.load_state_dict(load_checkpoint(tmp_path / "learner.pt"))
     assert restored.steps == 60
     a, b = learner.step(data[:8]), restored.step(data[:8])
