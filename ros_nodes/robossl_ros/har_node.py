@@ -54,9 +54,20 @@ from robossl.pipelines.collossl import OnlineLearnerConfig
 from robossl.pipelines.collossl.pipeline import ColloSSLPipeline
 from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import imu_sample
-from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
+from robossl_ros.params import (
+    ParamSpec,
+    config_param,
+    config_values,
+    in_range,
+    non_empty,
+    non_negative,
+    one_of,
+    positive,
+)
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS
 from robossl_ros.runtime import node_main
+
+L, T = OnlineLearnerConfig, TrainerConfig  # pipeline parameters take their defaults (one source)
 
 SPECS = [
     ParamSpec("imu_topics", ["imu_0/imu", "imu_1/imu"], "one Imu topic per device", non_empty, True),
@@ -65,23 +76,40 @@ SPECS = [
     ParamSpec(
         "class_names", ["class_0"], "activity names; their count sets the classifier size", non_empty, True
     ),
-    ParamSpec("sample_rate_hz", 50.0, "grid rate of aligned windows [Hz]", positive, read_only=True),
-    ParamSpec("window_s", 1.0, "window length [s]", in_range(0.1, 10.0), read_only=True),
-    ParamSpec("overlap_s", 0.5, "overlap of training windows [s]", in_range(0.0, 9.9), read_only=True),
+    config_param(L, "sample_rate_hz", "grid rate of aligned windows [Hz]", positive, True, group="learner"),
+    config_param(L, "window_s", "window length [s]", in_range(0.1, 10.0), True, group="learner"),
+    config_param(
+        L, "overlap_s", "overlap of training windows [s]", in_range(0.0, 9.9), True, group="learner"
+    ),
     ParamSpec("predict_every_s", 0.1, "prediction period in anchor time [s]", in_range(0.0, 10.0)),
-    ParamSpec("buffer_windows", 512, "replay capacity [windows]", positive, read_only=True),
-    ParamSpec("min_windows", 16, "windows before training starts", positive, read_only=True),
-    ParamSpec("batch_size", 32, "windows per training step", positive, read_only=True),
-    ParamSpec("policy", "closest", "device selection policy", one_of("closest", "all", "random"), True),
-    ParamSpec("cpu_fraction", 0.3, "share of one core the trainer may use", in_range(0.01, 1.0), True),
-    ParamSpec("hot_swap_every_steps", 10, "training steps between inference model updates", positive, True),
-    ParamSpec(
-        "train_steps_per_window",
-        0,
+    config_param(L, "buffer_windows", "replay capacity [windows]", positive, True, group="learner"),
+    config_param(L, "min_windows", "windows before training starts", positive, True, group="learner"),
+    config_param(L, "batch_size", "windows per training step", positive, True, group="learner"),
+    config_param(L, "learning_rate", "Adam learning rate", positive, True, group="learner"),
+    config_param(
+        L, "policy", "device selection policy", one_of("closest", "all", "random"), True, group="learner"
+    ),
+    config_param(
+        T, "cpu_fraction", "share of one core the trainer may use", in_range(0.01, 1.0), True, group="trainer"
+    ),
+    config_param(
+        T,
+        "publish_every_steps",
+        "training steps between inference model updates",
+        positive,
+        True,
+        "hot_swap_every_steps",
+        "trainer",
+    ),
+    config_param(
+        T,
+        "steps_per_input",
         "lock-step: training steps per aligned window, taken before the next input (0 = free-running "
         "trainer within cpu_fraction)",
         non_negative,
-        read_only=True,
+        True,
+        "train_steps_per_window",
+        "trainer",
     ),
     ParamSpec(
         "training_stall_warning_s",
@@ -152,29 +180,16 @@ class HarNode(PipelineNode):
             )
         torch.set_num_threads(1)
         self.class_names = list(p["class_names"])
+        values = config_values(p, SPECS)
         self.config = OnlineLearnerConfig(
             device_names=tuple(names),
             anchor_device=p["anchor_device"],
             channels=6,
             num_classes=len(self.class_names),
-            sample_rate_hz=p["sample_rate_hz"],
-            window_s=p["window_s"],
-            overlap_s=p["overlap_s"],
-            buffer_windows=p["buffer_windows"],
-            min_windows=p["min_windows"],
-            batch_size=p["batch_size"],
-            policy=p["policy"],
+            **values["learner"],
         )
-        self.pipeline = ColloSSLPipeline(
-            self.config,
-            TrainerConfig(
-                batch_size=p["batch_size"],
-                min_samples=p["min_windows"],
-                cpu_fraction=p["cpu_fraction"],
-                publish_every_steps=p["hot_swap_every_steps"],
-                steps_per_input=p["train_steps_per_window"],
-            ),
-        )
+        trainer = TrainerConfig(batch_size=p["batch_size"], min_samples=p["min_windows"], **values["trainer"])
+        self.pipeline = ColloSSLPipeline(self.config, trainer)
         self.model_path = Path(p["model_path"]) if p["model_path"] else None
         if self.model_path is not None and self.model_path.is_file():
             used = self.pipeline.load(self.model_path, fall_back=True)

@@ -54,7 +54,16 @@ from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode
 from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import RejectedInput, camera_model, image_array, image_msg, stamp_msg
 from robossl_ros.pairing import ApproximatePairer
-from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
+from robossl_ros.params import (
+    ParamSpec,
+    config_param,
+    config_values,
+    in_range,
+    non_empty,
+    non_negative,
+    one_of,
+    positive,
+)
 from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
@@ -83,6 +92,8 @@ def _multiple_of(n: int):  # type: ignore[no-untyped-def]
     return lambda v: None if v > 0 and v % n == 0 else f"must be a positive multiple of {n}, got {v}"
 
 
+C = StereoMonoConfig  # parameters that configure the pipeline take its defaults (one source)
+
 SPECS = [
     ParamSpec("left_image_topic", "left/image_raw", "left camera image", check=non_empty, read_only=True),
     ParamSpec("right_image_topic", "right/image_raw", "right camera image", check=non_empty, read_only=True),
@@ -91,55 +102,71 @@ SPECS = [
     ParamSpec(
         "pair_tolerance_s", 0.005, "largest left/right stamp difference of a pair [s]", in_range(0.0, 1.0)
     ),
-    ParamSpec(
-        "rectified_width", 376, "rectified width [px], height keeps the aspect (0 = raw)", non_negative, True
+    config_param(
+        C, "rectified_width", "rectified width [px], height keeps the aspect (0 = raw)", non_negative, True
     ),
-    ParamSpec("student_width", 160, "student input width [px]", _multiple_of(32), read_only=True),
-    ParamSpec("student_height", 128, "student input height [px]", _multiple_of(32), read_only=True),
-    ParamSpec("student_channels", 0.5, "student channel multiplier", in_range(0.125, 4.0), read_only=True),
-    ParamSpec("num_disparities", 32, "SGBM disparity range [px]", _multiple_of(16), read_only=True),
-    ParamSpec(
-        "block_size", 5, "SGBM window side [px], odd", lambda v: None if v % 2 else "must be odd", True
+    config_param(
+        C, "student.input_width", "student input width [px]", _multiple_of(32), True, "student_width"
     ),
-    ParamSpec("policy", "persistent", "switching policy", check=one_of(*POLICIES), read_only=True),
-    ParamSpec(
-        "min_learning_frames", 100, "labelled frames before mono may fly", non_negative, read_only=True
+    config_param(
+        C, "student.input_height", "student input height [px]", _multiple_of(32), True, "student_height"
     ),
-    ParamSpec("quality_enter", 0.2, "mono AbsRel below which mono takes over", positive, read_only=True),
-    ParamSpec("quality_exit", 0.3, "mono AbsRel above which stereo takes back", positive, read_only=True),
-    ParamSpec(
-        "imminent_distance_m",
-        1.15,
+    config_param(
+        C, "student.width", "student channel multiplier", in_range(0.125, 4.0), True, "student_channels"
+    ),
+    config_param(C, "sgbm.num_disparities", "SGBM disparity range [px]", _multiple_of(16), read_only=True),
+    config_param(
+        C, "sgbm.block_size", "SGBM window side [px], odd", lambda v: None if v % 2 else "must be odd", True
+    ),
+    config_param(C, "switching.policy", "switching policy", check=one_of(*POLICIES), read_only=True),
+    config_param(
+        C, "switching.min_learning_frames", "labelled frames before mono may fly", non_negative, True
+    ),
+    config_param(C, "switching.quality_enter", "mono AbsRel below which mono takes over", positive, True),
+    config_param(C, "switching.quality_exit", "mono AbsRel above which stereo takes back", positive, True),
+    config_param(
+        C,
+        "switching.imminent_distance_m",
         "stereo distance forcing stereo when mono reads farther [m]; >= avoid_distance_m",
         positive,
         read_only=True,
     ),
-    ParamSpec("release_distance_m", 1.4, "stereo distance releasing mono [m]", positive, read_only=True),
-    ParamSpec("avoid_distance_m", 1.0, "the controller's avoidance distance [m]", positive, read_only=True),
+    config_param(C, "switching.release_distance_m", "stereo distance releasing mono [m]", positive, True),
+    config_param(C, "switching.avoid_distance_m", "the controller's avoidance distance [m]", positive, True),
     ParamSpec("learning", True, "add labelled frames and train online"),
-    ParamSpec(
-        "min_confident_fraction", 0.05, "frames with fewer confident pixels are not learned", in_range(0, 1)
+    config_param(
+        C,
+        "min_confident_fraction",
+        "frames with fewer confident pixels are not learned",
+        in_range(0, 1),
     ),
-    ParamSpec("replay_capacity", 200, "replay buffer size [frames]", positive, read_only=True),
-    ParamSpec(
-        "replay_policy", "reservoir", "replay policy", one_of("reservoir", "diversity"), read_only=True
+    config_param(C, "replay_capacity", "replay buffer size [frames]", positive, read_only=True),
+    config_param(C, "replay_policy", "replay policy", one_of("reservoir", "diversity"), read_only=True),
+    config_param(C, "learner.learning_rate", "AdamW learning rate of the student", positive, read_only=True),
+    config_param(
+        C, "trainer.cpu_fraction", "share of one core the trainer may use", in_range(0.01, 1.0), True
     ),
-    ParamSpec(
-        "cpu_fraction", 0.5, "share of one core the trainer may use", in_range(0.01, 1.0), read_only=True
+    config_param(
+        C, "trainer.batch_size", "training batch [frames]; training starts at this many", positive, True
     ),
-    ParamSpec("batch_size", 8, "training batch [frames]", positive, read_only=True),
-    ParamSpec(
-        "train_steps_per_input",
-        0,
+    config_param(
+        C,
+        "trainer.steps_per_input",
         "lock-step learning: exactly this many training steps per processed pair, trained before the next "
         "pair (0 = free-running trainer limited by cpu_fraction)",
         non_negative,
         read_only=True,
+        name="train_steps_per_input",
     ),
-    ParamSpec("hot_swap_every_steps", 20, "training steps between inference model updates", positive, True),
-    ParamSpec(
-        "inference_backend", "torch", "student inference", one_of("torch", "onnxruntime"), read_only=True
+    config_param(
+        C,
+        "trainer.publish_every_steps",
+        "training steps between inference model updates",
+        positive,
+        True,
+        "hot_swap_every_steps",
     ),
+    config_param(C, "inference_backend", "student inference", one_of("torch", "onnxruntime"), read_only=True),
     ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
     ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
     ParamSpec("queue_depth", 2, "stereo pairs waiting for processing", positive, read_only=True),
@@ -155,37 +182,9 @@ class StereoMonoNode(PipelineNode):
         super().__init__("stereo_mono_node", **kwargs)
         p = self.params
         torch.set_num_threads(1)
-        self.config = StereoMonoConfig.from_dict(
-            {
-                "sgbm": {"num_disparities": p["num_disparities"], "block_size": p["block_size"]},
-                "student": {
-                    "input_height": p["student_height"],
-                    "input_width": p["student_width"],
-                    "width": p["student_channels"],
-                },
-                "trainer": {
-                    "batch_size": p["batch_size"],
-                    "min_samples": p["batch_size"],
-                    "cpu_fraction": p["cpu_fraction"],
-                    "publish_every_steps": p["hot_swap_every_steps"],
-                    "steps_per_input": p["train_steps_per_input"],
-                },
-                "switching": {
-                    "policy": p["policy"],
-                    "min_learning_frames": p["min_learning_frames"],
-                    "quality_enter": p["quality_enter"],
-                    "quality_exit": p["quality_exit"],
-                    "imminent_distance_m": p["imminent_distance_m"],
-                    "release_distance_m": p["release_distance_m"],
-                    "avoid_distance_m": p["avoid_distance_m"],
-                },
-                "rectified_width": p["rectified_width"],
-                "replay_capacity": p["replay_capacity"],
-                "replay_policy": p["replay_policy"],
-                "min_confident_fraction": p["min_confident_fraction"],
-                "inference_backend": p["inference_backend"],
-            }
-        )
+        values = config_values(p, SPECS)
+        values["trainer"]["min_samples"] = p["batch_size"]  # training starts with the first full batch
+        self.config = StereoMonoConfig.from_dict(values)
         self.pipeline: StereoMonoPipeline | None = None
         self._calibration_key: Any = None
         self._rejected_calibration: tuple[Any, RejectedInput] | None = None  # (key, why) of a bad pair
@@ -231,6 +230,8 @@ class StereoMonoNode(PipelineNode):
             self.pairer.tolerance_ns = int(value * 1e9)
         elif name == "learning" and self.pipeline is not None:
             self._start_learning() if value else self.pipeline.stop_learning()
+        elif name == "min_confident_fraction":
+            self.config.min_confident_fraction = value  # the pipeline reads its config every frame
 
     def _start_learning(self) -> None:
         assert self.pipeline is not None
