@@ -40,20 +40,24 @@ import queue
 import threading
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from sensor_msgs.msg import Imu
-from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
+from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
 from robossl.online import TrainerConfig
 from robossl.pipelines.collossl import OnlineLearnerConfig
 from robossl.pipelines.collossl.pipeline import ColloSSLPipeline
-from robossl_ros.base import PipelineNode, deprioritise_threads
-from robossl_ros.conversions import imu_sample
+from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
+from robossl_ros.conversions import (  # noqa: F401  (array helpers re-exported for their users)
+    ArrayLabelError,
+    array_msg,
+    array_stamp_ns,
+    imu_sample,
+)
 from robossl_ros.params import (
     ParamSpec,
     config_param,
@@ -117,45 +121,8 @@ SPECS = [
         "warn when no training step happened for this long [s] (0 = never)",
         non_negative,
     ),
-    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
-    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+    *MODEL_SPECS,
 ]
-
-
-def array_msg(values: np.ndarray, name: str, stamp_ns: int) -> Float32MultiArray:
-    """A 1-D Float32MultiArray whose dimension label carries the stamp: ``"<name>;stamp_ns=<T>"``."""
-    msg = Float32MultiArray()
-    msg.layout.dim = [
-        MultiArrayDimension(label=f"{name};stamp_ns={int(stamp_ns)}", size=len(values), stride=len(values))
-    ]
-    msg.data = np.asarray(values, dtype=np.float32).tolist()
-    return msg
-
-
-class ArrayLabelError(ValueError):
-    """A Float32MultiArray whose first dimension label is not ``"<name>;stamp_ns=<T>"`` (:func:`array_msg`)."""
-
-
-def array_stamp_ns(msg: Float32MultiArray) -> int:
-    """The stamp written by :func:`array_msg`.
-
-    Raises:
-        ArrayLabelError: no layout dimension, or its label has no integer ``stamp_ns=`` field.
-    """
-    if not msg.layout.dim:
-        raise ArrayLabelError(
-            "Float32MultiArray has no layout dimension to carry 'stamp_ns='; it was not made by "
-            "robossl_ros.har_node.array_msg (har_node's activity/scores and activity/embedding)"
-        )
-    label = msg.layout.dim[0].label
-    for part in label.split(";")[1:]:
-        key, _, value = part.partition("=")
-        if key == "stamp_ns":
-            try:
-                return int(value)
-            except ValueError:
-                raise ArrayLabelError(f"array label {label!r}: stamp_ns must be an integer [ns]") from None
-    raise ArrayLabelError(f"array label {label!r} has no stamp_ns field ('<name>;stamp_ns=<T>')")
 
 
 class HarNode(PipelineNode):
@@ -190,10 +157,7 @@ class HarNode(PipelineNode):
         )
         trainer = TrainerConfig(batch_size=p["batch_size"], min_samples=p["min_windows"], **values["trainer"])
         self.pipeline = ColloSSLPipeline(self.config, trainer)
-        self.model_path = Path(p["model_path"]) if p["model_path"] else None
-        if self.model_path is not None and self.model_path.is_file():
-            used = self.pipeline.load(self.model_path, fall_back=True)
-            self.get_logger().info(f"loaded model from {used} ({self.pipeline.trainer.steps} steps)")
+        self.load_model_at_start()
         self.topic_of = dict(zip(names, topics))
         self.anchor = p["anchor_device"]
         self._next_prediction_s: float | None = None
@@ -312,9 +276,8 @@ class HarNode(PipelineNode):
 
     def _stall_cause(self, now: float, limit: float, new_gap_windows: int) -> tuple[str, str]:
         """(kind, explanation) of a training stall; the explanation names devices, topics and parameters."""
-        trainer, learner = self.pipeline.trainer, self.pipeline.learner
-        if not trainer.running:
-            return "stopped", f"the trainer stopped ({trainer.last_error or 'not running'})"
+        if not self.pipeline.trainer.running:
+            return self.pipeline.stall_cause(new_gap_windows)
         starved = [name for name, last in self._last_sample_s.items() if now - last >= limit]
         if starved:
             counts = self.monitor.dropped_counts()
@@ -327,29 +290,9 @@ class HarNode(PipelineNode):
                 f"starved device: no usable sample for {limit:.0f} s from {details}; check that its driver "
                 "publishes and that the device is connected",
             )
-        if new_gap_windows > 0:
-            return (
-                "gaps",
-                f"{new_gap_windows} windows rejected for gaps longer than max_gap_s="
-                f"{self.config.max_gap_s} s in some device (a device streams slower than sample_rate_hz="
-                f"{self.config.sample_rate_hz} Hz or loses samples)",
-            )
-        if len(learner.replay) < self.config.min_windows:
-            waiting = learner.waiting_reason() if learner.stats["windows"] == 0 else ""
-            return (
-                "windows",
-                f"{len(learner.replay)} of min_windows={self.config.min_windows} windows collected"
-                + (f"; {waiting}" if waiting else ""),
-            )
-        return "unknown", f"the trainer runs with {len(learner.replay)} windows but made no step"
+        return self.pipeline.stall_cause(new_gap_windows)
 
     # -- persistence and status --------------------------------------------------------------------------
-    def save(self) -> Path:
-        """Save learner (weights, replay, streams, normalisation) and trainer counters to ``model_path``."""
-        if self.model_path is None:
-            raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        return self.pipeline.save(self.model_path)
-
     def status(self) -> dict[str, Any]:
         values = self.pipeline.status()
         trainer_error = values.pop("trainer_error", "")
@@ -377,10 +320,7 @@ class HarNode(PipelineNode):
             self._input_thread.join(timeout=10.0)
             if backlog:
                 self.log_info(f"stopped with {backlog} inputs not yet learnt from (lock-step backlog)")
-        self.pipeline.stop_learning()
-        if self.model_path is not None and self.params["save_on_shutdown"]:
-            self.save()
-            self.log_info(f"saved model to {self.model_path}")
+        self.stop_and_save()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -33,10 +33,8 @@ from __future__ import annotations
 import math
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -45,14 +43,20 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from stereo_msgs.msg import DisparityImage
 
-from robossl.data.image_codec import UnsupportedEncodingError, to_rgb8
 from robossl.online import QualityEstimate
 from robossl.pipelines.stereo_mono.calibration import StereoCalibration
 from robossl.pipelines.stereo_mono.config import StereoMonoConfig
 from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline
 from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode
-from robossl_ros.base import PipelineNode, deprioritise_threads
-from robossl_ros.conversions import RejectedInput, camera_model, image_array, image_msg, stamp_msg
+from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
+from robossl_ros.conversions import (  # noqa: F401  (grey8 re-exported for its users)
+    RejectedInput,
+    camera_model,
+    grey8,
+    image_array,
+    image_msg,
+    stamp_msg,
+)
 from robossl_ros.pairing import ApproximatePairer
 from robossl_ros.params import (
     ParamSpec,
@@ -69,23 +73,6 @@ from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
 
 LOCKSTEP_TIMEOUT_S = 120.0  # lock-step: longest wait for one pair's training steps before moving on
-
-
-def grey8(image: np.ndarray, encoding: str) -> np.ndarray:
-    """A decoded image as (H, W) uint8 grey (an owning copy).
-
-    Raises:
-        UnsupportedEncodingError: for 32FC1, which holds no intensities to match.
-    """
-    if encoding == "mono8":
-        return np.array(image)
-    if encoding in ("mono16", "16UC1"):
-        return (image >> 8).astype(np.uint8)
-    if encoding == "32FC1":
-        raise UnsupportedEncodingError(
-            "stereo matching needs intensity images (mono8/16, rgb8, bgr8, ...), got 32FC1"
-        )
-    return cv2.cvtColor(np.ascontiguousarray(to_rgb8(image, encoding)), cv2.COLOR_RGB2GRAY)
 
 
 def _multiple_of(n: int):  # type: ignore[no-untyped-def]
@@ -167,8 +154,7 @@ SPECS = [
         "hot_swap_every_steps",
     ),
     config_param(C, "inference_backend", "student inference", one_of("torch", "onnxruntime"), read_only=True),
-    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
-    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+    *MODEL_SPECS,
     ParamSpec("queue_depth", 2, "stereo pairs waiting for processing", positive, read_only=True),
 ]
 
@@ -177,6 +163,7 @@ class StereoMonoNode(PipelineNode):
     """See module docstring."""
 
     SPECS = SPECS
+    NO_PIPELINE = "no CameraInfo pair has arrived yet, so no model exists"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("stereo_mono_node", **kwargs)
@@ -193,7 +180,6 @@ class StereoMonoNode(PipelineNode):
         self._last_mode = ""
         self.frames_processed = 0
         self._timing = QualityEstimate(0.05)  # smoothed processing time per pair [ms]
-        self.model_path = Path(p["model_path"]) if p["model_path"] else None
         self.topics = {side: p[f"{side}_image_topic"] for side in ("left", "right")}
         self.info_topics = {side: p[f"{side}_info_topic"] for side in ("left", "right")}
         self.pairer = ApproximatePairer(int(p["pair_tolerance_s"] * 1e9))
@@ -323,9 +309,7 @@ class StereoMonoNode(PipelineNode):
                 raise rejected from exc
             if self.pipeline is None:
                 self.pipeline = pipeline
-                if self.model_path is not None and self.model_path.is_file():
-                    used = pipeline.load(self.model_path, fall_back=True)
-                    self.log_info(f"loaded model from {used} ({pipeline.trainer.steps} steps)")
+                self.load_model_at_start()
                 if self.params["learning"]:
                     self._start_learning()
             self._calibration_key = key
@@ -398,28 +382,6 @@ class StereoMonoNode(PipelineNode):
         rng.range = float(distance) if math.isfinite(distance) else math.inf
         self.pub_distance.publish(rng)
 
-    # -- persistence -------------------------------------------------------------------------------------
-    def save(self) -> Path:
-        """Save learner, replay, quality estimate and counters to ``model_path`` (atomic)."""
-        if self.model_path is None:
-            raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        if self.pipeline is None:
-            raise ValueError("nothing learned yet: no CameraInfo pair has arrived, so no model exists")
-        self.pipeline.save(self.model_path)
-        return self.model_path
-
-    def _srv_load(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        try:
-            if self.model_path is None:
-                raise ValueError("model_path is empty; set it to the checkpoint to load")
-            if self.pipeline is None:
-                raise ValueError("no CameraInfo pair yet; the model is loaded when the pipeline starts")
-            self.pipeline.load(self.model_path)
-            response.message, response.success = f"loaded {self.model_path}", True
-        except (OSError, ValueError, KeyError) as exc:
-            response.message, response.success = str(exc), False
-        return response
-
     # -- status ------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -441,13 +403,7 @@ class StereoMonoNode(PipelineNode):
             return
         super().close()
         self.worker.stop()
-        if self.pipeline is None:
-            return
-        self.pipeline.stop_learning()
-        if self.model_path is not None and self.params["save_on_shutdown"]:
-            start = time.monotonic()
-            path = self.save()
-            self.log_info(f"saved model to {path} in {time.monotonic() - start:.2f} s")
+        self.stop_and_save()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -43,7 +43,6 @@ import math
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,7 +58,7 @@ from robossl.online import TrainerConfig
 from robossl.pipelines.terrain.embedding import EmbeddingConfig
 from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig, microphone_config
 from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount, yaw_from_quaternion
-from robossl_ros.base import PipelineNode, deprioritise_threads
+from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
 from robossl_ros.conversions import (
     RejectedInput,
     audio_chunk,
@@ -173,8 +172,7 @@ SPECS = [
     ),
     ParamSpec("segment_every_n", 1, "segment every n-th image", positive),
     ParamSpec("queue_depth", 5000, "inputs waiting for the pipeline while it learns", positive, True),
-    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
-    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+    *MODEL_SPECS,
 ]
 
 
@@ -205,10 +203,7 @@ class TerrainNode(PipelineNode):
             segmentation_steps=p["segmentation_steps"],
         )
         self.mount = camera_mount(*[float(v) for v in p["camera_mount"]])
-        self.model_path = Path(p["model_path"]) if p["model_path"] else None
-        if self.model_path is not None and self.model_path.is_file():
-            used = self.pipeline.load(self.model_path, fall_back=True)  # a corrupt newest file: an older one
-            self.get_logger().info(f"loaded terrain model from {used}")
+        self.load_model_at_start("terrain model")
         self.topics = {name: p[f"{name}_topic"] for name in ("image", "camera_info", "audio", "odom")}
         self._camera_key: Any = None
         self.images_seen = 0
@@ -429,12 +424,6 @@ class TerrainNode(PipelineNode):
         }
 
     # -- persistence and status --------------------------------------------------------------------------
-    def save(self) -> Path:
-        """Save the pipeline's learned and buffered state to ``model_path`` (between two rounds)."""
-        if self.model_path is None:
-            raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        return self.pipeline.save(self.model_path)
-
     def status(self) -> dict[str, Any]:
         values = self.pipeline.status()
         values["labels_published"] = self.labels_published
@@ -448,11 +437,9 @@ class TerrainNode(PipelineNode):
         if self.closed:
             return
         super().close()
-        self.pipeline.stop_learning()
+        self.pipeline.stop_learning()  # after the round in progress
         self.ingest.stop(timeout=30.0)
-        if self.model_path is not None and self.params["save_on_shutdown"]:
-            path = self.save()
-            self.log_info(f"saved model to {path}")
+        self.stop_and_save()
 
 
 def main(args: list[str] | None = None) -> int:
