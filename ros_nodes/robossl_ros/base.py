@@ -1,8 +1,10 @@
 """What every robossl node shares: typed parameters, input accounting, diagnostics, a clean close.
 
 A node subclasses :class:`PipelineNode`, lists its parameters in ``SPECS``, converts messages with
-:mod:`robossl_ros.conversions`, delegates learning to a ``robossl.pipelines`` object, reports its own state
-in :meth:`status`, and saves its model in :meth:`close` (called once on shutdown, also after Ctrl-C).
+:mod:`robossl_ros.conversions`, delegates learning to a ``robossl.pipelines`` object (``self.pipeline``:
+start/stop learning, save/load, ``status()``), reports its own state in :meth:`status`, and saves its model
+in :meth:`close` (called once on shutdown, also after Ctrl-C). The model plumbing every pipeline node
+shares (``MODEL_SPECS``, load at start, ``~/save_model`` / ``~/load_model``, save on shutdown) lives here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -33,6 +36,13 @@ COMMON_SPECS: tuple[ParamSpec, ...] = (
         read_only=True,
     ),
 )
+
+
+MODEL_SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
+    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+)
+"""The persistence parameters of a node with a model (list them in the node's ``SPECS``)."""
 
 
 def deprioritise_threads(name: str, niceness: int = 10) -> int:
@@ -66,6 +76,7 @@ class PipelineNode(Node):
     """
 
     SPECS: Sequence[ParamSpec] = ()
+    NO_PIPELINE = "no model exists yet"  # why save/load fail while ``pipeline`` is None (node-specific)
 
     def __init__(self, node_name: str, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -74,6 +85,10 @@ class PipelineNode(Node):
         self._drop_logged: dict[tuple[str, str], float] = {}  # (topic, reason) -> last logged [s]
         self._drop_log_lock = threading.Lock()
         self._closed = False
+        self.pipeline: Any = None  # the robossl pipeline the node delegates to (None until it exists)
+        declared = {spec.name for spec in self.SPECS}
+        path = self.params["model_path"] if "model_path" in declared else ""
+        self.model_path: Path | None = Path(path) if path else None
         # Own callback group: diagnostics keep flowing while a heavy input callback runs.
         self.diagnostics_group = MutuallyExclusiveCallbackGroup()
         self.diagnostics = DiagnosticsPublisher(
@@ -118,13 +133,51 @@ class PipelineNode(Node):
     def on_parameter_change(self, name: str, value: Any) -> None:
         """Called after a run-time parameter change was accepted (override to react)."""
 
-    def save(self) -> Any:
-        """Save the node's model to its ``model_path`` and return the path (nodes with a model override).
+    def load_model_at_start(self, what: str = "model") -> None:
+        """Load ``model_path`` into the pipeline when that file exists; a corrupt newest file gives way to
+        its newest good older copy (:func:`robossl.online.checkpoint.load_latest_good`)."""
+        if self.pipeline is not None and self.model_path is not None and self.model_path.is_file():
+            used = self.pipeline.load(self.model_path, fall_back=True)
+            self.log_info(f"loaded {what} from {used} ({self.pipeline.trainer.steps} steps)")
+
+    def save(self) -> Path:
+        """Save the pipeline's model (between two training steps) to ``model_path`` and return the path.
 
         Raises:
             ValueError: when there is nothing to save or nowhere to save it (the reason is the message).
         """
-        raise ValueError(f"{self.get_name()} has no model to save")
+        if "model_path" not in {spec.name for spec in self.SPECS}:
+            raise ValueError(f"{self.get_name()} has no model to save")
+        if self.model_path is None:
+            raise ValueError("model_path is empty; set the model_path parameter to save the model")
+        if self.pipeline is None:
+            raise ValueError(f"nothing to save: {self.NO_PIPELINE}")
+        self.pipeline.save(self.model_path)
+        return self.model_path
+
+    def _srv_load(self, request: Any, response: Any) -> Any:
+        """``~/load_model`` (std_srvs/Trigger): load ``model_path`` through the trainer's lock (a training
+        step in progress finishes first), with the reason in the response on failure."""
+        try:
+            if self.model_path is None:
+                raise ValueError("model_path is empty; set it to the checkpoint to load")
+            if self.pipeline is None:
+                raise ValueError(f"{self.NO_PIPELINE}; the model is loaded when the pipeline starts")
+            self.pipeline.load(self.model_path)
+            response.message, response.success = f"loaded {self.model_path}", True
+        except (OSError, ValueError, KeyError) as exc:
+            response.message, response.success = str(exc), False
+        return response
+
+    def stop_and_save(self) -> None:
+        """Stop the pipeline's learning and, with ``save_on_shutdown``, save it (for :meth:`close`)."""
+        if self.pipeline is None:
+            return
+        self.pipeline.stop_learning()
+        if self.model_path is not None and self.params["save_on_shutdown"]:
+            start = time.monotonic()
+            path = self.save()
+            self.log_info(f"saved model to {path} in {time.monotonic() - start:.2f} s")
 
     def _srv_save(self, request: Any, response: Any) -> Any:
         """``~/save_model`` (std_srvs/Trigger): :meth:`save`, with the reason in the response on failure."""

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image, Imu
-from std_msgs.msg import Header, Int16MultiArray, MultiArrayDimension
+from std_msgs.msg import Float32MultiArray, Header, Int16MultiArray, MultiArrayDimension
 
-from robossl.data.bags.image_codec import array_to_image
+from robossl.data.bags.image_codec import UnsupportedEncodingError, array_to_image, to_rgb8
 from robossl.data.bags.messages import (
     TIME_SEC_MAX,
     AudioChunk,
@@ -308,3 +308,58 @@ def stereo_camera_infos(
         model = CameraModel(stamp_ns, frame, c.image_size[0], c.image_size[1], "plumb_bob", D, K, R, P)
         infos.append(camera_info_msg(model))
     return infos[0], infos[1]
+
+
+def grey8(image: np.ndarray, encoding: str) -> np.ndarray:
+    """A decoded image as (H, W) uint8 grey (an owning copy).
+
+    Raises:
+        UnsupportedEncodingError: for 32FC1, which holds no intensities to match.
+    """
+    if encoding == "mono8":
+        return np.array(image)
+    if encoding in ("mono16", "16UC1"):
+        return (image >> 8).astype(np.uint8)
+    if encoding == "32FC1":
+        raise UnsupportedEncodingError(
+            "stereo matching needs intensity images (mono8/16, rgb8, bgr8, ...), got 32FC1"
+        )
+    import cv2  # only the stereo node needs OpenCV here
+
+    return cv2.cvtColor(np.ascontiguousarray(to_rgb8(image, encoding)), cv2.COLOR_RGB2GRAY)
+
+
+def array_msg(values: np.ndarray, name: str, stamp_ns: int) -> Float32MultiArray:
+    """A 1-D Float32MultiArray whose dimension label carries the stamp: ``"<name>;stamp_ns=<T>"``."""
+    msg = Float32MultiArray()
+    msg.layout.dim = [
+        MultiArrayDimension(label=f"{name};stamp_ns={int(stamp_ns)}", size=len(values), stride=len(values))
+    ]
+    msg.data = np.asarray(values, dtype=np.float32).tolist()
+    return msg
+
+
+class ArrayLabelError(ValueError):
+    """A Float32MultiArray whose first dimension label is not ``"<name>;stamp_ns=<T>"`` (:func:`array_msg`)."""
+
+
+def array_stamp_ns(msg: Float32MultiArray) -> int:
+    """The stamp written by :func:`array_msg`.
+
+    Raises:
+        ArrayLabelError: no layout dimension, or its label has no integer ``stamp_ns=`` field.
+    """
+    if not msg.layout.dim:
+        raise ArrayLabelError(
+            "Float32MultiArray has no layout dimension to carry 'stamp_ns='; it was not made by "
+            "robossl_ros.har_node.array_msg (har_node's activity/scores and activity/embedding)"
+        )
+    label = msg.layout.dim[0].label
+    for part in label.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key == "stamp_ns":
+            try:
+                return int(value)
+            except ValueError:
+                raise ArrayLabelError(f"array label {label!r}: stamp_ns must be an integer [ns]") from None
+    raise ArrayLabelError(f"array label {label!r} has no stamp_ns field ('<name>;stamp_ns=<T>')")

@@ -40,23 +40,38 @@ import queue
 import threading
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from sensor_msgs.msg import Imu
-from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
+from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
 from robossl.online import TrainerConfig
 from robossl.pipelines.collossl import OnlineLearnerConfig
 from robossl.pipelines.collossl.pipeline import ColloSSLPipeline
-from robossl_ros.base import PipelineNode, deprioritise_threads
-from robossl_ros.conversions import imu_sample
-from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
+from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
+from robossl_ros.conversions import (  # noqa: F401  (array helpers re-exported for their users)
+    ArrayLabelError,
+    array_msg,
+    array_stamp_ns,
+    imu_sample,
+)
+from robossl_ros.params import (
+    ParamSpec,
+    config_param,
+    config_values,
+    in_range,
+    non_empty,
+    non_negative,
+    one_of,
+    positive,
+)
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS
 from robossl_ros.runtime import node_main
+
+L, T = OnlineLearnerConfig, TrainerConfig  # pipeline parameters take their defaults (one source)
 
 SPECS = [
     ParamSpec("imu_topics", ["imu_0/imu", "imu_1/imu"], "one Imu topic per device", non_empty, True),
@@ -65,23 +80,40 @@ SPECS = [
     ParamSpec(
         "class_names", ["class_0"], "activity names; their count sets the classifier size", non_empty, True
     ),
-    ParamSpec("sample_rate_hz", 50.0, "grid rate of aligned windows [Hz]", positive, read_only=True),
-    ParamSpec("window_s", 1.0, "window length [s]", in_range(0.1, 10.0), read_only=True),
-    ParamSpec("overlap_s", 0.5, "overlap of training windows [s]", in_range(0.0, 9.9), read_only=True),
+    config_param(L, "sample_rate_hz", "grid rate of aligned windows [Hz]", positive, True, group="learner"),
+    config_param(L, "window_s", "window length [s]", in_range(0.1, 10.0), True, group="learner"),
+    config_param(
+        L, "overlap_s", "overlap of training windows [s]", in_range(0.0, 9.9), True, group="learner"
+    ),
     ParamSpec("predict_every_s", 0.1, "prediction period in anchor time [s]", in_range(0.0, 10.0)),
-    ParamSpec("buffer_windows", 512, "replay capacity [windows]", positive, read_only=True),
-    ParamSpec("min_windows", 16, "windows before training starts", positive, read_only=True),
-    ParamSpec("batch_size", 32, "windows per training step", positive, read_only=True),
-    ParamSpec("policy", "closest", "device selection policy", one_of("closest", "all", "random"), True),
-    ParamSpec("cpu_fraction", 0.3, "share of one core the trainer may use", in_range(0.01, 1.0), True),
-    ParamSpec("hot_swap_every_steps", 10, "training steps between inference model updates", positive, True),
-    ParamSpec(
-        "train_steps_per_window",
-        0,
+    config_param(L, "buffer_windows", "replay capacity [windows]", positive, True, group="learner"),
+    config_param(L, "min_windows", "windows before training starts", positive, True, group="learner"),
+    config_param(L, "batch_size", "windows per training step", positive, True, group="learner"),
+    config_param(L, "learning_rate", "Adam learning rate", positive, True, group="learner"),
+    config_param(
+        L, "policy", "device selection policy", one_of("closest", "all", "random"), True, group="learner"
+    ),
+    config_param(
+        T, "cpu_fraction", "share of one core the trainer may use", in_range(0.01, 1.0), True, group="trainer"
+    ),
+    config_param(
+        T,
+        "publish_every_steps",
+        "training steps between inference model updates",
+        positive,
+        True,
+        "hot_swap_every_steps",
+        "trainer",
+    ),
+    config_param(
+        T,
+        "steps_per_input",
         "lock-step: training steps per aligned window, taken before the next input (0 = free-running "
         "trainer within cpu_fraction)",
         non_negative,
-        read_only=True,
+        True,
+        "train_steps_per_window",
+        "trainer",
     ),
     ParamSpec(
         "training_stall_warning_s",
@@ -89,45 +121,8 @@ SPECS = [
         "warn when no training step happened for this long [s] (0 = never)",
         non_negative,
     ),
-    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
-    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+    *MODEL_SPECS,
 ]
-
-
-def array_msg(values: np.ndarray, name: str, stamp_ns: int) -> Float32MultiArray:
-    """A 1-D Float32MultiArray whose dimension label carries the stamp: ``"<name>;stamp_ns=<T>"``."""
-    msg = Float32MultiArray()
-    msg.layout.dim = [
-        MultiArrayDimension(label=f"{name};stamp_ns={int(stamp_ns)}", size=len(values), stride=len(values))
-    ]
-    msg.data = np.asarray(values, dtype=np.float32).tolist()
-    return msg
-
-
-class ArrayLabelError(ValueError):
-    """A Float32MultiArray whose first dimension label is not ``"<name>;stamp_ns=<T>"`` (:func:`array_msg`)."""
-
-
-def array_stamp_ns(msg: Float32MultiArray) -> int:
-    """The stamp written by :func:`array_msg`.
-
-    Raises:
-        ArrayLabelError: no layout dimension, or its label has no integer ``stamp_ns=`` field.
-    """
-    if not msg.layout.dim:
-        raise ArrayLabelError(
-            "Float32MultiArray has no layout dimension to carry 'stamp_ns='; it was not made by "
-            "robossl_ros.har_node.array_msg (har_node's activity/scores and activity/embedding)"
-        )
-    label = msg.layout.dim[0].label
-    for part in label.split(";")[1:]:
-        key, _, value = part.partition("=")
-        if key == "stamp_ns":
-            try:
-                return int(value)
-            except ValueError:
-                raise ArrayLabelError(f"array label {label!r}: stamp_ns must be an integer [ns]") from None
-    raise ArrayLabelError(f"array label {label!r} has no stamp_ns field ('<name>;stamp_ns=<T>')")
 
 
 class HarNode(PipelineNode):
@@ -152,33 +147,17 @@ class HarNode(PipelineNode):
             )
         torch.set_num_threads(1)
         self.class_names = list(p["class_names"])
+        values = config_values(p, SPECS)
         self.config = OnlineLearnerConfig(
             device_names=tuple(names),
             anchor_device=p["anchor_device"],
             channels=6,
             num_classes=len(self.class_names),
-            sample_rate_hz=p["sample_rate_hz"],
-            window_s=p["window_s"],
-            overlap_s=p["overlap_s"],
-            buffer_windows=p["buffer_windows"],
-            min_windows=p["min_windows"],
-            batch_size=p["batch_size"],
-            policy=p["policy"],
+            **values["learner"],
         )
-        self.pipeline = ColloSSLPipeline(
-            self.config,
-            TrainerConfig(
-                batch_size=p["batch_size"],
-                min_samples=p["min_windows"],
-                cpu_fraction=p["cpu_fraction"],
-                publish_every_steps=p["hot_swap_every_steps"],
-                steps_per_input=p["train_steps_per_window"],
-            ),
-        )
-        self.model_path = Path(p["model_path"]) if p["model_path"] else None
-        if self.model_path is not None and self.model_path.is_file():
-            used = self.pipeline.load(self.model_path, fall_back=True)
-            self.get_logger().info(f"loaded model from {used} ({self.pipeline.trainer.steps} steps)")
+        trainer = TrainerConfig(batch_size=p["batch_size"], min_samples=p["min_windows"], **values["trainer"])
+        self.pipeline = ColloSSLPipeline(self.config, trainer)
+        self.load_model_at_start()
         self.topic_of = dict(zip(names, topics))
         self.anchor = p["anchor_device"]
         self._next_prediction_s: float | None = None
@@ -297,9 +276,8 @@ class HarNode(PipelineNode):
 
     def _stall_cause(self, now: float, limit: float, new_gap_windows: int) -> tuple[str, str]:
         """(kind, explanation) of a training stall; the explanation names devices, topics and parameters."""
-        trainer, learner = self.pipeline.trainer, self.pipeline.learner
-        if not trainer.running:
-            return "stopped", f"the trainer stopped ({trainer.last_error or 'not running'})"
+        if not self.pipeline.trainer.running:
+            return self.pipeline.stall_cause(new_gap_windows)
         starved = [name for name, last in self._last_sample_s.items() if now - last >= limit]
         if starved:
             counts = self.monitor.dropped_counts()
@@ -312,29 +290,9 @@ class HarNode(PipelineNode):
                 f"starved device: no usable sample for {limit:.0f} s from {details}; check that its driver "
                 "publishes and that the device is connected",
             )
-        if new_gap_windows > 0:
-            return (
-                "gaps",
-                f"{new_gap_windows} windows rejected for gaps longer than max_gap_s="
-                f"{self.config.max_gap_s} s in some device (a device streams slower than sample_rate_hz="
-                f"{self.config.sample_rate_hz} Hz or loses samples)",
-            )
-        if len(learner.replay) < self.config.min_windows:
-            waiting = learner.waiting_reason() if learner.stats["windows"] == 0 else ""
-            return (
-                "windows",
-                f"{len(learner.replay)} of min_windows={self.config.min_windows} windows collected"
-                + (f"; {waiting}" if waiting else ""),
-            )
-        return "unknown", f"the trainer runs with {len(learner.replay)} windows but made no step"
+        return self.pipeline.stall_cause(new_gap_windows)
 
     # -- persistence and status --------------------------------------------------------------------------
-    def save(self) -> Path:
-        """Save learner (weights, replay, streams, normalisation) and trainer counters to ``model_path``."""
-        if self.model_path is None:
-            raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        return self.pipeline.save(self.model_path)
-
     def status(self) -> dict[str, Any]:
         values = self.pipeline.status()
         trainer_error = values.pop("trainer_error", "")
@@ -362,10 +320,7 @@ class HarNode(PipelineNode):
             self._input_thread.join(timeout=10.0)
             if backlog:
                 self.log_info(f"stopped with {backlog} inputs not yet learnt from (lock-step backlog)")
-        self.pipeline.stop_learning()
-        if self.model_path is not None and self.params["save_on_shutdown"]:
-            self.save()
-            self.log_info(f"saved model to {self.model_path}")
+        self.stop_and_save()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -15,10 +15,18 @@ Example::
     params = NodeParams(node, SPECS)
     params["rate_hz"]            # 20.0, or the YAML value
     params.unknown_keys          # ["rat_hz"] when the YAML has a typo
+
+Parameters that configure a pipeline take their default from the pipeline's config dataclass, the one
+source of defaults (:func:`config_param`), and :func:`config_values` turns their values back into the nested
+dict the config's ``from_dict`` reads::
+
+    spec = config_param(StereoMonoConfig, "trainer.cpu_fraction", "share of one core", name="cpu_fraction")
+    StereoMonoConfig.from_dict(config_values(params, SPECS))   # {"trainer": {"cpu_fraction": ...}}
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +51,7 @@ class ParamSpec:
     description: str  # shown by `ros2 param describe`; include units
     check: Check | None = None  # returns a reason string when a value is invalid, None when valid
     read_only: bool = False  # True for values that only take effect at start-up (topics, sizes)
+    field: str = ""  # dotted path of the pipeline config field it sets ("" = a node-only parameter)
 
     def validate(self, value: Any) -> str | None:
         """Return why ``value`` is invalid for this parameter, or None when it is valid."""
@@ -55,6 +64,62 @@ class ParamSpec:
         elif not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             return f"{self.name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
         return self.check(value) if self.check is not None else None
+
+
+def config_default(config_type: type, path: str) -> Any:
+    """The default of the (nested) field ``path`` of the dataclass ``config_type``, as a ROS parameter
+    value (tuples become lists).
+
+    Raises:
+        ValueError: no such field, or a field without a default (the message names both).
+    """
+    kind: Any = config_type
+    value: Any = None
+    for part in path.split("."):
+        fields = {f.name: f for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else {}
+        if part not in fields:
+            raise ValueError(f"{config_type.__name__} has no field {path!r} (at {part!r})")
+        f = fields[part]
+        if f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            raise ValueError(f"{config_type.__name__}.{path} has no default; a node must declare its own")
+        kind = type(value)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def config_param(
+    config_type: type,
+    path: str,
+    description: str,
+    check: Check | None = None,
+    read_only: bool = False,
+    name: str = "",
+    group: str = "",
+) -> ParamSpec:
+    """A parameter for the config field ``path`` (dotted), its default taken from the dataclass;
+    ``name`` defaults to the last part of ``path``. With ``group`` the field is ``group.path`` in
+    :func:`config_values` (a node whose pipeline takes several configs, e.g. ``learner`` and ``trainer``)."""
+    default = config_default(config_type, path)
+    field = f"{group}.{path}" if group else path
+    return ParamSpec(name or path.rsplit(".", 1)[-1], default, description, check, read_only, field=field)
+
+
+def config_values(values: Any, specs: Sequence[ParamSpec]) -> dict[str, Any]:
+    """The nested dict ``{"trainer": {"cpu_fraction": 0.5}, ...}`` of the config fields ``specs`` set, with
+    values read from ``values[spec.name]`` (a :class:`NodeParams` or a plain dict)."""
+    nested: dict[str, Any] = {}
+    for spec in specs:
+        if not spec.field:
+            continue
+        *groups, leaf = spec.field.split(".")
+        target = nested
+        for group in groups:
+            target = target.setdefault(group, {})
+        target[leaf] = values[spec.name]
+    return nested
 
 
 class ParameterError(ValueError):

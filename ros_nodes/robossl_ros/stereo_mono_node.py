@@ -33,10 +33,8 @@ from __future__ import annotations
 import math
 import time
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -45,16 +43,31 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from stereo_msgs.msg import DisparityImage
 
-from robossl.data.bags.image_codec import UnsupportedEncodingError, to_rgb8
 from robossl.online import QualityEstimate
 from robossl.pipelines.stereo_mono.calibration import StereoCalibration
 from robossl.pipelines.stereo_mono.config import StereoMonoConfig
 from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline
 from robossl.pipelines.stereo_mono.switching import POLICIES, FlightMode
-from robossl_ros.base import PipelineNode, deprioritise_threads
-from robossl_ros.conversions import RejectedInput, camera_model, image_array, image_msg, stamp_msg
+from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
+from robossl_ros.conversions import (  # noqa: F401  (grey8 re-exported for its users)
+    RejectedInput,
+    camera_model,
+    grey8,
+    image_array,
+    image_msg,
+    stamp_msg,
+)
 from robossl_ros.pairing import ApproximatePairer
-from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, one_of, positive
+from robossl_ros.params import (
+    ParamSpec,
+    config_param,
+    config_values,
+    in_range,
+    non_empty,
+    non_negative,
+    one_of,
+    positive,
+)
 from robossl_ros.qos import RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
@@ -62,26 +75,11 @@ from robossl_ros.worker import LatestWorker
 LOCKSTEP_TIMEOUT_S = 120.0  # lock-step: longest wait for one pair's training steps before moving on
 
 
-def grey8(image: np.ndarray, encoding: str) -> np.ndarray:
-    """A decoded image as (H, W) uint8 grey (an owning copy).
-
-    Raises:
-        UnsupportedEncodingError: for 32FC1, which holds no intensities to match.
-    """
-    if encoding == "mono8":
-        return np.array(image)
-    if encoding in ("mono16", "16UC1"):
-        return (image >> 8).astype(np.uint8)
-    if encoding == "32FC1":
-        raise UnsupportedEncodingError(
-            "stereo matching needs intensity images (mono8/16, rgb8, bgr8, ...), got 32FC1"
-        )
-    return cv2.cvtColor(np.ascontiguousarray(to_rgb8(image, encoding)), cv2.COLOR_RGB2GRAY)
-
-
 def _multiple_of(n: int):  # type: ignore[no-untyped-def]
     return lambda v: None if v > 0 and v % n == 0 else f"must be a positive multiple of {n}, got {v}"
 
+
+C = StereoMonoConfig  # parameters that configure the pipeline take its defaults (one source)
 
 SPECS = [
     ParamSpec("left_image_topic", "left/image_raw", "left camera image", check=non_empty, read_only=True),
@@ -91,57 +89,72 @@ SPECS = [
     ParamSpec(
         "pair_tolerance_s", 0.005, "largest left/right stamp difference of a pair [s]", in_range(0.0, 1.0)
     ),
-    ParamSpec(
-        "rectified_width", 376, "rectified width [px], height keeps the aspect (0 = raw)", non_negative, True
+    config_param(
+        C, "rectified_width", "rectified width [px], height keeps the aspect (0 = raw)", non_negative, True
     ),
-    ParamSpec("student_width", 160, "student input width [px]", _multiple_of(32), read_only=True),
-    ParamSpec("student_height", 128, "student input height [px]", _multiple_of(32), read_only=True),
-    ParamSpec("student_channels", 0.5, "student channel multiplier", in_range(0.125, 4.0), read_only=True),
-    ParamSpec("num_disparities", 32, "SGBM disparity range [px]", _multiple_of(16), read_only=True),
-    ParamSpec(
-        "block_size", 5, "SGBM window side [px], odd", lambda v: None if v % 2 else "must be odd", True
+    config_param(
+        C, "student.input_width", "student input width [px]", _multiple_of(32), True, "student_width"
     ),
-    ParamSpec("policy", "persistent", "switching policy", check=one_of(*POLICIES), read_only=True),
-    ParamSpec(
-        "min_learning_frames", 100, "labelled frames before mono may fly", non_negative, read_only=True
+    config_param(
+        C, "student.input_height", "student input height [px]", _multiple_of(32), True, "student_height"
     ),
-    ParamSpec("quality_enter", 0.2, "mono AbsRel below which mono takes over", positive, read_only=True),
-    ParamSpec("quality_exit", 0.3, "mono AbsRel above which stereo takes back", positive, read_only=True),
-    ParamSpec(
-        "imminent_distance_m",
-        1.15,
+    config_param(
+        C, "student.width", "student channel multiplier", in_range(0.125, 4.0), True, "student_channels"
+    ),
+    config_param(C, "sgbm.num_disparities", "SGBM disparity range [px]", _multiple_of(16), read_only=True),
+    config_param(
+        C, "sgbm.block_size", "SGBM window side [px], odd", lambda v: None if v % 2 else "must be odd", True
+    ),
+    config_param(C, "switching.policy", "switching policy", check=one_of(*POLICIES), read_only=True),
+    config_param(
+        C, "switching.min_learning_frames", "labelled frames before mono may fly", non_negative, True
+    ),
+    config_param(C, "switching.quality_enter", "mono AbsRel below which mono takes over", positive, True),
+    config_param(C, "switching.quality_exit", "mono AbsRel above which stereo takes back", positive, True),
+    config_param(
+        C,
+        "switching.imminent_distance_m",
         "stereo distance forcing stereo when mono reads farther [m]; >= avoid_distance_m",
         positive,
         read_only=True,
     ),
-    ParamSpec("release_distance_m", 1.4, "stereo distance releasing mono [m]", positive, read_only=True),
-    ParamSpec("avoid_distance_m", 1.0, "the controller's avoidance distance [m]", positive, read_only=True),
+    config_param(C, "switching.release_distance_m", "stereo distance releasing mono [m]", positive, True),
+    config_param(C, "switching.avoid_distance_m", "the controller's avoidance distance [m]", positive, True),
     ParamSpec("learning", True, "add labelled frames and train online"),
-    ParamSpec(
-        "min_confident_fraction", 0.05, "frames with fewer confident pixels are not learned", in_range(0, 1)
+    config_param(
+        C,
+        "min_confident_fraction",
+        "frames with fewer confident pixels are not learned",
+        in_range(0, 1),
     ),
-    ParamSpec("replay_capacity", 200, "replay buffer size [frames]", positive, read_only=True),
-    ParamSpec(
-        "replay_policy", "reservoir", "replay policy", one_of("reservoir", "diversity"), read_only=True
+    config_param(C, "replay_capacity", "replay buffer size [frames]", positive, read_only=True),
+    config_param(C, "replay_policy", "replay policy", one_of("reservoir", "diversity"), read_only=True),
+    config_param(C, "learner.learning_rate", "AdamW learning rate of the student", positive, read_only=True),
+    config_param(
+        C, "trainer.cpu_fraction", "share of one core the trainer may use", in_range(0.01, 1.0), True
     ),
-    ParamSpec(
-        "cpu_fraction", 0.5, "share of one core the trainer may use", in_range(0.01, 1.0), read_only=True
+    config_param(
+        C, "trainer.batch_size", "training batch [frames]; training starts at this many", positive, True
     ),
-    ParamSpec("batch_size", 8, "training batch [frames]", positive, read_only=True),
-    ParamSpec(
-        "train_steps_per_input",
-        0,
+    config_param(
+        C,
+        "trainer.steps_per_input",
         "lock-step learning: exactly this many training steps per processed pair, trained before the next "
         "pair (0 = free-running trainer limited by cpu_fraction)",
         non_negative,
         read_only=True,
+        name="train_steps_per_input",
     ),
-    ParamSpec("hot_swap_every_steps", 20, "training steps between inference model updates", positive, True),
-    ParamSpec(
-        "inference_backend", "torch", "student inference", one_of("torch", "onnxruntime"), read_only=True
+    config_param(
+        C,
+        "trainer.publish_every_steps",
+        "training steps between inference model updates",
+        positive,
+        True,
+        "hot_swap_every_steps",
     ),
-    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
-    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+    config_param(C, "inference_backend", "student inference", one_of("torch", "onnxruntime"), read_only=True),
+    *MODEL_SPECS,
     ParamSpec("queue_depth", 2, "stereo pairs waiting for processing", positive, read_only=True),
 ]
 
@@ -150,42 +163,15 @@ class StereoMonoNode(PipelineNode):
     """See module docstring."""
 
     SPECS = SPECS
+    NO_PIPELINE = "no CameraInfo pair has arrived yet, so no model exists"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("stereo_mono_node", **kwargs)
         p = self.params
         torch.set_num_threads(1)
-        self.config = StereoMonoConfig.from_dict(
-            {
-                "sgbm": {"num_disparities": p["num_disparities"], "block_size": p["block_size"]},
-                "student": {
-                    "input_height": p["student_height"],
-                    "input_width": p["student_width"],
-                    "width": p["student_channels"],
-                },
-                "trainer": {
-                    "batch_size": p["batch_size"],
-                    "min_samples": p["batch_size"],
-                    "cpu_fraction": p["cpu_fraction"],
-                    "publish_every_steps": p["hot_swap_every_steps"],
-                    "steps_per_input": p["train_steps_per_input"],
-                },
-                "switching": {
-                    "policy": p["policy"],
-                    "min_learning_frames": p["min_learning_frames"],
-                    "quality_enter": p["quality_enter"],
-                    "quality_exit": p["quality_exit"],
-                    "imminent_distance_m": p["imminent_distance_m"],
-                    "release_distance_m": p["release_distance_m"],
-                    "avoid_distance_m": p["avoid_distance_m"],
-                },
-                "rectified_width": p["rectified_width"],
-                "replay_capacity": p["replay_capacity"],
-                "replay_policy": p["replay_policy"],
-                "min_confident_fraction": p["min_confident_fraction"],
-                "inference_backend": p["inference_backend"],
-            }
-        )
+        values = config_values(p, SPECS)
+        values["trainer"]["min_samples"] = p["batch_size"]  # training starts with the first full batch
+        self.config = StereoMonoConfig.from_dict(values)
         self.pipeline: StereoMonoPipeline | None = None
         self._calibration_key: Any = None
         self._rejected_calibration: tuple[Any, RejectedInput] | None = None  # (key, why) of a bad pair
@@ -194,7 +180,6 @@ class StereoMonoNode(PipelineNode):
         self._last_mode = ""
         self.frames_processed = 0
         self._timing = QualityEstimate(0.05)  # smoothed processing time per pair [ms]
-        self.model_path = Path(p["model_path"]) if p["model_path"] else None
         self.topics = {side: p[f"{side}_image_topic"] for side in ("left", "right")}
         self.info_topics = {side: p[f"{side}_info_topic"] for side in ("left", "right")}
         self.pairer = ApproximatePairer(int(p["pair_tolerance_s"] * 1e9))
@@ -231,6 +216,8 @@ class StereoMonoNode(PipelineNode):
             self.pairer.tolerance_ns = int(value * 1e9)
         elif name == "learning" and self.pipeline is not None:
             self._start_learning() if value else self.pipeline.stop_learning()
+        elif name == "min_confident_fraction":
+            self.config.min_confident_fraction = value  # the pipeline reads its config every frame
 
     def _start_learning(self) -> None:
         assert self.pipeline is not None
@@ -322,9 +309,7 @@ class StereoMonoNode(PipelineNode):
                 raise rejected from exc
             if self.pipeline is None:
                 self.pipeline = pipeline
-                if self.model_path is not None and self.model_path.is_file():
-                    used = pipeline.load(self.model_path, fall_back=True)
-                    self.log_info(f"loaded model from {used} ({pipeline.trainer.steps} steps)")
+                self.load_model_at_start()
                 if self.params["learning"]:
                     self._start_learning()
             self._calibration_key = key
@@ -397,28 +382,6 @@ class StereoMonoNode(PipelineNode):
         rng.range = float(distance) if math.isfinite(distance) else math.inf
         self.pub_distance.publish(rng)
 
-    # -- persistence -------------------------------------------------------------------------------------
-    def save(self) -> Path:
-        """Save learner, replay, quality estimate and counters to ``model_path`` (atomic)."""
-        if self.model_path is None:
-            raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        if self.pipeline is None:
-            raise ValueError("nothing learned yet: no CameraInfo pair has arrived, so no model exists")
-        self.pipeline.save(self.model_path)
-        return self.model_path
-
-    def _srv_load(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        try:
-            if self.model_path is None:
-                raise ValueError("model_path is empty; set it to the checkpoint to load")
-            if self.pipeline is None:
-                raise ValueError("no CameraInfo pair yet; the model is loaded when the pipeline starts")
-            self.pipeline.load(self.model_path)
-            response.message, response.success = f"loaded {self.model_path}", True
-        except (OSError, ValueError, KeyError) as exc:
-            response.message, response.success = str(exc), False
-        return response
-
     # -- status ------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -440,13 +403,7 @@ class StereoMonoNode(PipelineNode):
             return
         super().close()
         self.worker.stop()
-        if self.pipeline is None:
-            return
-        self.pipeline.stop_learning()
-        if self.model_path is not None and self.params["save_on_shutdown"]:
-            start = time.monotonic()
-            path = self.save()
-            self.log_info(f"saved model to {path} in {time.monotonic() - start:.2f} s")
+        self.stop_and_save()
 
 
 def main(args: list[str] | None = None) -> int:

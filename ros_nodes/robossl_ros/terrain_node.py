@@ -42,7 +42,7 @@ import json
 import math
 import threading
 import time
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -55,9 +55,10 @@ from std_srvs.srv import Trigger
 
 from robossl.data.bags.image_codec import to_rgb8
 from robossl.online import TrainerConfig
-from robossl.pipelines.terrain.pipeline import TerrainPipeline, microphone_config
+from robossl.pipelines.terrain.embedding import EmbeddingConfig
+from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig, microphone_config
 from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount, yaw_from_quaternion
-from robossl_ros.base import PipelineNode, deprioritise_threads
+from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
 from robossl_ros.conversions import (
     RejectedInput,
     audio_chunk,
@@ -66,7 +67,15 @@ from robossl_ros.conversions import (
     image_array,
     image_msg,
 )
-from robossl_ros.params import ParamSpec, in_range, non_empty, non_negative, positive
+from robossl_ros.params import (
+    ParamSpec,
+    config_param,
+    config_values,
+    in_range,
+    non_empty,
+    non_negative,
+    positive,
+)
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
@@ -103,6 +112,8 @@ def _mount(value: list[float]) -> str | None:
     return None if len(value) == 3 else f"must be [x_m, z_m, pitch_down_deg], got {value}"
 
 
+P = TerrainPipelineConfig  # pipeline parameters take their defaults (one source)
+
 SPECS = [
     ParamSpec("image_topic", "camera/image_raw", "camera image", non_empty, read_only=True),
     ParamSpec("camera_info_topic", "camera/camera_info", "camera intrinsics", non_empty, read_only=True),
@@ -111,19 +122,46 @@ SPECS = [
     ParamSpec(
         "camera_mount", [0.3, 0.5, 30.0], "camera on the base: [x m, z m, pitch down deg]", _mount, True
     ),
-    ParamSpec("num_clusters", 4, "terrain clusters (0 = choose by silhouette)", in_range(0, 254), True),
-    ParamSpec("sample_rate", 16000, "audio sample rate [Hz]", positive, read_only=True),
-    ParamSpec("min_clips", 64, "audio clips before the first embedding", positive, read_only=True),
-    ParamSpec(
+    config_param(
+        P,
+        "num_clusters",
+        "terrain clusters (0 = choose by silhouette)",
+        in_range(0, 254),
+        True,
+        group="pipeline",
+    ),
+    config_param(P, "sample_rate", "audio sample rate [Hz]", positive, True, group="pipeline"),
+    config_param(P, "min_clips", "audio clips before the first embedding", positive, True, group="pipeline"),
+    config_param(P, "max_clips", "audio clips kept (oldest dropped)", positive, True, group="pipeline"),
+    config_param(
+        P, "max_images", "images kept for labelling (oldest dropped)", positive, True, group="pipeline"
+    ),
+    config_param(
+        P,
         "label_horizon_s",
-        10.0,
         "tracks driven up to this long after an image are painted into it [s]",
         positive,
-        read_only=True,
+        True,
+        group="pipeline",
+    ),
+    config_param(
+        P,
+        "embedding.learning_rate",
+        "Adam learning rate of the audio embedding",
+        positive,
+        True,
+        "embedding_learning_rate",
+        "pipeline",
     ),
     ParamSpec("embedding_steps", 5, "embedding steps per learning round", non_negative),
     ParamSpec("segmentation_steps", 5, "segmentation steps per learning round", non_negative),
-    ParamSpec("cpu_fraction", 0.3, "share of one core learning may use", in_range(0.01, 1.0)),
+    config_param(
+        TrainerConfig,
+        "cpu_fraction",
+        "share of one core learning may use",
+        in_range(0.01, 1.0),
+        group="trainer",
+    ),
     ParamSpec(
         "images_per_round",
         0,
@@ -134,8 +172,7 @@ SPECS = [
     ),
     ParamSpec("segment_every_n", 1, "segment every n-th image", positive),
     ParamSpec("queue_depth", 5000, "inputs waiting for the pipeline while it learns", positive, True),
-    ParamSpec("model_path", "", "checkpoint file ('' = no persistence)", read_only=True),
-    ParamSpec("save_on_shutdown", True, "save the model to model_path on shutdown"),
+    *MODEL_SPECS,
 ]
 
 
@@ -155,22 +192,18 @@ class TerrainNode(PipelineNode):
         torch.set_num_threads(1)
         # A checkpoint waits for the current learning round (the pipeline saves under its trainer's lock);
         # segmentation does not: it runs the network the pipeline published at the end of the last round.
+        values = config_values(p, SPECS)
+        learner = values["pipeline"]
+        learner["num_clusters"] = learner["num_clusters"] or None  # 0: choose k by silhouette
+        learner["embedding"] = replace(EmbeddingConfig(), **learner["embedding"])
         self.pipeline = TerrainPipeline(
-            microphone_config(
-                p["sample_rate"],
-                num_clusters=p["num_clusters"] or None,
-                min_clips=p["min_clips"],
-                label_horizon_s=p["label_horizon_s"],
-            ),
-            trainer=TrainerConfig(cpu_fraction=p["cpu_fraction"], torch_threads=1),
+            microphone_config(learner.pop("sample_rate"), **learner),
+            trainer=TrainerConfig(torch_threads=1, **values["trainer"]),
             embedding_steps=p["embedding_steps"],
             segmentation_steps=p["segmentation_steps"],
         )
         self.mount = camera_mount(*[float(v) for v in p["camera_mount"]])
-        self.model_path = Path(p["model_path"]) if p["model_path"] else None
-        if self.model_path is not None and self.model_path.is_file():
-            used = self.pipeline.load(self.model_path, fall_back=True)  # a corrupt newest file: an older one
-            self.get_logger().info(f"loaded terrain model from {used}")
+        self.load_model_at_start("terrain model")
         self.topics = {name: p[f"{name}_topic"] for name in ("image", "camera_info", "audio", "odom")}
         self._camera_key: Any = None
         self.images_seen = 0
@@ -391,12 +424,6 @@ class TerrainNode(PipelineNode):
         }
 
     # -- persistence and status --------------------------------------------------------------------------
-    def save(self) -> Path:
-        """Save the pipeline's learned and buffered state to ``model_path`` (between two rounds)."""
-        if self.model_path is None:
-            raise ValueError("model_path is empty; set the model_path parameter to save the model")
-        return self.pipeline.save(self.model_path)
-
     def status(self) -> dict[str, Any]:
         values = self.pipeline.status()
         values["labels_published"] = self.labels_published
@@ -410,11 +437,9 @@ class TerrainNode(PipelineNode):
         if self.closed:
             return
         super().close()
-        self.pipeline.stop_learning()
+        self.pipeline.stop_learning()  # after the round in progress
         self.ingest.stop(timeout=30.0)
-        if self.model_path is not None and self.params["save_on_shutdown"]:
-            path = self.save()
-            self.log_info(f"saved model to {path}")
+        self.stop_and_save()
 
 
 def main(args: list[str] | None = None) -> int:

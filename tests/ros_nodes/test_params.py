@@ -70,3 +70,21 @@ def test_node_params_reject_bad_values_and_report_unknown_yaml_keys(tmp_path: Pa
         wrong_type.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+def test_config_params_take_their_defaults_from_the_config_dataclass() -> None:
+    from robossl.pipelines.stereo_mono.config import StereoMonoConfig
+    from robossl_ros.params import config_default, config_param, config_values
+
+    spec = config_param(StereoMonoConfig, "trainer.cpu_fraction", "share", name="cpu_fraction")
+    assert (spec.name, spec.default, spec.field) == ("cpu_fraction", 0.5, "trainer.cpu_fraction")
+    assert config_param(StereoMonoConfig, "replay_capacity", "size").name == "replay_capacity"
+    values = config_values({"cpu_fraction": 0.25, "other": 1}, [spec, ParamSpec("other", 1, "node only")])
+    assert values == {"trainer": {"cpu_fraction": 0.25}}
+    assert StereoMonoConfig.from_dict(values).trainer.cpu_fraction == 0.25
+    with pytest.raises(
+        ValueError, match=r"StereoMonoConfig has no field 'trainer.cpu_fractio' \(at 'cpu_fractio'\)"
+    ):
+        config_default(StereoMonoConfig, "trainer.cpu_fractio")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['cpu_fractio'\] in stereo_mono.trainer"):
+        StereoMonoConfig.from_dict({"trainer": {"cpu_fractio": 0.25}})

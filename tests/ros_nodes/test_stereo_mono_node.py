@@ -66,6 +66,7 @@ def test_stereo_mono_node_end_to_end(tmp_path: Path) -> None:
             "replay_capacity": 16,
             "cpu_fraction": 0.5,
             "student_channels": 0.25,
+            "rectified_width": 376,  # half the EuRoC width (the default, 0, keeps the raw 752)
             "diagnostics_period_s": 0.5,
             "queue_depth": 50,  # the test asserts that every good pair is processed
         },

@@ -131,6 +131,29 @@ class ColloSSLPipeline:
         """
         return self.trainer.load(os.fspath(path), fall_back=fall_back)
 
+    def stall_cause(self, new_gap_windows: int = 0) -> tuple[str, str]:
+        """(kind, explanation) of why the trainer makes no step, as far as learning can tell: a stopped
+        trainer, ``new_gap_windows`` windows rejected for gaps since the last step, too few windows yet.
+        The explanation names the parameters to look at."""
+        trainer, learner, config = self.trainer, self.learner, self.config
+        if not trainer.running:
+            return "stopped", f"the trainer stopped ({trainer.last_error or 'not running'})"
+        if new_gap_windows > 0:
+            return (
+                "gaps",
+                f"{new_gap_windows} windows rejected for gaps longer than max_gap_s={config.max_gap_s} s in "
+                f"some device (a device streams slower than sample_rate_hz={config.sample_rate_hz} Hz or "
+                "loses samples)",
+            )
+        if len(learner.replay) < config.min_windows:
+            waiting = learner.waiting_reason() if learner.stats["windows"] == 0 else ""
+            return (
+                "windows",
+                f"{len(learner.replay)} of min_windows={config.min_windows} windows collected"
+                + (f"; {waiting}" if waiting else ""),
+            )
+        return "unknown", f"the trainer runs with {len(learner.replay)} windows but made no step"
+
     # -- status ----------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Diagnostic values: replay fill, windows, training counters, last loss (JSON-friendly)."""

@@ -240,4 +240,4 @@ class DeviceNormalizer:
         self.std = {k: np.asarray(v, dtype=np.float32) for k, v in state["std"].items()}
 
 
-WindowConfig = RecordingWindowConfig  # the name docs/collossl.md shows (robossl.data.datasets.borealtc has its own)
+WindowConfig = RecordingWindowConfig  # the name docs/collossl.md shows (datasets.borealtc has its own)

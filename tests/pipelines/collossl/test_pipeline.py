@@ -86,3 +86,17 @@ def test_save_and_load_round_trip_continues_identically(tmp_path) -> None:
     assert restored.trainer.steps == 3 and restored.learner.stats == pipeline.learner.stats
     a, b = pipeline.trainer.train_steps(2), restored.trainer.train_steps(2)
     assert [m["loss"] for m in a] == pytest.approx([m["loss"] for m in b])
+
+
+def test_stall_cause_names_what_blocks_training() -> None:
+    pipeline = _pipeline()
+    assert pipeline.stall_cause()[0] == "stopped"
+    pipeline.start_learning()
+    try:
+        _feed(pipeline, seconds=2.0)  # 3 windows of min_windows=8
+        kind, text = pipeline.stall_cause()
+        assert kind == "windows" and "of min_windows=8 windows collected" in text
+        kind, text = pipeline.stall_cause(new_gap_windows=2)
+        assert kind == "gaps" and "2 windows rejected for gaps longer than max_gap_s=0.1 s" in text
+    finally:
+        pipeline.stop_learning()
