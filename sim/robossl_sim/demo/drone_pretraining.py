@@ -39,9 +39,12 @@ ROOM_GAP_S = 10.0  # stamps of consecutive rooms' flights are this far apart, se
 class DronePretrainConfig:
     """Offline pretraining of the student before the live stage (training rooms only)."""
 
-    rooms: int = 24  # training rooms flown on stereo and recorded: DroneRoom(0 .. rooms - 1, "train")
+    # Measured on held-out rooms 0-5 with the pretrained student frozen (mean share of frames on mono /
+    # AbsRel against ground truth): 24 rooms x 1000 steps 0.50 / 0.274, 48 x 1000 0.50 / 0.266,
+    # 48 x 2000 0.60 / 0.227. The steps matter; recording rooms is cheap (about a second per room).
+    rooms: int = 48  # training rooms flown on stereo and recorded: DroneRoom(0 .. rooms - 1, "train")
     seconds_per_room: float = 20.0  # simulated seconds flown per room
-    steps: int = 1000  # optimisation steps on the recorded log
+    steps: int = 2000  # optimisation steps on the recorded log
     # AdamW learning rate at the first step, cosine-decayed to ~0 at the last (a lower held-out error than
     # the constant online rate for the same steps); the checkpoint keeps the learner's own online rate
     peak_learning_rate: float = 2e-3
