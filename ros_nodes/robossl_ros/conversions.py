@@ -16,6 +16,7 @@ laid out as documented in docs/logs.md.
 from __future__ import annotations
 
 import array
+import math
 from typing import Any
 
 import numpy as np
@@ -363,3 +364,45 @@ def array_stamp_ns(msg: Float32MultiArray) -> int:
             except ValueError:
                 raise ArrayLabelError(f"array label {label!r}: stamp_ns must be an integer [ns]") from None
     raise ArrayLabelError(f"array label {label!r} has no stamp_ns field ('<name>;stamp_ns=<T>')")
+
+
+def disparity_image_msg(
+    disparity: np.ndarray,
+    stamp_ns: int,
+    frame_id: str,
+    focal_px: float,
+    baseline_m: float,
+    disparity_range: tuple[float, float],
+) -> Any:
+    """stereo_msgs/DisparityImage of ``(H, W)`` float32 disparities [px] (NaN = invalid, written as
+    ``min_disparity - 1``); ``disparity_range`` is (min, max) searched, pixels."""
+    from stereo_msgs.msg import DisparityImage
+
+    msg = DisparityImage()
+    msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
+    low, high = float(disparity_range[0]), float(disparity_range[1])
+    invalid = np.nan_to_num(disparity, nan=low - 1.0).astype(np.float32)
+    msg.image = image_msg(invalid, "32FC1", stamp_ns, frame_id)
+    msg.f, msg.t = float(focal_px), float(baseline_m)
+    msg.min_disparity, msg.max_disparity = low, high
+    msg.delta_d = 1.0 / 16.0  # SGBM's sub-pixel step
+    msg.valid_window.width, msg.valid_window.height = disparity.shape[1], disparity.shape[0]
+    return msg
+
+
+def range_msg(
+    distance_m: float,
+    stamp_ns: int,
+    frame_id: str,
+    field_of_view: float,
+    limits_m: tuple[float, float],
+) -> Any:
+    """sensor_msgs/Range (infrared) of a distance ahead [m] (NaN/inf: +inf, nothing in range);
+    ``field_of_view`` in radians, ``limits_m`` the (min, max) range."""
+    from sensor_msgs.msg import Range
+
+    msg = Range(radiation_type=Range.INFRARED, field_of_view=float(field_of_view))
+    msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
+    msg.min_range, msg.max_range = float(limits_m[0]), float(limits_m[1])
+    msg.range = float(distance_m) if math.isfinite(distance_m) else math.inf
+    return msg

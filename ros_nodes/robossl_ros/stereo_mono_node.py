@@ -52,10 +52,11 @@ from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
 from robossl_ros.conversions import (  # noqa: F401  (grey8 re-exported for its users)
     RejectedInput,
     camera_model,
+    disparity_image_msg,
     grey8,
     image_array,
     image_msg,
-    stamp_msg,
+    range_msg,
 )
 from robossl_ros.pairing import ApproximatePairer
 from robossl_ros.params import (
@@ -342,7 +343,7 @@ class StereoMonoNode(PipelineNode):
         if out.mode.value != self._last_mode:  # before the outputs: a reader of this frame sees its mode
             self._last_mode = out.mode.value
             self.pub_mode.publish(String(data=out.mode.value))
-        self._publish(stamp_ns, frame_id, out.disparity, mono, out.active_distance, pipeline)
+        self._publish(stamp_ns, frame_id, out, mono, pipeline)
         self.frames_processed += 1
         self._timing.update((time.perf_counter() - started) * 1e3)
         if lockstep and not pipeline.trainer.wait_until_trained(LOCKSTEP_TIMEOUT_S):
@@ -354,33 +355,18 @@ class StereoMonoNode(PipelineNode):
             )
 
     def _publish(
-        self,
-        stamp_ns: int,
-        frame_id: str,
-        disparity: np.ndarray,
-        mono: np.ndarray,
-        distance: float,
-        geometry: StereoMonoPipeline,
+        self, stamp_ns: int, frame_id: str, out: Any, mono: np.ndarray, geometry: StereoMonoPipeline
     ) -> None:
-        sgbm = self.config.sgbm
-        msg = DisparityImage()
-        msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
-        min_d = float(sgbm.min_disparity)
-        invalid = np.nan_to_num(disparity, nan=min_d - 1.0).astype(np.float32)
-        msg.image = image_msg(invalid, "32FC1", stamp_ns, frame_id)
-        msg.f, msg.t = geometry.focal_px, geometry.baseline_m
-        msg.min_disparity, msg.max_disparity = min_d, min_d + sgbm.num_disparities
-        msg.delta_d = 1.0 / 16.0
-        msg.valid_window.width, msg.valid_window.height = disparity.shape[1], disparity.shape[0]
-        self.pub_disparity.publish(msg)
+        sgbm, focal = self.config.sgbm, geometry.focal_px
+        searched = (sgbm.min_disparity, sgbm.min_disparity + sgbm.num_disparities)
+        disparity = out.disparity
+        self.pub_disparity.publish(
+            disparity_image_msg(disparity, stamp_ns, frame_id, focal, geometry.baseline_m, searched)
+        )
         self.pub_depth.publish(image_msg(mono.astype(np.float32), "32FC1", stamp_ns, frame_id))
-        window = self.config.flight_window
-        fov = 2 * math.atan(0.5 * window * disparity.shape[1] / geometry.focal_px)
-        rng = Range(radiation_type=Range.INFRARED, field_of_view=float(fov))
-        rng.header.stamp, rng.header.frame_id = stamp_msg(stamp_ns), frame_id
-        rng.min_range, rng.max_range = sgbm.min_depth_m, sgbm.max_depth_m
-        rng.range = float(distance) if math.isfinite(distance) else math.inf
-        self.pub_distance.publish(rng)
+        fov = 2 * math.atan(0.5 * self.config.flight_window * disparity.shape[1] / focal)
+        limits = (sgbm.min_depth_m, sgbm.max_depth_m)
+        self.pub_distance.publish(range_msg(out.active_distance, stamp_ns, frame_id, fov, limits))
 
     # -- status ------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -25,8 +25,8 @@ round) it publishes ``terrain/clusters`` with ``images_seen``. A publisher that 
 reach the images it sent before sending more gets the same learning per image however fast the CPU is (a
 slower machine only takes longer). The round waits until the audio and odometry sent before the image have
 arrived (DDS does not keep the order between topics): until the newest audio chunk ends, and the newest
-pose lies, less than one chunk / pose interval before the image's stamp, or ``LOCKSTEP_SETTLE_S`` at most
-(counted as ``lockstep_settle_timeouts``).
+pose lies, less than one chunk / pose interval before the image's stamp, or 2 s at most (counted as
+``lockstep_settle_timeouts``); see :mod:`robossl_ros.lockstep`.
 
 The model is loaded from ``model_path`` at start when that file exists (e.g. a checkpoint pretrained
 offline from logs with :func:`robossl.pipelines.terrain.replay.feed_bag`; same format as the node saves).
@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -67,6 +65,7 @@ from robossl_ros.conversions import (
     image_array,
     image_msg,
 )
+from robossl_ros.lockstep import LockstepRounds
 from robossl_ros.params import (
     ParamSpec,
     config_param,
@@ -79,33 +78,6 @@ from robossl_ros.params import (
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS, SENSOR_QOS, STATUS_QOS
 from robossl_ros.runtime import node_main
 from robossl_ros.worker import LatestWorker
-
-LOCKSTEP_SETTLE_S = 2.0  # wall seconds a lock-step round waits for the inputs stamped up to its image
-
-
-class _InputReach:
-    """How far in time the ingested audio and poses reach, seconds (lock-step rounds wait for it)."""
-
-    def __init__(self) -> None:
-        self.audio_until = self.pose_until = -math.inf  # end of the newest chunk, time of the newest pose
-        self.audio_chunk_s = self.pose_gap_s = 0.0  # length of that chunk, interval before that pose
-
-    def audio(self, start: float, duration: float) -> None:
-        self.audio_until, self.audio_chunk_s = start + duration, duration
-
-    def pose(self, t: float) -> None:
-        if math.isfinite(self.pose_until):
-            self.pose_gap_s = t - self.pose_until
-        self.pose_until = t
-
-    def covers(self, t: float) -> bool:
-        """Whether the chunk and the pose a publisher sends last before an image stamped ``t`` are in:
-        the next chunk would end, and the next pose lie, after ``t``."""
-        margin = 1e-6
-        return (
-            self.audio_until > t - self.audio_chunk_s + margin
-            and self.pose_until > t - self.pose_gap_s + margin
-        )
 
 
 def _mount(value: list[float]) -> str | None:
@@ -230,10 +202,10 @@ class TerrainNode(PipelineNode):
         self.create_service(
             Trigger, "~/save_model", self._srv_save, callback_group=MutuallyExclusiveCallbackGroup()
         )
-        self.lockstep = p["images_per_round"] > 0
-        self._reach = _InputReach()
-        self._due: tuple[float, float] | None = None  # lock-step round waiting: (image time s, wall deadline)
-        self.lockstep_settle_timeouts = 0
+        self.lockstep: LockstepRounds | None = None
+        if p["images_per_round"] > 0:
+            wake = lambda: self.ingest.submit(("settle", 0, None))  # noqa: E731
+            self.lockstep = LockstepRounds(p["images_per_round"], self._lockstep_round, wake)
         if not self.lockstep:
             self.pipeline.trainer.on_step = lambda metrics: self._publish_statistics()
             self.pipeline.start_learning()
@@ -298,10 +270,12 @@ class TerrainNode(PipelineNode):
         t = stamp_ns * 1e-9
         if kind == "pose":
             self.pipeline.add_pose(t, payload)
-            self._reach.pose(t)
+            if self.lockstep:
+                self.lockstep.reach.pose(t)
         elif kind == "audio":
             self.pipeline.add_audio(t, payload)
-            self._reach.audio(t, len(payload) / self.params["sample_rate"])
+            if self.lockstep:
+                self.lockstep.reach.audio(t, len(payload) / self.params["sample_rate"])
         elif kind == "image":
             rgb, frame_id = payload
             if not self.pipeline.add_image(t, rgb):
@@ -312,32 +286,13 @@ class TerrainNode(PipelineNode):
                 labels = self.pipeline.segment(rgb)
                 self.pub_labels.publish(image_msg(labels, "mono8", stamp_ns, frame_id))
                 self.labels_published += 1
-            if self.lockstep:
-                self._run_due_round(force=True)  # one still waiting when the next image came runs now
-                if self.images_seen % self.params["images_per_round"] == 0:
-                    self._due = (t, time.monotonic() + LOCKSTEP_SETTLE_S)
-                    timer = threading.Timer(
-                        LOCKSTEP_SETTLE_S, self.ingest.submit, args=(("settle", 0, None),)
-                    )
-                    timer.daemon = True
-                    timer.start()
-                else:
-                    self._publish_statistics()
+            if self.lockstep and not self.lockstep.image_done(t, self.images_seen):
+                self._publish_statistics()  # no round after this image: it is done now
         if self.lockstep:
-            self._run_due_round()
+            self.lockstep.run_due()
 
-    def _run_due_round(self, force: bool = False) -> None:
-        """Lock-step: run the waiting round once the inputs up to its image are in (this thread ingests
-        nothing while it runs, so the round learns from exactly those), then report the image done."""
-        if self._due is None:
-            return
-        t, deadline = self._due
-        covered = self._reach.covers(t)
-        if not (covered or force or time.monotonic() >= deadline):
-            return
-        if not covered:
-            self.lockstep_settle_timeouts += 1
-        self._due = None
+    def _lockstep_round(self) -> None:
+        """Lock-step: one round (this thread ingests nothing meanwhile), then report the image done."""
         self._learn_round()
         self._publish_statistics()
 
@@ -428,7 +383,7 @@ class TerrainNode(PipelineNode):
         values = self.pipeline.status()
         values["labels_published"] = self.labels_published
         if self.lockstep:
-            values["lockstep_settle_timeouts"] = self.lockstep_settle_timeouts
+            values["lockstep_settle_timeouts"] = self.lockstep.settle_timeouts
         if self._last_error:
             values["last_error"] = self._last_error
         return values
