@@ -19,68 +19,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robossl_sim.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
+from robossl_sim.demo.rover_config import RoverPretrainConfig, RoverStageConfig, pipeline_config
 
 if TYPE_CHECKING:
-    from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig
-    from robossl_sim.demo.rover_stage import RoverStageConfig
+    from robossl.pipelines.terrain.pipeline import TerrainPipeline
 
 PRETRAIN_VERSION = 1  # bump when the recording or the training recipe changes what the cache holds
 LOG_START_NS = (
     1_000_000_000  # the logs' clock starts at 1 s, before any live stamp (the node drops older poses)
 )
 FRAME_ID = "rover_camera"
-
-
-@dataclass(frozen=True)
-class RoverPretrainConfig:
-    """Offline pretraining of terrain_node's learner, and the learner settings the node runs with."""
-
-    train_maps: tuple[int, ...] = (0, 1, 2)  # seeds of the TRAINING-split maps driven for the logs
-    drive_s: float = 50.0  # simulated seconds driven on each training map
-    gap_s: float = 60.0  # log time between two maps' drives (separate missions), seconds
-    drive_seed: int = 12345  # seed of the wander commands on the training maps
-    embedding_rounds: int = 3  # rounds of embedding training, each followed by re-clustering
-    embedding_steps: int = 60  # triplet steps per embedding round
-    segmentation_steps: int = 480  # segmentation steps after the embedding rounds, on the settled labels
-    num_clusters: int = 4  # terrain clusters (terrain_node's num_clusters)
-    sample_rate: int = 16000  # microphone rate, Hz (terrain_node's sample_rate)
-    min_clips: int = 48  # clips before the first clustering (terrain_node's min_clips)
-    # Tracks driven up to this long after an image are painted into it (terrain_node's label_horizon_s).
-    # 20 s rather than the node's 10 s default: the far ground at the top of the image gets labels too
-    # (odometry is exact in the simulator); see docs/terrain.md, "The demo's rover stage".
-    label_horizon_s: float = 20.0
-
-    def __post_init__(self) -> None:
-        if not self.train_maps or self.drive_s <= 0:
-            raise ValueError(
-                f"need at least one training map and drive_s > 0 seconds, got maps {self.train_maps}, "
-                f"drive_s {self.drive_s}"
-            )
-        if self.embedding_rounds < 1 or self.embedding_steps < 0 or self.segmentation_steps < 1:
-            raise ValueError(
-                "need embedding_rounds >= 1 (clustering happens in a round), embedding_steps >= 0 and "
-                f"segmentation_steps >= 1; got {self.embedding_rounds}, {self.embedding_steps}, "
-                f"{self.segmentation_steps}"
-            )
-
-
-def pipeline_config(pretrain: RoverPretrainConfig) -> TerrainPipelineConfig:
-    """The learner configuration terrain_node builds from the parameters of ``node_parameters``."""
-    from robossl.pipelines.terrain.pipeline import microphone_config
-
-    return microphone_config(
-        pretrain.sample_rate,
-        num_clusters=pretrain.num_clusters,
-        min_clips=pretrain.min_clips,
-        label_horizon_s=pretrain.label_horizon_s,
-    )
 
 
 def cache_settings(config: RoverStageConfig) -> dict[str, Any]:

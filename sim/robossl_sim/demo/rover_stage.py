@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from robossl_sim.demo.rover_pretrain import RoverPretrainConfig, pipeline_config, prepare
+from robossl_sim.demo.rover_config import (
+    RoverPretrainConfig,
+    RoverStageConfig,
+    node_parameters,
+    pipeline_config,
+)
+from robossl_sim.demo.rover_pretrain import prepare
 
 __all__ = [
     "UNKNOWN",
@@ -43,51 +49,6 @@ UNKNOWN = 255  # label value of unlabelled pixels (terrain_node and the world's 
 # Header stamps of the lock-step drive start here (11.6 days after the epoch): after the pretraining logs'
 # clock (rover_pretrain.LOG_START_NS onwards, minutes), never ahead of the node's clock.
 SIM_EPOCH_NS = 1_000_000 * 1_000_000_000
-
-
-@dataclass
-class RoverStageConfig:
-    """Settings of the rover stage."""
-
-    seed: int = 0  # map seed (held-out split)
-    sim_budget_s: float = 60.0  # simulated seconds of driving (the CLI's --rover-seconds)
-    control_period_s: float = 0.05  # audio chunk and odometry period, simulated seconds
-    image_period_s: float = 0.5  # camera period, simulated seconds
-    command_period_s: float = 1.0  # new wander command every ..., simulated seconds
-    snapshots: int = 3  # label images kept for the report
-    # Lock-step learning of terrain_node: one round after every n-th image, this many steps per round.
-    # 0 images_per_round = the node's free-running background learner, paced at ``speedup``.
-    images_per_round: int = 4
-    embedding_steps: int = 0  # per round: the embedding comes pretrained; new clips are clustered with it
-    scratch_embedding_steps: int = 5  # per round instead, when the node starts without a checkpoint
-    segmentation_steps: int = 10  # per round
-    speedup: float = 2.0  # simulated seconds per wall second, only when images_per_round == 0
-    reply_timeout_s: float = 120.0  # wall seconds the node may take for one image (lock-step)
-    pretrain: RoverPretrainConfig = field(default_factory=RoverPretrainConfig)  # see rover_pretrain
-
-
-def node_parameters(
-    config: RoverStageConfig, model_path: str, mount: list[float], pretrained: bool = True
-) -> dict[str, dict[str, Any]]:
-    """terrain_node's parameters; the learner settings are those the pretrained checkpoint was made with.
-    ``pretrained=False``: the node starts from scratch (no checkpoint at ``model_path``) and trains its
-    embedding online too (``scratch_embedding_steps`` per round)."""
-    learner = config.pretrain
-    return {
-        "terrain_node": {
-            "camera_mount": mount,
-            "num_clusters": learner.num_clusters,
-            "sample_rate": learner.sample_rate,
-            "min_clips": learner.min_clips,
-            "label_horizon_s": learner.label_horizon_s,
-            "embedding_steps": config.embedding_steps if pretrained else config.scratch_embedding_steps,
-            "segmentation_steps": config.segmentation_steps,
-            "images_per_round": config.images_per_round,
-            "cpu_fraction": 0.6,
-            "model_path": model_path,
-            "save_on_shutdown": True,
-        }
-    }
 
 
 @dataclass
