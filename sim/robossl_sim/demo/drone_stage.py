@@ -15,7 +15,6 @@ number of frames: the collisions to compare with.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from robossl.pipelines.stereo_mono.pipeline import absrel
+from robossl_sim.demo.drone_config import DroneStageConfig, node_parameters, pipeline_settings
+from robossl_sim.demo.drone_link import Replies, publish_frame, warm_up
 from robossl_sim.demo.drone_pretraining import (
     LOG_TOPICS,
-    DronePretrainConfig,
     offline_settings,
     one_torch_thread,
     pretrain_from_log,
@@ -35,82 +35,23 @@ from robossl_sim.demo.drone_pretraining import (
 )
 from robossl_sim.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
 
+# The stage's settings and node parameters (drone_config) and its DDS link (drone_link) live in their own
+# modules; the runner and the tests use them from here.
+__all__ = [
+    "PRETRAIN_FORMAT",
+    "DroneStageConfig",
+    "DroneStageResult",
+    "node_parameters",
+    "pipeline_settings",
+    "prepare",
+    "pretrain_settings",
+    "run",
+    "stereo_only_flight",
+]
+
 # ROS message classes are imported in run(): this module is imported by tests that may not start ROS.
 
 PRETRAIN_FORMAT = 1  # bump when the recording or the pretraining changes in a way the settings do not show
-
-
-@dataclass
-class DroneStageConfig:
-    """Settings of the drone stage."""
-
-    seed: int = 0  # held-out room seed (the pretraining flies training rooms, never this one)
-    sim_budget_s: float = 90.0  # simulated flight time of the live stage, seconds (frames = x camera_hz)
-    camera_hz: float = 5.0  # frames per simulated second (physics advances 1 / camera_hz per frame)
-    train_steps_per_frame: int = 2  # lock-step online learning: node training steps per stereo pair
-    reply_timeout_s: float = 60.0  # longest wait for the node's outputs of one frame, seconds
-    evaluate_every: int = 5  # compare mono depth with ground truth every n frames
-    snapshots: int = 3  # depth comparisons kept for the report (early, middle, late)
-    student_height: int = 64  # student input, pixels (multiple of 32); the pretraining uses the same
-    student_width: int = 96
-    student_channels: float = 0.5  # student channel multiplier
-    num_disparities: int = 48  # SGBM disparity range, pixels (min depth ~0.22 m at 160 px)
-    quality_enter: float = 0.3  # running mono AbsRel (vs stereo) below which mono takes over
-    quality_exit: float = 0.4  # ... above which stereo takes back
-    hot_swap_every_steps: int = 25  # training steps between inference model updates (ONNX re-export)
-    pretrain: DronePretrainConfig = field(default_factory=DronePretrainConfig)
-
-    @property
-    def frames(self) -> int:
-        """Frames of the live stage."""
-        return int(round(self.sim_budget_s * self.camera_hz))
-
-
-def pipeline_settings(config: DroneStageConfig) -> dict[str, Any]:
-    """``StereoMonoConfig.from_dict`` settings of the pipeline the node runs (see :func:`node_parameters`):
-    the offline pretraining and the stereo-only comparison flight use the same teacher and student."""
-    return {
-        "rectified_width": 160,
-        "sgbm": {"num_disparities": config.num_disparities, "block_size": 5},
-        "student": {
-            "input_height": config.student_height,
-            "input_width": config.student_width,
-            "width": config.student_channels,
-        },
-        "trainer": {"batch_size": 8, "min_samples": 8, "publish_every_steps": config.hot_swap_every_steps},
-        "inference_backend": "onnxruntime",
-    }
-
-
-def node_parameters(config: DroneStageConfig, model_path: str) -> dict[str, dict[str, Any]]:
-    """stereo_mono_node parameters for the 160x120 simulated camera (the pipeline of
-    :func:`pipeline_settings`), learning lock-step."""
-    settings = pipeline_settings(config)
-    return {
-        "stereo_mono_node": {
-            "rectified_width": settings["rectified_width"],
-            "student_width": config.student_width,
-            "student_height": config.student_height,
-            "student_channels": config.student_channels,
-            "num_disparities": config.num_disparities,
-            "block_size": settings["sgbm"]["block_size"],
-            "policy": "persistent",
-            "min_learning_frames": 60,
-            "quality_enter": config.quality_enter,
-            "quality_exit": config.quality_exit,
-            "imminent_distance_m": 1.15,
-            "release_distance_m": 1.4,
-            "replay_capacity": 300,
-            "cpu_fraction": 0.8,  # unused in lock-step
-            "inference_backend": settings["inference_backend"],
-            "batch_size": settings["trainer"]["batch_size"],
-            "hot_swap_every_steps": config.hot_swap_every_steps,
-            "train_steps_per_input": config.train_steps_per_frame,
-            "model_path": model_path,
-            "save_on_shutdown": True,
-            "queue_depth": 2,
-        }
-    }
 
 
 # -- offline pretraining ---------------------------------------------------------------------------------
@@ -276,71 +217,6 @@ def stereo_only_flight(config: DroneStageConfig) -> dict[str, float]:
         return fly(room, pipeline, flight).summary()
 
 
-class _Replies:
-    """Node outputs keyed by stamp, with a condition to wait for a frame's."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.distance: dict[int, tuple[float, float]] = {}  # stamp -> (metres, receive monotonic)
-        self.depth: dict[int, Any] = {}
-        self.disparity: dict[int, Any] = {}
-        self.mode = "stereo"
-
-    def put(self, table: str, stamp: int, value: Any) -> None:
-        with self.cond:
-            getattr(self, table)[stamp] = value
-            self.cond.notify_all()
-
-    def set_mode(self, mode: str) -> None:
-        with self.cond:
-            self.mode = mode
-
-    def wait_frame(self, stamp: int, timeout_s: float) -> tuple[Any, Any, Any, str]:
-        """(distance, mono depth, stereo depth, mode) of ``stamp``; None for what did not come in time.
-        Older frames' leftovers are dropped."""
-        deadline = time.monotonic() + timeout_s
-        tables = (self.distance, self.depth, self.disparity)
-        with self.cond:
-            while not all(stamp in table for table in tables):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.cond.wait(left)
-            # the mode is published before the frame's outputs, so it is this frame's
-            found = tuple(table.pop(stamp, None) for table in tables)
-            for table in tables:
-                table.clear()
-            return found[0], found[1], found[2], self.mode
-
-
-def _publish_frame(ros: Any, pubs: dict[str, Any], render: Any, calibration: Any) -> int:
-    """Publish both CameraInfos and the stereo pair with one fresh stamp; returns the stamp."""
-    from robossl_ros.conversions import image_msg, stereo_camera_infos
-
-    stamp = ros.now_ns()
-    left_info, right_info = stereo_camera_infos(calibration, stamp, ("drone_left", "drone_right"))
-    pubs["left_info"].publish(left_info)
-    pubs["right_info"].publish(right_info)
-    pubs["left"].publish(image_msg(render.left, "rgb8", stamp, "drone_left"))
-    pubs["right"].publish(image_msg(render.right, "rgb8", stamp, "drone_right"))
-    return stamp
-
-
-def _warm_up(ros: Any, pubs: dict[str, Any], room: Any, replies: _Replies, timeout_s: float = 120.0) -> None:
-    """Publish the start view until the node answers it (on its first pair it loads the checkpoint and
-    builds SGBM and the ONNX student). Each try waits long, so normally exactly one warm-up pair reaches
-    the node: every processed pair is learned from, and the flight should not depend on start-up speed."""
-    render = room.render()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        stamp = _publish_frame(ros, pubs, render, room.calibration)
-        if replies.wait_frame(stamp, min(30.0, max(deadline - time.monotonic(), 0.1)))[0] is not None:
-            return
-    raise RuntimeError(
-        f"stereo_mono_node did not answer a stereo pair within {timeout_s:.0f} s (see its log)"
-    )
-
-
 def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], None]) -> DroneStageResult:
     """Fly ``config.frames`` frames lock-step with the node, then the stereo-only comparison flight.
     ``ros`` is a started :class:`DemoRosNode`; ``progress(fraction, status)`` is called every frame."""
@@ -352,7 +228,7 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
     from robossl_sim.closed_loop import FlightConfig, FlightStepper, ObstacleAvoider
     from robossl_sim.worlds.drone_room import DroneRoom
 
-    replies = _Replies()
+    replies = Replies()
 
     def stamp_of(msg: Any) -> int:
         return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
@@ -407,13 +283,13 @@ def run(ros: Any, config: DroneStageConfig, progress: Callable[[float, str], Non
         result.walls = [(o.x, o.y, o.half_x, o.half_y, o.yaw) for o in room.layout.obstacles]
         stepper = FlightStepper(room, ObstacleAvoider(flight))
         progress(0.0, "waiting for stereo_mono_node's first answer")
-        _warm_up(ros, pubs, room, replies)
+        warm_up(ros, pubs, room, replies)
         start = time.monotonic()
         for frame in range(frames):
             t = frame * dt
             render = room.render()
             sent = time.monotonic()
-            stamp = _publish_frame(ros, pubs, render, room.calibration)
+            stamp = publish_frame(ros, pubs, render, room.calibration)
             reply, mono, stereo, mode = replies.wait_frame(stamp, config.reply_timeout_s)
             distance = float("nan")  # no answer: the avoider treats the view as blocked
             if reply is not None:
