@@ -24,9 +24,10 @@ Defaults: 10 held-out rooms x 6 simulated minutes. Ten rooms is the least the is
 degrees of freedom; the bootstrap is too narrow below ~10). The minutes follow from the wall-time budget of
 about 40 minutes on the shared 2-core machine: 3 rooms x 3 conditions x 10 minutes (90 flight-minutes) took
 10.9 minutes, about 4 of them fixed (pretraining, EuRoC, speed), so ~0.08 wall minutes per flight-minute;
-10 x 3 x 6 = 180 flight-minutes is ~18 minutes on a quiet machine and stays near 40 at the 2x slowdown
-that the machine's heavier loads cause. Longer flights would make each room's count less noisy, more rooms
-sample the room-to-room spread: ``--seeds`` and ``--minutes`` trade them.
+10 x 3 x 6 = 180 flight-minutes is ~20 minutes on a quiet machine (the committed run took 65 under load
+average 5-7 from other jobs: the learning flights' training steps slow down most). Longer flights would
+make each room's count less noisy, more rooms sample the room-to-room spread: ``--seeds`` and ``--minutes``
+trade them.
 
 Sections 1, 2 and 4 run in ``--workers`` processes (one torch / OpenCV thread each): pretraining, EuRoC and
 the stereo_only flights (which need no student) start together; the student's flights start when the
