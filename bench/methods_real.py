@@ -48,6 +48,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -77,6 +78,8 @@ from robossl.eval.selection import tuned_linear_probe, validation_split  # noqa:
 from robossl.eval.splits import held_out_split, label_subset  # noqa: E402
 from robossl.eval.supervised import SupervisedConfig, train_supervised  # noqa: E402
 from robossl.methods import InputSpec, Learner, LearnerConfig, available_methods, build_method  # noqa: E402
+
+DATASETS = ("actrectut_gesture", "borealtc")  # every dataset the bench knows
 
 
 @dataclass
@@ -124,9 +127,17 @@ def within_groups_split(groups: np.ndarray, train_fraction: float = 0.7, gap: in
     return Split("within_subject_time", train, test)
 
 
-def load_datasets() -> list[Dataset]:
-    gesture = load_actrectut_windows(None, "gesture", length=32, hop=16)
-    boreal = load_borealtc_windows(None, window_s=1.0, hop_s=0.5)
+def load_datasets(names: tuple[str, ...] = DATASETS, boreal_window_s: float = 1.0) -> list[Dataset]:
+    """The named datasets' windows, features and splits (BorealTC: ``boreal_window_s``, hop half that)."""
+    unknown = set(names) - set(DATASETS)
+    if unknown:
+        raise ValueError(f"unknown datasets {sorted(unknown)}; choose from {DATASETS}")
+    gesture = (
+        load_actrectut_windows(None, "gesture", length=32, hop=16) if "actrectut_gesture" in names else None
+    )
+    if "borealtc" not in names:
+        return _datasets([("actrectut_gesture", gesture, True)])
+    boreal = load_borealtc_windows(None, window_s=boreal_window_s, hop_s=boreal_window_s / 2)
     decimated = np.ascontiguousarray(boreal.windows[:, ::2])  # 100 -> 50 Hz: vibration up to 25 Hz kept
     boreal = WindowSet(
         decimated,
@@ -136,8 +147,13 @@ def load_datasets() -> list[Dataset]:
         boreal.class_names,
         boreal.group_names,
     )
+    chosen = [("actrectut_gesture", gesture, True)] if gesture is not None else []
+    return _datasets([*chosen, ("borealtc", boreal, False)])
+
+
+def _datasets(named: list[tuple[str, Any, bool]]) -> list[Dataset]:
     datasets = []
-    for name, data, per_group in (("actrectut_gesture", gesture, True), ("borealtc", boreal, False)):
+    for name, data, per_group in named:
         assert data.labels is not None and data.groups is not None
         windows = standardise(data.windows, data.spec, data.groups if per_group else None)
         features = summary_features(windows)
@@ -228,14 +244,22 @@ def embed(learner: Learner, x: np.ndarray) -> np.ndarray:
     return learner.embed(torch.from_numpy(x), batch_size=1024).numpy()
 
 
-def run_seed(seed: int, methods: list[str], steps: list[int], batch_size: int, supervised_steps: int) -> dict:
+def run_seed(
+    seed: int,
+    methods: list[str],
+    steps: list[int],
+    batch_size: int,
+    supervised_steps: int,
+    datasets: tuple[str, ...] = DATASETS,
+    boreal_window_s: float = 1.0,
+) -> dict:
     """One seed: baselines, random-init probes and every method's pretraining + probes, every dataset."""
     torch.set_num_threads(1)
     scores: dict[str, float] = {}
     info: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     with threadpool_limits(1):
-        for ds in load_datasets():
+        for ds in load_datasets(datasets, boreal_window_s):
             started = time.perf_counter()
             for name, value in baseline_scores(ds, seed, supervised_steps).items():
                 scores[f"baselines/{ds.name}/{name}"] = value
@@ -297,6 +321,8 @@ def main() -> int:
     parser.add_argument(
         "--jobs", type=int, default=1, help="seeds run in this many processes (1 thread each)"
     )
+    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset")
+    parser.add_argument("--boreal-window-s", type=float, default=1.0, help="BorealTC window, s (hop: half)")
     parser.add_argument("--name", default="methods_real", help="results file name under bench/results")
     parser.add_argument(
         "--report-only", action="store_true", help="redraw figure and tables from the last results"
@@ -314,13 +340,17 @@ def main() -> int:
     steps.append(args.steps)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     started = time.perf_counter()
-    job_args = [(seed, methods, steps, args.batch_size, args.supervised_steps) for seed in seeds]
+    datasets = tuple(name for name in args.datasets.split(",") if name.strip())
+    job_args = [
+        (seed, methods, steps, args.batch_size, args.supervised_steps, datasets, args.boreal_window_s)
+        for seed in seeds
+    ]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             runs = list(pool.map(run_seed, *zip(*job_args)))
     else:
         runs = [run_seed(*a) for a in job_args]
-    headline = {ds.name: ds.headline for ds in load_datasets()}
+    headline = {ds.name: ds.headline for ds in load_datasets(datasets, args.boreal_window_s)}
     results = aggregate(runs, headline, methods)
     rows = []
     for key, entry in results.items():
@@ -352,6 +382,8 @@ def main() -> int:
             "probe_at_steps": steps,
             "seeds": seeds,
             "threads_per_seed": 1,
+            "datasets": list(datasets),
+            "borealtc_window_s": args.boreal_window_s,
         },
         total_seconds=round(total, 1),
     )
