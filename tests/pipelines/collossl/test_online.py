@@ -96,7 +96,7 @@ def test_unsorted_timestamps_raise_and_late_packets_are_dropped_and_counted() ->
     learner.add_samples("wrist", np.array([1.0, 1.1, 1.2]), samples)
     learner.add_samples("wrist", np.array([1.15, 1.2, 1.3]), samples)
     assert learner.stats["late"] == 2
-    assert len(learner._streams["wrist"][0]) == 4
+    assert len(learner.windows.streams["wrist"][0]) == 4
 
 
 def test_bad_device_shape_config_and_prediction_input_raise() -> None:
@@ -143,7 +143,7 @@ def test_memory_stays_bounded() -> None:
     learner = ColloSSLOnlineLearner(_config(num_classes=0, buffer_windows=10, stream_horizon_s=3.0))
     _feed(learner, seconds=30.0, labels=False)
     assert len(learner.replay) == 10 and learner.stats["windows"] > 50
-    for stamps, _ in learner._streams.values():
+    for stamps, _ in learner.windows.streams.values():
         assert stamps[-1] - stamps[0] <= 3.0 + 1e-9
 
 
