@@ -25,7 +25,7 @@ import platform
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +73,17 @@ class Target:
     op: str  # ">=" / ">" (higher is better), "<=" / "<" (lower is better) or "==" (exact, e.g. zero drops)
     threshold: float  # the target value
     source: str = ""  # where the target comes from, e.g. "issue #7"
+    # more about the value, added to its JSON entry (e.g. the interval a bound comes from, and its verdict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise ValueError(f"target {self.name!r}: op must be one of {_OPS}, got {self.op!r}")
+        clash = sorted(set(self.details) & {"value", "op", "target", "ratio", "met", "source"})
+        if clash:
+            raise ValueError(
+                f"target {self.name!r}: details may not replace the entry's own keys {clash}; rename them"
+            )
 
     @property
     def met(self) -> bool | None:
@@ -107,6 +114,7 @@ class Target:
             "ratio": self.ratio,
             "met": self.met,
             "source": self.source,
+            **self.details,
         }
 
 
