@@ -266,8 +266,6 @@ STILL_OVER_LIMIT = {
     "ros_nodes/robossl_ros/conversions.py",
     # ColloSSL online learner: being split by the same helper (issue 24)
     "robossl/pipelines/collossl/online.py",
-    # stereo -> mono bench: being moved onto bench/_common.py's harness (issue 24, "under ~400 lines")
-    "bench/stereo_mono.py",
     # serial bridge: outside issue 24's acceptance folders (robossl/, sim/, ros_nodes/, bench/); not yet split
     "firmware_bridge/bridge.py",
 }
