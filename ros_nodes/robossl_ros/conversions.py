@@ -1,8 +1,9 @@
 """ROS message <-> numpy for the robossl nodes.
 
 Decoding reuses the ROS-free decoders of :mod:`robossl.data.bags.messages` (the same code reads bags), so a
-node and a bag replay see identical arrays. This module adds the rclpy message builders and maps
-decoding failures to the drop reasons counted in diagnostics.
+node and a bag replay see identical arrays. This module maps decoding failures to the drop reasons counted
+in diagnostics; the rclpy message builders (numpy -> message) live in :mod:`robossl_ros.message_builders`
+and are re-exported here, so every name imports from ``robossl_ros.conversions``.
 
 Inputs a node cannot use although they decode (a zero-size image or audio chunk, a CameraInfo with NaN or
 a zero focal length, a stamp that is no valid ``builtin_interfaces/Time``) raise :class:`RejectedInput`,
@@ -15,32 +16,39 @@ laid out as documented in docs/logs.md.
 
 from __future__ import annotations
 
-import array
 import math
 from typing import Any
 
 import numpy as np
-from builtin_interfaces.msg import Time
-from sensor_msgs.msg import CameraInfo, Image, Imu
-from std_msgs.msg import Float32MultiArray, Header, Int16MultiArray, MultiArrayDimension
+from std_msgs.msg import Float32MultiArray
 
-from robossl.data.bags.image_codec import UnsupportedEncodingError, array_to_image, to_rgb8
+from robossl.data.bags.image_codec import UnsupportedEncodingError, to_rgb8
 from robossl.data.bags.messages import (
     TIME_SEC_MAX,
     AudioChunk,
     CameraModel,
     ImuSample,
     StampError,
-    audio_layout,
     checked_stamp_ns,
     decode_audio,
     decode_camera_info,
     decode_image,
     decode_imu,
-    ns_to_stamp,
     stamp_to_ns,
 )
 from robossl_ros.diagnostics import NonFiniteError
+from robossl_ros.message_builders import (  # noqa: F401  (re-exported: the nodes' builders, numpy -> message)
+    array_msg,
+    audio_msg,
+    camera_info_msg,
+    disparity_image_msg,
+    header,
+    image_msg,
+    imu_msg,
+    range_msg,
+    stamp_msg,
+    stereo_camera_infos,
+)
 
 __all__ = [
     "AudioChunk",
@@ -60,6 +68,7 @@ __all__ = [
     "image_msg",
     "imu_msg",
     "imu_sample",
+    "odometry_pose",
     "stamp_msg",
     "stamp_to_ns",
 ]
@@ -137,6 +146,30 @@ def audio_chunk(msg: Any, topic: str) -> AudioChunk:
     return chunk
 
 
+def yaw_of(q: Any) -> float:
+    """Heading (rotation about z) of a geometry_msgs/Quaternion, radians."""
+    # imported here: robossl.pipelines.terrain loads torch, which the other nodes' conversions do not need
+    from robossl.pipelines.terrain.projection import yaw_from_quaternion
+
+    return yaw_from_quaternion(q.x, q.y, q.z, q.w)
+
+
+def odometry_pose(msg: Any, topic: str) -> tuple[int, tuple[float, float, float]]:
+    """Decode a ``nav_msgs/Odometry`` that a node processes: ``(stamp_ns, (x m, y m, yaw rad))``.
+
+    Raises:
+        RejectedInput: ``bad_stamp`` (see :func:`header_stamp_ns`); ``non_finite`` when x, y or the yaw is
+            NaN or infinite.
+    """
+    stamp_ns = header_stamp_ns(msg.header.stamp, topic)
+    position = msg.pose.pose.position
+    pose = (position.x, position.y, yaw_of(msg.pose.pose.orientation))
+    if not all(math.isfinite(v) for v in pose):
+        problem = f"odometry on {topic} has a NaN/inf pose (x, y, yaw = {pose})"
+        raise RejectedInput("non_finite", f"{problem}; the odometry source lost its estimate")
+    return stamp_ns, pose
+
+
 def camera_model(msg: Any, topic: str, projection: bool = False, right: bool = False) -> CameraModel:
     """Decode a ``sensor_msgs/CameraInfo`` and check that it can map pixels to rays.
 
@@ -187,36 +220,6 @@ def camera_model(msg: Any, topic: str, projection: bool = False, right: bool = F
     return model
 
 
-def stamp_msg(stamp_ns: int) -> Time:
-    """Integer nanoseconds -> ``builtin_interfaces/Time``.
-
-    Raises:
-        robossl.data.bags.messages.StampError: (a ``ValueError``) seconds beyond int32, which rclpy would
-            serialise wrapped around.
-    """
-    sec, nanosec = ns_to_stamp(stamp_ns)
-    return Time(sec=sec, nanosec=nanosec)
-
-
-def header(stamp_ns: int, frame_id: str) -> Header:
-    """A ``std_msgs/Header``."""
-    return Header(stamp=stamp_msg(stamp_ns), frame_id=frame_id)
-
-
-def image_msg(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Image:
-    """Build a ``sensor_msgs/Image`` from an array (see :func:`robossl.data.bags.image_codec.array_to_image`).
-
-    Raises:
-        robossl.data.bags.image_codec.ImageCodecError: the array's shape or dtype does not fit ``encoding``.
-    """
-    fields = array_to_image(array, encoding)
-    msg = Image(header=header(stamp_ns, frame_id))
-    msg.height, msg.width, msg.encoding = fields.height, fields.width, fields.encoding
-    msg.is_bigendian, msg.step = fields.is_bigendian, fields.step
-    msg.data = fields.data
-    return msg
-
-
 def imu_sample(msg: Any, topic: str = "an Imu topic") -> ImuSample:
     """Decode a ``sensor_msgs/Imu``.
 
@@ -229,86 +232,6 @@ def imu_sample(msg: Any, topic: str = "an Imu topic") -> ImuSample:
         return decode_imu(msg)
     except ValueError as exc:
         raise NonFiniteError(str(exc)) from exc
-
-
-def imu_msg(gyro_accel: np.ndarray, stamp_ns: int, frame_id: str) -> Imu:
-    """Build a ``sensor_msgs/Imu`` with no orientation estimate (``orientation_covariance[0] = -1``).
-
-    Args:
-        gyro_accel: ``(6,)`` gyro x, y, z [rad/s] then accel x, y, z [m/s^2].
-        stamp_ns: sample time [ns].
-        frame_id: the IMU's frame.
-    """
-    values = np.asarray(gyro_accel, dtype=np.float64).reshape(6)
-    msg = Imu(header=header(stamp_ns, frame_id))
-    msg.angular_velocity.x, msg.angular_velocity.y, msg.angular_velocity.z = (float(v) for v in values[:3])
-    ax, ay, az = (float(v) for v in values[3:])
-    msg.linear_acceleration.x, msg.linear_acceleration.y, msg.linear_acceleration.z = ax, ay, az
-    msg.orientation_covariance[0] = -1.0  # REP 145: orientation not provided
-    return msg
-
-
-def camera_info_msg(model: CameraModel) -> CameraInfo:
-    """Build a ``sensor_msgs/CameraInfo`` from a :class:`CameraModel`."""
-    msg = CameraInfo(header=header(model.stamp_ns, model.frame_id))
-    msg.width, msg.height = int(model.width), int(model.height)
-    msg.distortion_model = model.distortion_model
-    msg.d = [float(v) for v in np.asarray(model.D).reshape(-1)]
-    msg.k = [float(v) for v in np.asarray(model.K).reshape(9)]
-    msg.r = [float(v) for v in np.asarray(model.R).reshape(9)]
-    msg.p = [float(v) for v in np.asarray(model.P).reshape(12)]
-    return msg
-
-
-def audio_msg(chunk: AudioChunk) -> Int16MultiArray:
-    """Build robossl's audio ``std_msgs/Int16MultiArray`` (docs/logs.md, "Audio on ROS topics")."""
-    dims, data = audio_layout(chunk)
-    msg = Int16MultiArray()
-    msg.layout.dim = [
-        MultiArrayDimension(label=label, size=size, stride=stride) for label, size, stride in dims
-    ]
-    msg.layout.data_offset = 0
-    pcm = array.array("h")
-    pcm.frombytes(data.astype(np.int16).tobytes())
-    msg.data = pcm
-    return msg
-
-
-def stereo_camera_infos(
-    calibration: Any, stamp_ns: int, frame_ids: tuple[str, str] = ("cam0", "cam1")
-) -> tuple[CameraInfo, CameraInfo]:
-    """Left and right ``CameraInfo`` of a raw stereo pair, with R and P from ``cv2.stereoRectify``.
-
-    This is what a calibrated ROS stereo driver publishes: raw K and D, the rectification rotations R and
-    projections P (right ``P[0, 3] = -fx * baseline``), at the raw resolution.
-
-    Args:
-        calibration: a ``robossl.pipelines.stereo_mono.calibration.StereoCalibration``.
-        stamp_ns: header stamp [ns].
-        frame_ids: (left, right) frame ids.
-    """
-    import cv2
-
-    c = calibration
-    R1, R2, P1, P2, *_ = cv2.stereoRectify(
-        c.K_left,
-        c.D_left,
-        c.K_right,
-        c.D_right,
-        c.image_size,
-        c.R,
-        np.reshape(c.T, (3, 1)),  # OpenCV 5 rejects a (3,) translation
-        flags=cv2.CALIB_ZERO_DISPARITY,
-        alpha=0,
-    )
-    infos = []
-    for K, D, R, P, frame in (
-        (c.K_left, c.D_left, R1, P1, frame_ids[0]),
-        (c.K_right, c.D_right, R2, P2, frame_ids[1]),
-    ):
-        model = CameraModel(stamp_ns, frame, c.image_size[0], c.image_size[1], "plumb_bob", D, K, R, P)
-        infos.append(camera_info_msg(model))
-    return infos[0], infos[1]
 
 
 def grey8(image: np.ndarray, encoding: str) -> np.ndarray:
@@ -328,16 +251,6 @@ def grey8(image: np.ndarray, encoding: str) -> np.ndarray:
     import cv2  # only the stereo node needs OpenCV here
 
     return cv2.cvtColor(np.ascontiguousarray(to_rgb8(image, encoding)), cv2.COLOR_RGB2GRAY)
-
-
-def array_msg(values: np.ndarray, name: str, stamp_ns: int) -> Float32MultiArray:
-    """A 1-D Float32MultiArray whose dimension label carries the stamp: ``"<name>;stamp_ns=<T>"``."""
-    msg = Float32MultiArray()
-    msg.layout.dim = [
-        MultiArrayDimension(label=f"{name};stamp_ns={int(stamp_ns)}", size=len(values), stride=len(values))
-    ]
-    msg.data = np.asarray(values, dtype=np.float32).tolist()
-    return msg
 
 
 class ArrayLabelError(ValueError):
@@ -364,45 +277,3 @@ def array_stamp_ns(msg: Float32MultiArray) -> int:
             except ValueError:
                 raise ArrayLabelError(f"array label {label!r}: stamp_ns must be an integer [ns]") from None
     raise ArrayLabelError(f"array label {label!r} has no stamp_ns field ('<name>;stamp_ns=<T>')")
-
-
-def disparity_image_msg(
-    disparity: np.ndarray,
-    stamp_ns: int,
-    frame_id: str,
-    focal_px: float,
-    baseline_m: float,
-    disparity_range: tuple[float, float],
-) -> Any:
-    """stereo_msgs/DisparityImage of ``(H, W)`` float32 disparities [px] (NaN = invalid, written as
-    ``min_disparity - 1``); ``disparity_range`` is (min, max) searched, pixels."""
-    from stereo_msgs.msg import DisparityImage
-
-    msg = DisparityImage()
-    msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
-    low, high = float(disparity_range[0]), float(disparity_range[1])
-    invalid = np.nan_to_num(disparity, nan=low - 1.0).astype(np.float32)
-    msg.image = image_msg(invalid, "32FC1", stamp_ns, frame_id)
-    msg.f, msg.t = float(focal_px), float(baseline_m)
-    msg.min_disparity, msg.max_disparity = low, high
-    msg.delta_d = 1.0 / 16.0  # SGBM's sub-pixel step
-    msg.valid_window.width, msg.valid_window.height = disparity.shape[1], disparity.shape[0]
-    return msg
-
-
-def range_msg(
-    distance_m: float,
-    stamp_ns: int,
-    frame_id: str,
-    field_of_view: float,
-    limits_m: tuple[float, float],
-) -> Any:
-    """sensor_msgs/Range (infrared) of a distance ahead [m] (NaN/inf: +inf, nothing in range);
-    ``field_of_view`` in radians, ``limits_m`` the (min, max) range."""
-    from sensor_msgs.msg import Range
-
-    msg = Range(radiation_type=Range.INFRARED, field_of_view=float(field_of_view))
-    msg.header.stamp, msg.header.frame_id = stamp_msg(stamp_ns), frame_id
-    msg.min_range, msg.max_range = float(limits_m[0]), float(limits_m[1])
-    msg.range = float(distance_m) if math.isfinite(distance_m) else math.inf
-    return msg

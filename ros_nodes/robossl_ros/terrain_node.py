@@ -39,7 +39,6 @@ with NaN/inf or a focal length that is not positive; the last valid one stays in
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 from typing import Any
 
@@ -55,15 +54,16 @@ from robossl.data.bags.image_codec import to_rgb8
 from robossl.online import TrainerConfig
 from robossl.pipelines.terrain.embedding import EmbeddingConfig
 from robossl.pipelines.terrain.pipeline import TerrainPipeline, TerrainPipelineConfig, microphone_config
-from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount, yaw_from_quaternion
+from robossl.pipelines.terrain.projection import PinholeCamera, camera_mount
 from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
-from robossl_ros.conversions import (
+from robossl_ros.conversions import (  # noqa: F401  (yaw_of re-exported for its users)
     RejectedInput,
     audio_chunk,
     camera_model,
-    header_stamp_ns,
     image_array,
     image_msg,
+    odometry_pose,
+    yaw_of,
 )
 from robossl_ros.lockstep import LockstepRounds
 from robossl_ros.params import (
@@ -146,11 +146,6 @@ SPECS = [
     ParamSpec("queue_depth", 5000, "inputs waiting for the pipeline while it learns", positive, True),
     *MODEL_SPECS,
 ]
-
-
-def yaw_of(q: Any) -> float:
-    """Heading (rotation about z) of a geometry_msgs/Quaternion, radians."""
-    return yaw_from_quaternion(q.x, q.y, q.z, q.w)
 
 
 class TerrainNode(PipelineNode):
@@ -327,15 +322,9 @@ class TerrainNode(PipelineNode):
         topic = self.topics["odom"]
         self.monitor.received(topic)
         try:
-            stamp_ns = header_stamp_ns(msg.header.stamp, topic)
+            stamp_ns, pose = odometry_pose(msg, topic)
         except RejectedInput as exc:
             self.drop(topic, exc)
-            return
-        position = msg.pose.pose.position
-        pose = (position.x, position.y, yaw_of(msg.pose.pose.orientation))
-        if not all(math.isfinite(v) for v in pose):
-            problem = f"odometry on {topic} has a NaN/inf pose (x, y, yaw = {pose})"
-            self.drop(topic, RejectedInput("non_finite", f"{problem}; the odometry source lost its estimate"))
             return
         if not self.monitor.accept_stamp(topic, stamp_ns):
             return
