@@ -115,10 +115,18 @@ class StereoRig:
     def wait_accounted(self, received: int, timeout: float = 30.0) -> dict[str, str]:
         """Diagnostics once ``received`` left images arrived and each was processed or dropped."""
 
+        seen: list[tuple[int, float]] = []  # (received, since when) of the diagnostics read so far
+
         def accounted() -> bool:
+            # diagnostics arrive once a period, so one message may predate images still in flight: the count
+            # must also have stayed the same for 2.5 s (more than two diagnostics periods)
             values = _values(self.probe, STEREO)
             handled = _count(values, "frames_processed") + sum(_dropped(values, "left/image_raw").values())
-            return _count(values, "received.left/image_raw") >= received and handled >= received
+            count = _count(values, "received.left/image_raw")
+            if not seen or seen[-1][0] != count:
+                seen.append((count, time.monotonic()))
+            steady = time.monotonic() - seen[-1][1] >= 2.5
+            return count >= received and handled >= count and steady
 
         done = self.probe.spin_until(accounted, timeout)
         self.probe.spin_for(0.5)  # one more diagnostics period: nothing is counted late
