@@ -15,12 +15,21 @@ Lock-step budget (``steps_per_input > 0``): the thread trains only on credit, ``
 :meth:`BackgroundTrainer.wait_until_trained` blocks until the credit is spent. A closed loop that waits for
 that before its next input learns the same number of steps per input on any machine: the outcome depends on
 the data, not on the CPU's speed (a slower machine only takes longer).
+
+Inference first (``yield_to_inference``, the default; free-running thread only): inference reports each frame
+through ``trainer.inference.frame()`` (:class:`~robossl.online.inference_load.InferenceLoad`); the thread then
+runs at the lowest OS priority (``learner_niceness``, Linux: per thread), never starts a step while a frame
+is in flight, and replaces the fixed ``cpu_fraction`` sleep by an
+:class:`~robossl.online.inference_load.AdaptiveBudget` whose duty cycle (at most ``cpu_fraction``) follows
+the measured p99 frame latency. Without frame reports it behaves like the fixed budget. docs/online.md
+compares this with a separate learner process (measured by bench/inference_first.py).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +41,7 @@ import torch
 
 from robossl.online.checkpoint import load_checkpoint, load_latest_good, save_checkpoint
 from robossl.online.hotswap import ModelSlot
+from robossl.online.inference_load import AdaptiveBudget, InferenceLoad
 from robossl.online.learner import Learner
 from robossl.online.replay import ReplayBuffer
 
@@ -54,6 +64,13 @@ class TrainerConfig:
     # > 0: lock-step budget, exactly this many steps per granted input (grant()); 0 = free-running thread
     # limited by cpu_fraction only
     steps_per_input: int = 0
+    # free-running only: yield to inference (no step while a frame is in flight, duty cycle steered by the
+    # p99 frame latency reported through trainer.inference, at most cpu_fraction); False = fixed budget
+    yield_to_inference: bool = True
+    # p99 frame latency the adaptive budget aims at, as a multiple of the no-learning processing time
+    latency_target_ratio: float = 1.3
+    # nice value of the trainer thread while yielding (Linux, per thread; 19 = lowest priority; 0 = leave)
+    learner_niceness: int = 19
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cpu_fraction <= 1.0:
@@ -62,6 +79,15 @@ class TrainerConfig:
             raise ValueError("batch_size and min_samples must be >= 1, publish_every_steps >= 0 (0 = never)")
         if self.steps_per_input < 0:
             raise ValueError(f"steps_per_input must be >= 0 (0 = free-running), got {self.steps_per_input}")
+        if not self.latency_target_ratio > 1.0:
+            raise ValueError(
+                f"latency_target_ratio must be > 1 (p99 latency / no-learning processing time), got "
+                f"{self.latency_target_ratio}"
+            )
+        if not 0 <= self.learner_niceness <= 19:
+            raise ValueError(
+                f"learner_niceness must be in [0, 19] (19 = lowest), got {self.learner_niceness}"
+            )
 
 
 class BackgroundTrainer:
@@ -101,6 +127,11 @@ class BackgroundTrainer:
         # called in the trainer thread with each step's metrics after the step (outside the lock), e.g. to
         # publish statistics after every round; an exception in it counts as a failed step
         self.on_step: Callable[[dict[str, float]], None] | None = None
+        # inference reports its frames here (``with trainer.inference.frame(): ...``); see yield_to_inference
+        self.inference = InferenceLoad()
+        self.budget = AdaptiveBudget(self.config.cpu_fraction, self.config.latency_target_ratio)
+        self.niceness: int | None = None  # nice value of the trainer thread (None: not read / not Linux)
+        self._step_times: collections.deque[float] = collections.deque(maxlen=200)  # monotonic [s]
 
     # -- training --------------------------------------------------------------------------------------
     def _one_step(self) -> dict[str, float] | None:
@@ -115,6 +146,7 @@ class BackgroundTrainer:
             if not metrics:  # a self-sampling learner that is not ready yet: no step
                 return None
             self.steps += 1
+            self._step_times.append(time.monotonic())
             metrics = {**metrics, "step": float(self.steps)}
             self.metrics.append(metrics)
             every = self.config.publish_every_steps
@@ -178,16 +210,66 @@ class BackgroundTrainer:
                 self._credit = 0
             self._credit_changed.notify_all()
 
+    def steps_per_s(self, window_s: float = 10.0) -> float:
+        """Training steps per second over the last ``window_s`` seconds (0 with fewer than two steps)."""
+        now = time.monotonic()
+        times = [t for t in list(self._step_times) if t >= now - window_s]
+        if len(times) < 2:
+            return 0.0
+        return (len(times) - 1) / max(now - times[0], 1e-9)
+
+    @property
+    def yielding(self) -> bool:
+        """The free-running thread yields to inference (``yield_to_inference`` and not lock-step)."""
+        return self.config.yield_to_inference and not self.lockstep
+
+    def _lower_priority(self) -> None:
+        """Set this thread's nice value to ``learner_niceness`` (Linux: per thread), never raise priority."""
+        niceness = self.config.learner_niceness
+        if not hasattr(os, "setpriority"):
+            return
+        tid = threading.get_native_id()
+        try:
+            if niceness > os.getpriority(os.PRIO_PROCESS, tid):
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+            self.niceness = os.getpriority(os.PRIO_PROCESS, tid)
+        except OSError as exc:  # not permitted: train at the priority we have
+            log.warning("could not lower the trainer thread's priority to nice %d: %s", niceness, exc)
+
+    def _wait_for_idle_inference(self) -> bool:
+        """Yielding: wait until no frame is in flight (True) or a stop request (False)."""
+        while not self.inference.wait_idle(0.05):
+            if self._stop.is_set():
+                return False
+        return not self._stop.is_set()
+
+    def _pause_after(self, elapsed: float) -> float:
+        """Seconds to sleep after a step of ``elapsed`` seconds (fixed or adaptive budget)."""
+        if not self.yielding:
+            return elapsed * (1.0 - self.config.cpu_fraction) / self.config.cpu_fraction
+        budget = self.budget
+        if budget.ceiling != self.config.cpu_fraction:  # cpu_fraction changed at run time
+            budget.ceiling = self.config.cpu_fraction
+            budget.floor = min(budget.floor, budget.ceiling)
+            budget.duty = min(budget.duty, budget.ceiling)
+        budget.update(self.inference)
+        return budget.pause_s(elapsed)
+
     def _run(self) -> None:
         if self.config.torch_threads > 0:
             torch.set_num_threads(self.config.torch_threads)
+        if self.yielding and self.config.learner_niceness > 0:
+            self._lower_priority()
         consecutive = 0
         while not self._stop.is_set():
             if self.lockstep and not self._take_credit():
                 break
+            if self.yielding and not self._wait_for_idle_inference():
+                break
             start = time.perf_counter()
             try:
-                metrics = self._one_step()
+                with self.inference.step():
+                    metrics = self._one_step()
                 if metrics is not None and self.on_step is not None:
                     self.on_step(metrics)
                 consecutive = 0
@@ -208,8 +290,7 @@ class BackgroundTrainer:
             if metrics is None:
                 self._stop.wait(0.05)
                 continue
-            elapsed = time.perf_counter() - start
-            pause = elapsed * (1.0 - self.config.cpu_fraction) / self.config.cpu_fraction
+            pause = self._pause_after(time.perf_counter() - start)
             if pause > 0:
                 self._stop.wait(pause)
 
