@@ -25,6 +25,7 @@ SMALL = {
     "tera": {"dim": 16, "depth": 1, "heads": 2},
     "tjepa": {"dim": 16, "depth": 1, "heads": 2, "predictor_dim": 8, "predictor_depth": 1},
     "collossl": {},
+    "groco": {"projection_hidden_dim": 32, "projection_dim": 16, "num_negatives": 5},
 }
 
 
