@@ -14,6 +14,8 @@ IMAGE = InputSpec("image", (3, 16, 16))
 # (method, input, small config): edge-sized widths so a few CPU steps take seconds
 NEW_METHODS = [
     ("groco", IMU, {"projection_hidden_dim": 64, "projection_dim": 32, "num_negatives": 5}),
+    ("sie", IMU, {"projection_hidden_dim": 64, "projection_dim": 32, "predictor_hidden_dim": 16}),
+    ("sie", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32, "predictor_hidden_dim": 16}),
 ]
 
 
@@ -34,7 +36,9 @@ def synthetic_windows(spec: InputSpec, count: int = 32) -> torch.Tensor:
     return signal + 0.05 * torch.randn(count, length, channels, generator=g)
 
 
-@pytest.mark.parametrize(("name", "spec", "config"), NEW_METHODS, ids=[m[0] for m in NEW_METHODS])
+@pytest.mark.parametrize(
+    ("name", "spec", "config"), NEW_METHODS, ids=[f"{m[0]}-{m[1].modality}" for m in NEW_METHODS]
+)
 def test_a_few_pretraining_steps_lower_the_loss(name: str, spec: InputSpec, config: dict) -> None:
     torch.manual_seed(0)
     learner = Learner(build_method(name, spec, **config), LearnerConfig(learning_rate=1e-3, seed=1))

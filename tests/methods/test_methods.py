@@ -26,6 +26,7 @@ SMALL = {
     "tjepa": {"dim": 16, "depth": 1, "heads": 2, "predictor_dim": 8, "predictor_depth": 1},
     "collossl": {},
     "groco": {"projection_hidden_dim": 32, "projection_dim": 16, "num_negatives": 5},
+    "sie": {"projection_hidden_dim": 32, "projection_dim": 16, "predictor_hidden_dim": 8},
 }
 
 
