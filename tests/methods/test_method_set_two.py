@@ -16,6 +16,8 @@ NEW_METHODS = [
     ("groco", IMU, {"projection_hidden_dim": 64, "projection_dim": 32, "num_negatives": 5}),
     ("sie", IMU, {"projection_hidden_dim": 64, "projection_dim": 32, "predictor_hidden_dim": 16}),
     ("sie", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32, "predictor_hidden_dim": 16}),
+    ("bss", IMU, {"projection_hidden_dim": 64, "projection_dim": 32}),
+    ("bss", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32}),
 ]
 
 

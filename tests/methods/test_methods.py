@@ -27,6 +27,7 @@ SMALL = {
     "collossl": {},
     "groco": {"projection_hidden_dim": 32, "projection_dim": 16, "num_negatives": 5},
     "sie": {"projection_hidden_dim": 32, "projection_dim": 16, "predictor_hidden_dim": 8},
+    "bss": {"projection_hidden_dim": 32, "projection_dim": 16},
 }
 
 
