@@ -159,6 +159,36 @@ def test_no_import_cycle_between_modules() -> None:
     )
 
 
+def imports_across(graph: dict[str, set[str]], source: str, target: str) -> dict[str, list[str]]:
+    """``{module of package source: [modules of package target it imports]}``, for the modules that do."""
+    crossing = {}
+    for module, targets in graph.items():
+        if module.split(".")[0] == source:
+            hits = sorted(t for t in targets if t.split(".")[0] == target)
+            if hits:
+                crossing[module] = hits
+    return crossing
+
+
+def test_the_simulator_does_not_import_the_ros_nodes() -> None:
+    """sim/ (worlds, replay) sits below the nodes: the demo that drives nodes lives in robossl_ros.demo."""
+    crossing = imports_across(import_graph(PACKAGES), "robossl_sim", "robossl_ros")
+    assert not crossing, (
+        "modules under sim/ import the ROS nodes (move them to ros_nodes/robossl_ros/):\n"
+        + ("\n".join(f"  {module} -> {', '.join(hits)}" for module, hits in sorted(crossing.items())))
+    )
+
+
+def test_imports_across_names_each_crossing_import(tmp_path: Path) -> None:
+    low = _write(
+        tmp_path / "low", {"__init__.py": "", "a.py": "def f():\n    from high.b import x\n", "c.py": ""}
+    )
+    high = _write(tmp_path / "high", {"__init__.py": "", "b.py": "from low import c\nx = 1\n"})
+    graph = import_graph({"low": low, "high": high})
+    assert imports_across(graph, "low", "high") == {"low.a": ["high", "high.b"]}
+    assert imports_across(graph, "high", "low") == {"high.b": ["low", "low.c"]}
+
+
 def folder_graph(graph: dict[str, set[str]], package: str) -> dict[str, set[str]]:
     """The import graph between the top-level folders (and modules) of ``package``."""
 

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         full = sandbox_argv(argv)
         os.execv(full[0], full)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from robossl_sim.demo.runner import DemoConfig, run_demo
+    from robossl_ros.demo.runner import DemoConfig, run_demo
 
     config = DemoConfig(
         seed=args.seed,

@@ -24,8 +24,8 @@ def test_node_trains_exactly_n_steps_per_pair_from_the_pretrained_checkpoint(tmp
 
     from robossl.online.checkpoint import load_checkpoint
     from robossl_ros.conversions import image_msg, stereo_camera_infos
-    from robossl_sim.demo import drone_stage
-    from robossl_sim.demo.drone_pretraining import DronePretrainConfig
+    from robossl_ros.demo import drone_stage
+    from robossl_ros.demo.drone_pretraining import DronePretrainConfig
     from robossl_sim.worlds.drone_room import DroneRoom
 
     config = drone_stage.DroneStageConfig(

@@ -1,4 +1,4 @@
-"""The demo prepares its stages' pretrained starts side by side (robossl_sim.demo.runner.prepare_all)."""
+"""The demo prepares its stages' pretrained starts side by side (robossl_ros.demo.runner.prepare_all)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from robossl_sim.demo.runner import DemoConfig, prepare_all
+from robossl_ros.demo.runner import DemoConfig, prepare_all
 from tests.sim.prepare_stage_stub import StubStage
 
 STUB = "tests.sim.prepare_stage_stub"

@@ -20,8 +20,8 @@ from robossl.pipelines.stereo_mono.config import StereoMonoConfig  # noqa: E402
 from robossl.pipelines.stereo_mono.learner import MonoDepthLearnerConfig  # noqa: E402
 from robossl.pipelines.stereo_mono.log_training import calibration_from_log  # noqa: E402
 from robossl.pipelines.stereo_mono.pipeline import StereoMonoPipeline  # noqa: E402
-from robossl_sim.demo import drone_stage  # noqa: E402
-from robossl_sim.demo.drone_pretraining import LOG_TOPICS, DronePretrainConfig  # noqa: E402
+from robossl_ros.demo import drone_stage  # noqa: E402
+from robossl_ros.demo.drone_pretraining import LOG_TOPICS, DronePretrainConfig  # noqa: E402
 
 TINY = DronePretrainConfig(rooms=2, seconds_per_room=1.6, steps=3)  # 8 frames per room
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robossl_sim.demo.har_stage import HarStageConfig, excerpt_indices, make_stream
+from robossl_ros.demo.har_stage import HarStageConfig, excerpt_indices, make_stream
 
 
 def _recording() -> np.ndarray:

@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score
 from robossl.data.streams import imu_arrays
 from robossl.online import BackgroundTrainer
 from robossl.pipelines.collossl import ColloSSLOnlineLearner
-from robossl_sim.demo.har_stage import (
+from robossl_ros.demo.har_stage import (
     HarStageConfig,
     learner_config,
     macro_f1,

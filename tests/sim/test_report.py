@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from robossl_sim.demo.report import HtmlReport  # noqa: E402
+from robossl_ros.demo.report import HtmlReport  # noqa: E402
 from tests.sim.browser import chromium_path, probe_html  # noqa: E402
 
 
@@ -67,7 +67,7 @@ def test_probe_detects_a_broken_image(tmp_path: Path) -> None:
 def test_report_names_each_starting_checkpoint_and_the_seed_spread(tmp_path: Path) -> None:
     import json
 
-    from robossl_sim.demo.report_builder import _stability_section, _start_section
+    from robossl_ros.demo.report_builder import _stability_section, _start_section
 
     results = {
         "drone_start": {

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robossl_sim.demo.rover_pretrain import RoverPretrainConfig
-from robossl_sim.demo.rover_stage import RoverStageConfig, pipeline_config, prepare
+from robossl_ros.demo.rover_pretrain import RoverPretrainConfig
+from robossl_ros.demo.rover_stage import RoverStageConfig, pipeline_config, prepare
 
 TINY = RoverPretrainConfig(
     train_maps=(1,), drive_s=12.0, embedding_rounds=1, embedding_steps=2, segmentation_steps=3, min_clips=16
@@ -85,8 +85,8 @@ def test_pretrain_config_refuses_a_recipe_that_trains_no_segmentation() -> None:
 @pytest.mark.slow
 def test_node_starts_from_the_pretrained_checkpoint_and_learns_in_lockstep(tmp_path: Path) -> None:
     from robossl.netsafe import apply_loopback_env
-    from robossl_sim.demo import rover_stage
-    from robossl_sim.demo.ros_side import DemoRosNode, NodeProcess
+    from robossl_ros.demo import rover_stage
+    from robossl_ros.demo.ros_side import DemoRosNode, NodeProcess
     from robossl_sim.worlds.rover import RoverConfig
 
     apply_loopback_env()

@@ -17,7 +17,7 @@ from robossl.pipelines.terrain.replay import TerrainTopics, feed_bag
 
 
 def _log(path: Path, audio_rate: float, odometry: bool) -> None:
-    from robossl_sim.demo.rover_pretrain import build_odometry
+    from robossl_ros.demo.rover_pretrain import build_odometry
 
     camera = PinholeCamera.from_vertical_fov(60.0, 32, 24)
     with BagWriter(path) as bag:

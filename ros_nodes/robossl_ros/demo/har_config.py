@@ -2,8 +2,8 @@
 parameters of the two nodes it runs (serial_bridge_node and har_node) with the learner configuration har_node
 builds from them.
 
-The bottom of the stage's modules: :mod:`robossl_sim.demo.har_stream` (where the IMU data comes from),
-:mod:`robossl_sim.demo.har_pretrain` (the pretrained start) and :mod:`robossl_sim.demo.har_stage` (the live
+The bottom of the stage's modules: :mod:`robossl_ros.demo.har_stream` (where the IMU data comes from),
+:mod:`robossl_ros.demo.har_pretrain` (the pretrained start) and :mod:`robossl_ros.demo.har_stage` (the live
 stage) import it, and it imports none of them.
 """
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from robossl_sim.demo.har_config import HarStageConfig, HarStream, learner_config, node_parameters
-from robossl_sim.demo.har_pretrain import prepare
-from robossl_sim.demo.har_stream import excerpt_indices, make_stream
+from robossl_ros.demo.har_config import HarStageConfig, HarStream, learner_config, node_parameters
+from robossl_ros.demo.har_pretrain import prepare
+from robossl_ros.demo.har_stream import excerpt_indices, make_stream
 
 # The stage's settings, stream and parameters (har_config), its data (har_stream) and its pretrained start
 # (har_pretrain) live in their own modules; the runner and the tests use them from here.

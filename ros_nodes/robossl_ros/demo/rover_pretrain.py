@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from robossl_sim.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
-from robossl_sim.demo.rover_config import RoverPretrainConfig, RoverStageConfig, pipeline_config
+from robossl_ros.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
+from robossl_ros.demo.rover_config import RoverPretrainConfig, RoverStageConfig, pipeline_config
 
 if TYPE_CHECKING:
     from robossl.pipelines.terrain.pipeline import TerrainPipeline

@@ -1,8 +1,8 @@
 """Settings of the demo's rover stage: the stage itself, the offline pretraining of terrain_node's learner,
 and the terrain_node parameters and learner configuration both share.
 
-One module below :mod:`robossl_sim.demo.rover_pretrain` (the pretrained start) and
-:mod:`robossl_sim.demo.rover_stage` (the live stage), so both import the settings and neither imports the
+One module below :mod:`robossl_ros.demo.rover_pretrain` (the pretrained start) and
+:mod:`robossl_ros.demo.rover_stage` (the live stage), so both import the settings and neither imports the
 other's.
 """
 

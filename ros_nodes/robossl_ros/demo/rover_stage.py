@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from robossl_sim.demo.rover_config import (
+from robossl_ros.demo.rover_config import (
     RoverPretrainConfig,
     RoverStageConfig,
     node_parameters,
     pipeline_config,
 )
-from robossl_sim.demo.rover_pretrain import prepare
+from robossl_ros.demo.rover_pretrain import prepare
 
 __all__ = [
     "UNKNOWN",

@@ -1,7 +1,7 @@
 """Demo stage 1: the MuJoCo drone room in closed loop with a live ``stereo_mono_node`` over DDS.
 
 :func:`prepare` (before the live stage): record stereo flights in training rooms as a rosbag2 log and
-pretrain the student from it through the replay path (:mod:`robossl_sim.demo.drone_pretraining`); the node
+pretrain the student from it through the replay path (:mod:`robossl_ros.demo.drone_pretraining`); the node
 starts from that checkpoint in a held-out room.
 
 :func:`run`: each simulated frame the demo publishes the stereo pair (rgb8) and CameraInfo, waits for the
@@ -24,16 +24,16 @@ from typing import Any
 import numpy as np
 
 from robossl.pipelines.stereo_mono.pipeline import absrel
-from robossl_sim.demo.drone_config import DroneStageConfig, node_parameters, pipeline_settings
-from robossl_sim.demo.drone_link import Replies, publish_frame, warm_up
-from robossl_sim.demo.drone_pretraining import (
+from robossl_ros.demo.drone_config import DroneStageConfig, node_parameters, pipeline_settings
+from robossl_ros.demo.drone_link import Replies, publish_frame, warm_up
+from robossl_ros.demo.drone_pretraining import (
     LOG_TOPICS,
     offline_settings,
     one_torch_thread,
     pretrain_from_log,
     record_training_flights,
 )
-from robossl_sim.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
+from robossl_ros.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
 
 # The stage's settings and node parameters (drone_config) and its DDS link (drone_link) live in their own
 # modules; the runner and the tests use them from here.

@@ -3,7 +3,7 @@ through them over loopback DDS, and the results become ``runs/<timestamp>/report
 
 The mission's whole loop: before its live stage, each stage's ``prepare`` records training logs (training
 rooms / maps / the other subject) and pretrains offline from them through the replay path, cached under
-``cache_dir`` (:mod:`robossl_sim.demo.pretrained`); the node starts from that checkpoint in held-out
+``cache_dir`` (:mod:`robossl_ros.demo.pretrained`); the node starts from that checkpoint in held-out
 conditions and keeps learning online. ``pretrained=False`` starts every node from scratch.
 
 All stages share one in-process ROS node that records every topic into ``runs/<timestamp>/bag`` (mcap).
@@ -72,7 +72,7 @@ class _Progress:
 
 def stage_configs(config: DemoConfig) -> dict[str, tuple[str, Any]]:
     """Selected stage -> (its module, its stage config), in run order."""
-    from robossl_sim.demo import drone_stage, har_stage, rover_stage
+    from robossl_ros.demo import drone_stage, har_stage, rover_stage
 
     made = {
         "drone": (drone_stage.__name__, drone_stage.DroneStageConfig(seed=config.seed, sim_budget_s=config.drone_seconds)),
@@ -95,7 +95,7 @@ def _prepare_worker(name: str, module: str, stage: Any, cache_dir: Path, updates
 
 
 def prepare_all(config: DemoConfig, stages: dict[str, tuple[str, Any]]) -> dict[str, Any]:
-    """Each stage's pretrained start (:mod:`robossl_sim.demo.pretrained`), made before any live stage.
+    """Each stage's pretrained start (:mod:`robossl_ros.demo.pretrained`), made before any live stage.
 
     The stages' preparations are independent and each runs on one core, so with more than one to make they
     run side by side in ``prepare_workers`` processes (the drone's, the longest, first): on 2 cores the
@@ -148,8 +148,8 @@ def prepare_all(config: DemoConfig, stages: dict[str, tuple[str, Any]]) -> dict[
 def run_demo(config: DemoConfig) -> Path:
     """Run the stages and write the report; returns the run folder."""
     from robossl.netsafe import apply_loopback_env, require_loopback_env
-    from robossl_sim.demo.report_builder import build_report
-    from robossl_sim.demo.ros_side import DemoRosNode
+    from robossl_ros.demo.report_builder import build_report
+    from robossl_ros.demo.ros_side import DemoRosNode
 
     apply_loopback_env()
     require_loopback_env()
@@ -220,8 +220,8 @@ def _stage(name: str, process: Any, ros: Any, results: dict[str, Any], body: Any
 
 
 def _drone(ros: Any, stage: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -> None:
-    from robossl_sim.demo import drone_stage
-    from robossl_sim.demo.ros_side import NodeProcess
+    from robossl_ros.demo import drone_stage
+    from robossl_ros.demo.ros_side import NodeProcess
 
     model = run_dir / "models" / MODEL_FILES["drone"]
     process = NodeProcess("drone", drone_stage.node_parameters(stage, str(model)), run_dir)
@@ -231,8 +231,8 @@ def _drone(ros: Any, stage: Any, config: DemoConfig, run_dir: Path, results: dic
 
 
 def _rover(ros: Any, stage: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -> None:
-    from robossl_sim.demo import rover_stage
-    from robossl_sim.demo.ros_side import NodeProcess
+    from robossl_ros.demo import rover_stage
+    from robossl_ros.demo.ros_side import NodeProcess
     from robossl_sim.worlds.rover import RoverConfig
 
     rover = RoverConfig()
@@ -248,8 +248,8 @@ def _rover(ros: Any, stage: Any, config: DemoConfig, run_dir: Path, results: dic
 
 def _har(ros: Any, stage: Any, config: DemoConfig, run_dir: Path, results: dict[str, Any]) -> None:
     from firmware_bridge.emulator import PtyDevices
-    from robossl_sim.demo import har_stage
-    from robossl_sim.demo.ros_side import NodeProcess
+    from robossl_ros.demo import har_stage
+    from robossl_ros.demo.ros_side import NodeProcess
 
     stream = har_stage.make_stream(stage)
     model = run_dir / "models" / MODEL_FILES["har"]

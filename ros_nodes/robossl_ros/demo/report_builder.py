@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
-from robossl_sim.demo.report import HtmlReport  # noqa: E402
+from robossl_ros.demo.report import HtmlReport  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -143,7 +143,7 @@ def _track_overlay(rover: Any, t: float, horizon_s: float = 4.0) -> np.ndarray |
 
 
 def _rover_section(report: HtmlReport, rover: Any, summary: dict[str, Any]) -> None:
-    from robossl_sim.demo.rover_stage import UNKNOWN
+    from robossl_ros.demo.rover_stage import UNKNOWN
 
     report.add_section(
         "Acoustic -> visual terrain (rover world, terrain_node)",

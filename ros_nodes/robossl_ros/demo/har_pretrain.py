@@ -1,7 +1,7 @@
 """The activity stage's pretrained start: the other subject's unlabelled IMU logs -> a rosbag2 -> offline
 ColloSSL pretraining of har_node's own learner -> a checkpoint in har_node's format.
 
-:func:`prepare` records the logs (:func:`robossl_sim.demo.har_stream.log_streams`) as a rosbag2 of one
+:func:`prepare` records the logs (:func:`robossl_ros.demo.har_stream.log_streams`) as a rosbag2 of one
 sensor_msgs/Imu topic per device, reads them back through :func:`robossl.data.streams.multi_device_recording`,
 pretrains and saves the checkpoint har_node starts from, cached under the demo's cache folder (keyed by every
 setting that changes it, so a second run reuses it).
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robossl_sim.demo.har_config import HarStageConfig, learner_config, node_parameters
-from robossl_sim.demo.har_stream import (
+from robossl_ros.demo.har_config import HarStageConfig, learner_config, node_parameters
+from robossl_ros.demo.har_stream import (
     LOG_SUBJECT,
     SYNTHETIC_LOG_SECONDS,
     SYNTHETIC_LOG_SEED,
@@ -25,7 +25,7 @@ from robossl_sim.demo.har_stream import (
     log_streams,
     make_stream,
 )
-from robossl_sim.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
+from robossl_ros.demo.pretrained import PretrainedStart, cache_folder, finished, fresh_folder, mark_finished
 
 
 def record_logs(
@@ -54,7 +54,7 @@ def prepare(
 ) -> PretrainedStart:
     """Record the other subject's IMU logs as a rosbag2, pretrain har_node's learner on them offline through
     the bag (ColloSSL, no labels) and save a checkpoint in har_node's format (cached; see
-    :mod:`robossl_sim.demo.pretrained`). The live stream's seed does not enter: every seed starts from it."""
+    :mod:`robossl_ros.demo.pretrained`). The live stream's seed does not enter: every seed starts from it."""
     from robossl.data.streams import multi_device_recording
     from robossl.online import BackgroundTrainer
     from robossl.pipelines.collossl import ColloSSLOnlineLearner

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robossl_sim.demo.har_config import HarStageConfig, HarStream
+from robossl_ros.demo.har_config import HarStageConfig, HarStream
 
 LIVE_SUBJECT = 1  # the live stage replays this ActRecTut subject ...
 LOG_SUBJECT = 2  # ... and pretraining reads only the other one's logs

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from robossl_sim.demo.drone_pretraining import DronePretrainConfig
+from robossl_ros.demo.drone_pretraining import DronePretrainConfig
 
 
 @dataclass
