@@ -11,6 +11,15 @@ from robossl.methods import InputSpec, Learner, LearnerConfig, available_methods
 
 IMU = InputSpec("imu", (32, 6), rotation_groups=((0, 1, 2), (3, 4, 5)))
 IMAGE = InputSpec("image", (3, 16, 16))
+MUGS_SMALL = {
+    "hidden_dim": 64,
+    "embedding_dim": 32,
+    "prediction_hidden_dim": 64,
+    "bottleneck_dim": 16,
+    "num_prototypes": 64,
+    "queue_size": 128,
+    "memory_size": 64,
+}
 # (method, input, small config): edge-sized widths so a few CPU steps take seconds
 NEW_METHODS = [
     ("groco", IMU, {"projection_hidden_dim": 64, "projection_dim": 32, "num_negatives": 5}),
@@ -18,6 +27,8 @@ NEW_METHODS = [
     ("sie", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32, "predictor_hidden_dim": 16}),
     ("bss", IMU, {"projection_hidden_dim": 64, "projection_dim": 32}),
     ("bss", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32}),
+    ("mugs", IMU, MUGS_SMALL),
+    ("mugs", IMAGE, MUGS_SMALL),
 ]
 
 

@@ -28,6 +28,15 @@ SMALL = {
     "groco": {"projection_hidden_dim": 32, "projection_dim": 16, "num_negatives": 5},
     "sie": {"projection_hidden_dim": 32, "projection_dim": 16, "predictor_hidden_dim": 8},
     "bss": {"projection_hidden_dim": 32, "projection_dim": 16},
+    "mugs": {
+        "hidden_dim": 32,
+        "embedding_dim": 16,
+        "prediction_hidden_dim": 32,
+        "bottleneck_dim": 16,
+        "num_prototypes": 24,
+        "queue_size": 32,
+        "memory_size": 16,
+    },
 }
 
 
