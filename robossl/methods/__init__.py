@@ -9,7 +9,20 @@ Example::
     state = learner.state_dict()               # save with robossl.online.checkpoint.save_checkpoint
 """
 
-from robossl.methods import bootstrap, bss, collossl, dino, groco, mugs, sie, tera, tjepa, two_view  # noqa: F401  (register methods)
+# importing a method module registers its methods
+from robossl.methods import (  # noqa: F401
+    bootstrap,
+    bss,
+    cluster_dino,
+    collossl,
+    dino,
+    groco,
+    mugs,
+    sie,
+    tera,
+    tjepa,
+    two_view,
+)
 from robossl.methods.base import MODALITIES, InputSpec, SSLMethod
 from robossl.methods.learner import Learner, LearnerConfig, MethodLearner, MethodLearnerConfig
 from robossl.methods.registry import available_methods, build_method, make_config, register_method

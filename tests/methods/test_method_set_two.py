@@ -20,6 +20,14 @@ MUGS_SMALL = {
     "queue_size": 128,
     "memory_size": 64,
 }
+CLUSTER_DINO_SMALL = {
+    "hidden_dim": 64,
+    "bottleneck_dim": 16,
+    "num_prototypes": 64,
+    "num_clusters": 4,
+    "cluster_start_step": 0,
+    "history_size": 64,
+}
 # (method, input, small config): edge-sized widths so a few CPU steps take seconds
 NEW_METHODS = [
     ("groco", IMU, {"projection_hidden_dim": 64, "projection_dim": 32, "num_negatives": 5}),
@@ -29,6 +37,7 @@ NEW_METHODS = [
     ("bss", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32}),
     ("mugs", IMU, MUGS_SMALL),
     ("mugs", IMAGE, MUGS_SMALL),
+    ("cluster_dino", IMU, CLUSTER_DINO_SMALL),
 ]
 
 

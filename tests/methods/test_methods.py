@@ -37,6 +37,15 @@ SMALL = {
         "queue_size": 32,
         "memory_size": 16,
     },
+    # the cluster stage from step 2 on, so the resumed half runs it
+    "cluster_dino": {
+        "hidden_dim": 32,
+        "bottleneck_dim": 16,
+        "num_prototypes": 24,
+        "num_clusters": 3,
+        "cluster_start_step": 2,
+        "history_size": 16,
+    },
 }
 
 
