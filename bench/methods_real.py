@@ -28,6 +28,13 @@ Protocol (what changed after the probes sat at random-init level; docs/methods.m
 - ``--seeds`` (default 0,1,2) vary initialisation, batches and the 10 % label subsets; ``--jobs`` runs
   seeds in parallel processes (one thread each).
 
+Entries are the registered methods (``--methods`` picks some); method set II (issue 18) entries carry
+``versus_base``: the paired per-seed difference to the method they extend (``BASE_METHODS`` in
+methods_real_report.py: GroCo and BSS -> SimCLR, SIE -> VICReg, Mugs and cluster-aware DINO -> DINO), so run
+them together with their base, e.g. ActRecTut only into its own file:
+    flock /tmp/robossl-demo.lock python bench/methods_real.py --datasets actrectut_gesture --jobs 3 \
+        --methods simclr,groco,bss,vicreg,sie,dino,mugs,cluster_dino --probe-at "" --name methods_real_set2
+
 Run (about 1 hour on 2 free cores; --jobs 3 runs the three seeds side by side):
     flock /tmp/robossl-bench.lock python bench/methods_real.py --jobs 3
     python bench/methods_real.py --steps 40 --probe-at 20 --seeds 0 --methods simclr,byol    # quick look
@@ -60,6 +67,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from bench._common import print_table, write_results  # noqa: E402
 from bench.methods_real_report import (  # noqa: E402
+    BASE_METHODS,
+    add_versus_base,
     aggregate,
     architecture_key,
     details_of,
@@ -331,7 +340,13 @@ def main() -> int:
     from bench._common import RESULTS_DIR
 
     if args.report_only:
-        report = json.loads((RESULTS_DIR / f"{args.name}.json").read_text())
+        path = RESULTS_DIR / f"{args.name}.json"
+        report = json.loads(path.read_text())
+        if any(
+            "versus_base" not in v for k, v in report["results"].items() if k.split("/")[0] in BASE_METHODS
+        ):
+            add_versus_base(report["results"])  # results written before the comparison existed
+            path.write_text(json.dumps(report, indent=2) + "\n")
         plot_curves(report, RESULTS_DIR / f"{args.name}.png")
         write_tables(report)
         return 0

@@ -32,6 +32,33 @@ def apart(better: dict, worse: dict, margin: float = 0.0) -> bool:
     return better["mean"] - worse["mean"] >= margin and better["mean"] - hb > worse["mean"] + hw
 
 
+# Method set II (issue 18) -> the method each one extends; reported against it on the same seeds and budget.
+BASE_METHODS = {"groco": "simclr", "bss": "simclr", "sie": "vicreg", "mugs": "dino", "cluster_dino": "dino"}
+
+
+def add_versus_base(results: dict) -> dict:
+    """Add ``versus_base`` to every method entry whose base method is in ``results`` (same dataset): the
+    per-seed paired difference of the probe macro-F1 (mean, 95 % interval, values) and whether the
+    method's interval lies above the base's. Returns ``results``."""
+    for key, entry in results.items():
+        if "dataset" not in entry:
+            continue
+        method, dataset = key.split("/")
+        base = BASE_METHODS.get(method)
+        base_entry = results.get(f"{base}/{dataset}")
+        if base is None or base_entry is None:
+            continue
+        mine, theirs = entry["probe_macro_f1"]["by_seed"], base_entry["probe_macro_f1"]["by_seed"]
+        if len(mine) != len(theirs):
+            continue
+        entry["versus_base"] = {
+            "base": base,
+            "paired_difference": interval([a - b for a, b in zip(mine, theirs)]),
+            "beats_base": apart(entry["probe_macro_f1"], base_entry["probe_macro_f1"]),
+        }
+    return results
+
+
 def aggregate(runs: list[dict], datasets: dict[str, tuple[str, ...]], methods: list[str]) -> dict:
     """Per-seed flat scores -> results with mean / interval per figure (dataset figure = headline mean)."""
 
@@ -91,7 +118,7 @@ def aggregate(runs: list[dict], datasets: dict[str, tuple[str, ...]], methods: l
                     if v.get("dataset") == dataset and v["beats_random_init"]
                 ),
             }
-    return results
+    return add_versus_base(results)
 
 
 def details_of(runs: list[dict], steps: list[int]) -> dict:
