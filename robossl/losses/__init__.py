@@ -14,4 +14,10 @@
 | multiview_contrastive.py | ColloSSL weighted multi-view contrastive | Jain et al. 2022 |
 | collossl.py | ColloSSL objective (MMD device selection + weighted multi-view contrastive), SimCLR and multi-task baselines | Jain et al. 2022; Saeed et al. 2019 |
 | device_selection.py | ColloSSL multi-kernel MMD device selection (used by collossl.py) | Jain et al. 2022 |
+| groco.py | GroCo group ordering loss (relaxed odd-even sorting network) | Shvetsova et al. 2023 |
+| sie.py | SIE split invariant-equivariant loss | Garrido et al. 2023 |
+| mugs.py | Mugs instance / local-group InfoNCE with queues + group clustering | Zhou et al. 2022 |
+| cluster_dino.py | cluster-aware DINO's dynamic loss-gate + label correction | Han et al. 2022, 2023 |
+
+Batch Styles Standardization is a view transform, in robossl/methods/bss.py (with SimCLR's loss).
 """
