@@ -46,7 +46,8 @@ MODEL_SPECS: tuple[ParamSpec, ...] = (
 
 
 def deprioritise_threads(name: str, niceness: int = 10) -> int:
-    """Raise the nice value of this process's threads called ``name`` (Linux; no-op elsewhere).
+    """Raise the nice value of this process's threads called ``name`` to at least ``niceness`` (Linux; no-op
+    elsewhere). Never lowers it: a trainer that yields to inference already runs at nice 19.
 
     Background learners use the same cores as the node's callbacks; at a lower priority the kernel runs
     the callbacks first when the CPU is contended, so online training does not add latency to the
@@ -57,6 +58,8 @@ def deprioritise_threads(name: str, niceness: int = 10) -> int:
         native_id = getattr(thread, "native_id", None)
         if thread.name == name and native_id is not None and hasattr(os, "setpriority"):
             try:
+                if os.getpriority(os.PRIO_PROCESS, native_id) >= niceness:
+                    continue
                 os.setpriority(os.PRIO_PROCESS, native_id, niceness)
                 changed += 1
             except OSError:  # not permitted: leave the priority as it is
@@ -98,6 +101,7 @@ class PipelineNode(Node):
             period_s=self.params["diagnostics_period_s"],
             unknown_parameters=self.params.unknown_keys,
             callback_group=self.diagnostics_group,
+            runtime=self.runtime_status,
         )
 
     def drop(self, topic: str, exc_or_reason: BaseException | str) -> None:
@@ -129,6 +133,32 @@ class PipelineNode(Node):
     def status(self) -> dict[str, Any]:
         """The node's own diagnostic values (buffer fill, training steps, model version, mode, ...)."""
         return {}
+
+    def runtime_status(self) -> dict[str, Any]:
+        """Inference first, for every node: frame latency and learner rate from the pipeline's trainer.
+
+        Keys (see robossl_ros.diagnostics): ``inference_frames``, ``inference_p50_ms``, ``inference_p99_ms``
+        (processing of the newest 200 frames), ``inference_no_learning_ms`` (median of the frames no
+        training step overlapped), ``frames_overlapped_by_learning``, ``learner_steps_per_s`` (last 10 s),
+        ``learner_duty_cycle`` and ``learner_niceness``. Empty while the node has no pipeline.
+        """
+        trainer = getattr(self.pipeline, "trainer", None)
+        if trainer is None:
+            return {}
+        load = trainer.inference
+        p50, p99 = load.percentiles_s()
+        values: dict[str, Any] = {
+            "inference_frames": load.frames,
+            "inference_p50_ms": p50 * 1e3,
+            "inference_p99_ms": p99 * 1e3,
+            "inference_no_learning_ms": load.baseline_s() * 1e3,
+            "frames_overlapped_by_learning": load.overlapped_frames,
+            "learner_steps_per_s": trainer.steps_per_s(),
+            "learner_duty_cycle": trainer.budget.duty if trainer.yielding else trainer.config.cpu_fraction,
+        }
+        if trainer.niceness is not None:
+            values["learner_niceness"] = trainer.niceness
+        return values
 
     def on_parameter_change(self, name: str, value: Any) -> None:
         """Called after a run-time parameter change was accepted (override to react)."""

@@ -12,11 +12,15 @@ Key names in ``DiagnosticStatus.values``:
     ``clock_jump.<topic>``          clock steps the stamps of ``<topic>`` were re-anchored after
     ``dropped_total``               all drops
     ``unknown_parameters``          parameter-file keys no parameter declares (comma separated)
+    ``inference_p50_ms``, ``inference_p99_ms``   processing latency of the newest frames [ms]
+    ``inference_no_learning_ms``    median of the frames no training step overlapped [ms]
+    ``inference_frames``, ``frames_overlapped_by_learning``   frames processed / overlapped by a step
+    ``learner_steps_per_s``, ``learner_duty_cycle``, ``learner_niceness``   the trainer yielding to them
     anything the node adds (``buffer_fill``, ``training_steps``, ``model_version``, ``mode``, ...)
 
 Drop reasons used by the nodes: ``wrong_encoding``, ``bad_step``, ``size_mismatch``, ``non_finite``,
 ``out_of_order``, ``future_stamp``, ``bad_stamp``, ``duplicate``, ``unpaired``, ``bad_frame_id``,
-``queue_full``, ``pipeline_error``.
+``queue_full``, ``stale`` (a newer frame replaced it while it waited), ``pipeline_error``.
 
 Stamp policy (:meth:`InputMonitor.accept_stamp`), per topic, with ``T = max_future_s`` (1 s):
 
@@ -275,6 +279,8 @@ class DiagnosticsPublisher:
         period_s: publish period [s] (1 Hz by default).
         unknown_parameters: parameter-file keys to report (level WARN while non-empty).
         callback_group: rclpy callback group of the timer (None: the node's default group).
+        runtime: returns the runtime values every node shares (inference latency, learner rate; see
+            ``PipelineNode.runtime_status``), listed before the node's own (None: none).
     """
 
     def __init__(
@@ -285,6 +291,7 @@ class DiagnosticsPublisher:
         period_s: float = 1.0,
         unknown_parameters: list[str] | None = None,
         callback_group: Any = None,
+        runtime: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
 
@@ -293,6 +300,7 @@ class DiagnosticsPublisher:
         self._node = node
         self._monitor = monitor
         self._status = status
+        self._runtime = runtime
         self._unknown = list(unknown_parameters or [])
         self._last_dropped = 0
         self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", DIAGNOSTICS_QOS)
@@ -304,7 +312,8 @@ class DiagnosticsPublisher:
 
         values = self._monitor.values()
         try:
-            node_values = {k: format_value(v) for k, v in self._status().items()}
+            runtime = dict(self._runtime()) if self._runtime is not None else {}
+            node_values = {k: format_value(v) for k, v in {**runtime, **self._status()}.items()}
         except Exception as exc:  # a status callback bug must not stop diagnostics
             node_values = {"error": f"status callback failed: {type(exc).__name__}: {exc}"}
         values.update(node_values)

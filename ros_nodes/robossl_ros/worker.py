@@ -2,6 +2,10 @@
 
 When the queue is full the oldest job is discarded and reported through ``on_discard`` so that the node
 counts it (``queue_full``): a robot should process the newest frame, never fall further behind.
+
+Latest-only jobs (``latest_only(job)`` true, e.g. camera frames): at most one of them waits. A newer one
+replaces it, and the replaced job goes to ``on_discard`` (the node counts it by reason, e.g. ``stale``), so
+a frame is never queued behind another frame; other jobs (audio chunks, poses) keep their order and depth.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ class LatestWorker:
         depth: waiting jobs kept (>= 1).
         on_discard: called with a job discarded because the queue was full.
         on_error: called with (job, exception) when ``handler`` raised.
+        latest_only: jobs for which it returns True are latest-only (see module docstring); None: none.
     """
 
     def __init__(
@@ -30,12 +35,14 @@ class LatestWorker:
         depth: int,
         on_discard: Callable[[Any], None],
         on_error: Callable[[Any, BaseException], None],
+        latest_only: Callable[[Any], bool] | None = None,
     ) -> None:
         if depth < 1:
             raise ValueError(f"queue depth must be >= 1, got {depth}")
         self._handler = handler
         self._on_discard = on_discard
         self._on_error = on_error
+        self._latest_only = latest_only
         self._jobs: collections.deque[Any] = collections.deque()
         self._depth = depth
         self._cond = threading.Condition()
@@ -45,17 +52,23 @@ class LatestWorker:
         self._thread.start()
 
     def submit(self, job: Any) -> None:
-        """Queue a job (discarding the oldest waiting one when full)."""
-        discarded = None
+        """Queue a job (discarding the oldest waiting one when full, or the waiting latest-only job that a
+        latest-only ``job`` replaces)."""
+        discarded = []
         with self._cond:
             if self._stop:
                 return
+            if self._latest_only is not None and self._latest_only(job):
+                kept: collections.deque[Any] = collections.deque()
+                for waiting in self._jobs:  # by position, not equality: jobs may hold numpy arrays
+                    (discarded if self._latest_only(waiting) else kept).append(waiting)
+                self._jobs = kept
             self._jobs.append(job)
             if len(self._jobs) > self._depth:
-                discarded = self._jobs.popleft()
+                discarded.append(self._jobs.popleft())
             self._cond.notify()
-        if discarded is not None:
-            self._on_discard(discarded)
+        for old in discarded:
+            self._on_discard(old)
 
     def _run(self) -> None:
         while True:
