@@ -3,7 +3,8 @@
 The thread (or callback) that runs inference wraps each frame in :meth:`InferenceLoad.frame`. The trainer
 (:class:`robossl.online.trainer.BackgroundTrainer` with ``TrainerConfig.yield_to_inference``) then
 
-- does not start a step while a frame is in flight (:meth:`InferenceLoad.wait_idle`), and
+- does not start a step while a frame is in flight (:meth:`InferenceLoad.wait_idle`; after
+  ``max_yield_s`` without a gap between frames it steps anyway, so back-to-back frames cannot starve it), and
 - paces itself with an :class:`AdaptiveBudget`: its duty cycle (share of wall time spent in steps) goes
   down while the recent p99 frame latency is above ``target_ratio`` times the *no-learning processing time*
   (the median latency of recent frames that no training step overlapped), and back up, at most to

@@ -71,6 +71,9 @@ class TrainerConfig:
     latency_target_ratio: float = 1.3
     # nice value of the trainer thread while yielding (Linux, per thread; 19 = lowest priority; 0 = leave)
     learner_niceness: int = 19
+    # longest wait for a gap between frames [s]; then the trainer steps anyway (frames back to back would
+    # starve it) and the adaptive budget spaces its steps
+    max_yield_s: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cpu_fraction <= 1.0:
@@ -84,6 +87,8 @@ class TrainerConfig:
                 f"latency_target_ratio must be > 1 (p99 latency / no-learning processing time), got "
                 f"{self.latency_target_ratio}"
             )
+        if not self.max_yield_s > 0:
+            raise ValueError(f"max_yield_s must be > 0 seconds, got {self.max_yield_s}")
         if not 0 <= self.learner_niceness <= 19:
             raise ValueError(
                 f"learner_niceness must be in [0, 19] (19 = lowest), got {self.learner_niceness}"
@@ -131,6 +136,7 @@ class BackgroundTrainer:
         self.inference = InferenceLoad()
         self.budget = AdaptiveBudget(self.config.cpu_fraction, self.config.latency_target_ratio)
         self.niceness: int | None = None  # nice value of the trainer thread (None: not read / not Linux)
+        self.yield_timeouts = 0  # steps started after max_yield_s without a gap between frames
         self._step_times: collections.deque[float] = collections.deque(maxlen=200)  # monotonic [s]
 
     # -- training --------------------------------------------------------------------------------------
@@ -237,10 +243,15 @@ class BackgroundTrainer:
             log.warning("could not lower the trainer thread's priority to nice %d: %s", niceness, exc)
 
     def _wait_for_idle_inference(self) -> bool:
-        """Yielding: wait until no frame is in flight (True) or a stop request (False)."""
-        while not self.inference.wait_idle(0.05):
+        """Yielding: wait until no frame is in flight or ``max_yield_s`` passed (True), or a stop request
+        (False)."""
+        deadline = time.monotonic() + self.config.max_yield_s
+        while not self.inference.wait_idle(min(0.05, max(deadline - time.monotonic(), 0.0))):
             if self._stop.is_set():
                 return False
+            if time.monotonic() >= deadline:
+                self.yield_timeouts += 1
+                break
         return not self._stop.is_set()
 
     def _pause_after(self, elapsed: float) -> float:

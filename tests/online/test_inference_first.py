@@ -206,3 +206,20 @@ def test_bad_inference_first_settings_are_rejected() -> None:
         TrainerConfig(latency_target_ratio=1.0)
     with pytest.raises(ValueError, match="learner_niceness"):
         TrainerConfig(learner_niceness=20)
+
+
+def test_back_to_back_frames_do_not_starve_the_learner() -> None:
+    """Frames with no gap between them: the trainer steps anyway after max_yield_s, and counts it."""
+    learner = RecordingLearner()
+    trainer = started_trainer(learner, max_yield_s=0.1)
+    try:
+        before = len(learner.spans)
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            with trainer.inference.frame():
+                time.sleep(0.02)
+        during = len(learner.spans) - before
+    finally:
+        trainer.stop()
+    assert 4 <= during <= 40  # about one step per 0.1 s wait (+ the duty-cycle pause), never free-running
+    assert trainer.yield_timeouts >= 4

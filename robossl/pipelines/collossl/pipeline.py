@@ -96,7 +96,7 @@ class ColloSSLPipeline:
         window = np.stack([np.interp(grid, stamps, samples[:, c]) for c in range(samples.shape[1])], axis=1)
         x = self.learner.normalise(self.config.anchor_device, window)
         model, _ = self.trainer.slot.get()
-        with torch.inference_mode():
+        with self.trainer.inference.frame(), torch.inference_mode():  # inference first (robossl.online)
             embedding, logits = model(torch.from_numpy(x)[None])
         scores = torch.softmax(logits[0], 0).numpy() if logits is not None else np.zeros(0, np.float32)
         class_id = int(scores.argmax()) if scores.size else -1

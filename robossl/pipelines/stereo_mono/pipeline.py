@@ -179,7 +179,8 @@ class StereoMonoPipeline:
         Raises:
             ValueError: for mismatched sizes, wrong layouts or NaN pixels (the frame is not used).
         """
-        return self.update(self.perceive(left, right), stamp)
+        with self.trainer.inference.frame():  # inference first: the trainer starts no step meanwhile
+            return self.update(self.perceive(left, right), stamp)
 
     def perceive(self, left: np.ndarray, right: np.ndarray, run_mono: bool | None = None) -> Perception:
         """The per-frame work that reads no pipeline state: rectify, SGBM teacher, student inference.

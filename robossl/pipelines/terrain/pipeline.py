@@ -140,9 +140,10 @@ class TerrainPipeline:
         slot = self.learner.segment_slot
         if slot is None:
             return np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8)
-        predict, _ = slot.get_prepared()
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-        return predict(x)[0].astype(np.uint8)  # type: ignore[no-any-return]
+        with self.trainer.inference.frame():  # inference first: the trainer starts no round meanwhile
+            predict, _ = slot.get_prepared()
+            x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+            return predict(x)[0].astype(np.uint8)  # type: ignore[no-any-return]
 
     @property
     def segmentation_version(self) -> int:
