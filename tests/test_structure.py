@@ -340,3 +340,20 @@ def test_line_counts_name_the_files_over_the_limit(tmp_path: Path) -> None:
     counts = line_counts(tmp_path, ("lib",))
     assert counts == {"lib/long.py": 401, "lib/no_final_newline.py": 401, "lib/sub/at_limit.py": 400}
     assert over_limit(counts) == {"lib/long.py": 401, "lib/no_final_newline.py": 401}
+
+
+NODE_MAX_LINES = 220  # issue 22: a node converts messages, validates and delegates (~200 lines)
+
+
+def test_every_node_file_is_about_200_lines_or_less() -> None:
+    """Learning and bookkeeping live in the pipelines and in robossl_ros helper modules, not in a node."""
+    folder = ROOT / "ros_nodes" / "robossl_ros"
+    counts = {
+        path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in folder.glob("*_node.py")
+    }
+    assert len(counts) >= 4, counts  # stereo_mono, terrain, har, serial_bridge
+    long = {name: lines for name, lines in counts.items() if lines > NODE_MAX_LINES}
+    assert not long, (
+        f"node files over {NODE_MAX_LINES} lines (move learning into robossl/pipelines/, shared ROS-side "
+        f"helpers into their own robossl_ros modules): {long}"
+    )

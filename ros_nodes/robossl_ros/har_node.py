@@ -36,9 +36,6 @@ on any machine; a slow machine only answers later (``input_backlog`` in /diagnos
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
 from functools import partial
 from typing import Any
 
@@ -48,81 +45,19 @@ from sensor_msgs.msg import Imu
 from std_msgs.msg import Float32MultiArray, String
 from std_srvs.srv import Trigger
 
-from robossl.online import TrainerConfig
-from robossl.pipelines.collossl import OnlineLearnerConfig
 from robossl.pipelines.collossl.pipeline import ColloSSLPipeline
-from robossl_ros.base import MODEL_SPECS, PipelineNode, deprioritise_threads
+from robossl_ros.base import PipelineNode, deprioritise_threads
 from robossl_ros.conversions import (  # noqa: F401  (array helpers re-exported for their users)
     ArrayLabelError,
     array_msg,
     array_stamp_ns,
     imu_sample,
 )
-from robossl_ros.params import (
-    ParamSpec,
-    config_param,
-    config_values,
-    in_range,
-    non_empty,
-    non_negative,
-    one_of,
-    positive,
-)
+from robossl_ros.har_params import SPECS, pipeline_configs
+from robossl_ros.ordered_inputs import OrderedInputs
 from robossl_ros.qos import HIGH_RATE_SENSOR_QOS, RESULT_QOS
 from robossl_ros.runtime import node_main
-
-L, T = OnlineLearnerConfig, TrainerConfig  # pipeline parameters take their defaults (one source)
-
-SPECS = [
-    ParamSpec("imu_topics", ["imu_0/imu", "imu_1/imu"], "one Imu topic per device", non_empty, True),
-    ParamSpec("device_names", ["imu_0", "imu_1"], "device name per topic (same order)", non_empty, True),
-    ParamSpec("anchor_device", "imu_0", "device the classifier and predictions use", non_empty, True),
-    ParamSpec(
-        "class_names", ["class_0"], "activity names; their count sets the classifier size", non_empty, True
-    ),
-    config_param(L, "sample_rate_hz", "grid rate of aligned windows [Hz]", positive, True, group="learner"),
-    config_param(L, "window_s", "window length [s]", in_range(0.1, 10.0), True, group="learner"),
-    config_param(
-        L, "overlap_s", "overlap of training windows [s]", in_range(0.0, 9.9), True, group="learner"
-    ),
-    ParamSpec("predict_every_s", 0.1, "prediction period in anchor time [s]", in_range(0.0, 10.0)),
-    config_param(L, "buffer_windows", "replay capacity [windows]", positive, True, group="learner"),
-    config_param(L, "min_windows", "windows before training starts", positive, True, group="learner"),
-    config_param(L, "batch_size", "windows per training step", positive, True, group="learner"),
-    config_param(L, "learning_rate", "Adam learning rate", positive, True, group="learner"),
-    config_param(
-        L, "policy", "device selection policy", one_of("closest", "all", "random"), True, group="learner"
-    ),
-    config_param(
-        T, "cpu_fraction", "share of one core the trainer may use", in_range(0.01, 1.0), True, group="trainer"
-    ),
-    config_param(
-        T,
-        "publish_every_steps",
-        "training steps between inference model updates",
-        positive,
-        True,
-        "hot_swap_every_steps",
-        "trainer",
-    ),
-    config_param(
-        T,
-        "steps_per_input",
-        "lock-step: training steps per aligned window, taken before the next input (0 = free-running "
-        "trainer within cpu_fraction)",
-        non_negative,
-        True,
-        "train_steps_per_window",
-        "trainer",
-    ),
-    ParamSpec(
-        "training_stall_warning_s",
-        60.0,
-        "warn when no training step happened for this long [s] (0 = never)",
-        non_negative,
-    ),
-    *MODEL_SPECS,
-]
+from robossl_ros.training_stall import TrainingStallWatch
 
 
 class HarNode(PipelineNode):
@@ -147,15 +82,7 @@ class HarNode(PipelineNode):
             )
         torch.set_num_threads(1)
         self.class_names = list(p["class_names"])
-        values = config_values(p, SPECS)
-        self.config = OnlineLearnerConfig(
-            device_names=tuple(names),
-            anchor_device=p["anchor_device"],
-            channels=6,
-            num_classes=len(self.class_names),
-            **values["learner"],
-        )
-        trainer = TrainerConfig(batch_size=p["batch_size"], min_samples=p["min_windows"], **values["trainer"])
+        self.config, trainer = pipeline_configs(p)
         self.pipeline = ColloSSLPipeline(self.config, trainer)
         self.load_model_at_start()
         self.topic_of = dict(zip(names, topics))
@@ -170,21 +97,12 @@ class HarNode(PipelineNode):
             self.create_subscription(Imu, topic, partial(self._on_imu, name), HIGH_RATE_SENSOR_QOS)
         self.create_subscription(String, "activity/label_in", self._on_label, RESULT_QOS)
         self.create_service(Trigger, "~/save_model", self._srv_save)
-        # Training progress: (time [s], steps, gap windows) at the last step, last usable sample per device.
-        started = time.monotonic()
-        self._progress = (started, self.pipeline.trainer.steps, 0)
-        self._last_sample_s = {name: started for name in names}
-        self._stall_kind = ""  # what the current stall warning is about ("" = none)
-        self._stall_message = ""
+        self.stall = TrainingStallWatch(self.pipeline, self.topic_of, self.monitor.dropped_counts)
         self.create_timer(0.5, self._check_training_progress)
         self.pipeline.start_learning()
         deprioritise_threads("robossl-trainer")
-        # Lock-step: accepted inputs wait here, in arrival order, for the input thread.
-        self._inputs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-        self._input_thread: threading.Thread | None = None
-        if self.pipeline.trainer.lockstep:
-            self._input_thread = threading.Thread(target=self._run_inputs, name="har-inputs", daemon=True)
-            self._input_thread.start()
+        # Lock-step: accepted inputs are handled in arrival order by one input thread.
+        self.inputs = OrderedInputs(self._handle, self.pipeline.trainer.lockstep, "har-inputs")
 
     # -- inputs ------------------------------------------------------------------------------------------
     def _on_imu(self, device: str, msg: Imu) -> None:
@@ -197,12 +115,12 @@ class HarNode(PipelineNode):
             return
         if not self.monitor.accept_stamp(topic, sample.stamp_ns):
             return
-        self._last_sample_s[device] = time.monotonic()
+        self.stall.sample(device)
         # ColloSSL channel order: accelerometer first.
         values = np.concatenate([sample.linear_acceleration, sample.angular_velocity]).astype(np.float32)
         if device == self.anchor:
             self._newest_anchor_s = sample.stamp_ns * 1e-9
-        self._submit(("sample", device, sample.stamp_ns, values))
+        self.inputs.submit(("sample", device, sample.stamp_ns, values))
 
     def _on_label(self, msg: String) -> None:
         if msg.data not in self.class_names:
@@ -211,19 +129,7 @@ class HarNode(PipelineNode):
         if self._newest_anchor_s is None:
             self.drop("activity/label_in", "no_sample_yet")
             return
-        self._submit(("label", self._newest_anchor_s, self.class_names.index(msg.data)))
-
-    def _submit(self, item: tuple[Any, ...]) -> None:
-        """Handle an accepted input now (free-running) or queue it for the input thread (lock-step)."""
-        if self._input_thread is None:
-            self._handle(item)
-        else:
-            self._inputs.put(item)
-
-    def _run_inputs(self) -> None:
-        """Lock-step input thread: every input in arrival order; ends at the ``None`` that close() sends."""
-        while (item := self._inputs.get()) is not None:
-            self._handle(item)
+        self.inputs.submit(("label", self._newest_anchor_s, self.class_names.index(msg.data)))
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         """Learn from one input: a sample (windows, lock-step training, prediction) or a label."""
@@ -252,55 +158,22 @@ class HarNode(PipelineNode):
         self.pub_activity.publish(String(data=name))
         self.predictions += 1
 
-    # -- training progress -------------------------------------------------------------------------------
     def _check_training_progress(self) -> None:
         """Warn (log and diagnostics) when no training step happened for ``training_stall_warning_s``."""
-        now = time.monotonic()
-        steps, gap_windows = self.pipeline.trainer.steps, self.pipeline.learner.stats["gap_windows"]
-        if steps != self._progress[1]:
-            self._progress = (now, steps, gap_windows)
-            if self._stall_kind:
-                self.get_logger().info(f"training resumed ({steps} steps)")
-            self._stall_kind = self._stall_message = ""
-            return
-        limit = self.params["training_stall_warning_s"]
-        stalled_s = now - self._progress[0]
-        if limit <= 0 or stalled_s < limit:
-            self._stall_kind = self._stall_message = ""
-            return
-        kind, cause = self._stall_cause(now, limit, gap_windows - self._progress[2])
-        self._stall_message = f"no training step in {stalled_s:.0f} s: {cause}"
-        if kind != self._stall_kind:  # logged once per cause, not every check
-            self._stall_kind = kind
-            self.get_logger().warning(self._stall_message)
-
-    def _stall_cause(self, now: float, limit: float, new_gap_windows: int) -> tuple[str, str]:
-        """(kind, explanation) of a training stall; the explanation names devices, topics and parameters."""
-        if not self.pipeline.trainer.running:
-            return self.pipeline.stall_cause(new_gap_windows)
-        starved = [name for name, last in self._last_sample_s.items() if now - last >= limit]
-        if starved:
-            counts = self.monitor.dropped_counts()
-            details = ", ".join(
-                f"{name!r} on {self.topic_of[name]} (dropped: {sum(counts.get(self.topic_of[name], {}).values())})"
-                for name in starved
-            )
-            return (
-                f"starved:{starved}",
-                f"starved device: no usable sample for {limit:.0f} s from {details}; check that its driver "
-                "publishes and that the device is connected",
-            )
-        return self.pipeline.stall_cause(new_gap_windows)
+        event = self.stall.check(self.params["training_stall_warning_s"])
+        if event is not None:
+            level, text = event
+            (self.get_logger().warning if level == "warning" else self.get_logger().info)(text)
 
     # -- persistence and status --------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         values = self.pipeline.status()
         trainer_error = values.pop("trainer_error", "")
         values["predictions"] = self.predictions
-        if self._input_thread is not None:
-            values["input_backlog"] = self._inputs.qsize()
-        if self._stall_message:
-            values["warning"] = self._stall_message
+        if self.inputs.threaded:
+            values["input_backlog"] = self.inputs.backlog
+        if self.stall.message:
+            values["warning"] = self.stall.message
         if trainer_error and not self.closed:
             values["error"] = f"trainer stopped: {trainer_error}"
         return values
@@ -309,17 +182,9 @@ class HarNode(PipelineNode):
         if self.closed:
             return
         super().close()
-        if self._input_thread is not None:
-            backlog = self._inputs.qsize()
-            while True:  # inputs not yet learnt from are dropped: the node stops now, not after them
-                try:
-                    self._inputs.get_nowait()
-                except queue.Empty:
-                    break
-            self._inputs.put(None)
-            self._input_thread.join(timeout=10.0)
-            if backlog:
-                self.log_info(f"stopped with {backlog} inputs not yet learnt from (lock-step backlog)")
+        backlog = self.inputs.close(timeout=10.0)
+        if backlog:
+            self.log_info(f"stopped with {backlog} inputs not yet learnt from (lock-step backlog)")
         self.stop_and_save()
 
 

@@ -197,3 +197,26 @@ def range_msg(
     msg.min_range, msg.max_range = float(limits_m[0]), float(limits_m[1])
     msg.range = float(distance_m) if math.isfinite(distance_m) else math.inf
     return msg
+
+
+def stereo_mono_outputs(
+    out: Any, config: Any, geometry: Any, stamp_ns: int, frame_id: str
+) -> tuple[Any, ...]:
+    """``stereo_mono_node``'s (DisparityImage, depth Image 32FC1 [m], Range) for one pipeline result.
+
+    Args:
+        out: the pipeline's frame output (``disparity``, ``stereo_depth``, ``mono_depth`` or None before a
+            student exists (published as NaN), ``active_distance`` [m]).
+        config: the pipeline's ``StereoMonoConfig`` (SGBM search range and depth limits, ``flight_window``,
+            the central share of the image width the distance looks at: the Range's field of view).
+        geometry: the pipeline (``focal_px``, ``baseline_m`` of the rectified pair).
+    """
+    sgbm, focal, disparity = config.sgbm, geometry.focal_px, out.disparity
+    searched = (sgbm.min_disparity, sgbm.min_disparity + sgbm.num_disparities)
+    mono = out.mono_depth if out.mono_depth is not None else np.full_like(out.stereo_depth, np.nan)
+    fov = 2 * math.atan(0.5 * config.flight_window * disparity.shape[1] / focal)
+    return (
+        disparity_image_msg(disparity, stamp_ns, frame_id, focal, geometry.baseline_m, searched),
+        image_msg(mono.astype(np.float32), "32FC1", stamp_ns, frame_id),
+        range_msg(out.active_distance, stamp_ns, frame_id, fov, (sgbm.min_depth_m, sgbm.max_depth_m)),
+    )

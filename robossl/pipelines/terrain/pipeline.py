@@ -187,6 +187,21 @@ class TerrainPipeline:
                 "last": dict(learner.last),
             }
 
+    def cluster_report(self) -> dict[str, Any]:
+        """The cluster statistics a node publishes after each learning round (JSON-friendly): clusters,
+        clips per cluster, silhouette per k, clips (with a visual descriptor), steps and rounds so far."""
+        stats = self.stats()
+        return {
+            "num_clusters": stats["num_clusters"],
+            "clips_per_cluster": stats["cluster_counts"],
+            "silhouette": {str(k): v for k, v in stats["silhouette"].items()},
+            "clips": stats["clips"],
+            "clips_with_visual_descriptor": stats["clips_with_visual_descriptor"],
+            "embedding_steps": stats["embedding_steps"],
+            "segmentation_steps": stats["segmentation_steps"],
+            "learning_rounds": self.rounds,
+        }
+
     def status(self) -> dict[str, Any]:
         """Diagnostic values: store fill, clusters, training counters, published model, trainer state."""
         stats = self.stats()
