@@ -9,7 +9,9 @@ Examples:
 CONFIG is an ordinary ROS 2 parameter file keyed by node name; every top-level key that names a robossl node
 (stereo_mono_node, terrain_node, har_node, serial_bridge_node, optionally with a namespace such as
 ``/drone/stereo_mono_node``) starts that node with its ``ros__parameters``. The same file works with
-``ros2 run robossl_ros <node> --ros-args --params-file CONFIG``. Loopback-only DDS is applied before ROS
+``ros2 run robossl_ros <node> --ros-args --params-file CONFIG``. A parameter that the node does not declare
+(a typo such as ``learnig_rate``) is an error before anything starts: the message names the key, the file,
+the closest known parameter and all known ones (exit status 2). Loopback-only DDS is applied before ROS
 starts. Ctrl-C stops every node and saves their models.
 """
 
@@ -66,6 +68,34 @@ def nodes_in_config(config: Path) -> list[tuple[str, str]]:
     return found
 
 
+def check_parameter_names(config: Path, nodes: list[tuple[str, str]]) -> None:
+    """Every parameter ``config`` sets for a node (its own section or a ``/**`` wildcard one, which ROS
+    applies to every node) is declared by that node.
+
+    Raises:
+        ValueError: names the section, the unknown keys (with the closest declared name) and the file.
+    """
+    import yaml
+
+    from robossl_ros.base import COMMON_SPECS
+    from robossl_ros.params import parameter_names, undeclared, unknown_keys_message
+    from robossl_ros.runtime import node_class
+
+    data = yaml.safe_load(config.read_text())
+    started = {name for _, name in nodes}
+    for key, entry in data.items():
+        path = str(key).strip("/")
+        name = path.rpartition("/")[2]
+        targets = sorted(started) if name in ("**", "*") else [name] if name in started else []
+        values = entry.get("ros__parameters") if isinstance(entry, dict) else None
+        for target in targets:
+            specs = getattr(node_class(target), "SPECS", ())
+            declared = [spec.name for spec in (*COMMON_SPECS, *specs)]
+            unknown = undeclared(parameter_names(values or {}), declared)
+            if unknown:
+                raise ValueError(unknown_keys_message(unknown, declared, f"{config}: {key} (for {target})"))
+
+
 def run(args: argparse.Namespace) -> int:
     from functools import partial
 
@@ -82,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"robossl launch: --only {unknown} not in {args.config}")
             return 2
         nodes = [(ns, name) for ns, name in nodes if name in args.only]
+    try:
+        check_parameter_names(args.config, nodes)
+    except ValueError as exc:
+        print(f"robossl launch: {exc}")
+        return 2
     factories = [
         partial(node_class(name), namespace=namespace) if namespace else node_class(name)
         for namespace, name in nodes

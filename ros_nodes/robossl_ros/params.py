@@ -3,8 +3,10 @@
 A node lists its parameters as :class:`ParamSpec` entries (name, typed default, description, optional
 check). :class:`NodeParams` declares them all, validates every change in an
 ``add_on_set_parameters_callback`` (a bad value is rejected with a reason, at start-up and at run time),
-and reports parameter-file keys that no spec declares (typos in YAML are otherwise silently ignored by
-ROS 2). Checks are plain functions ``value -> reason or None`` so they are testable without ROS.
+and refuses to start on a parameter-file key that no spec declares (ROS 2 otherwise silently ignores a
+typo in YAML, and the node runs with the default): the error names the key, the file and the known keys,
+with the closest one as a suggestion. Checks are plain functions ``value -> reason or None`` so they are
+testable without ROS.
 
 Example::
 
@@ -14,7 +16,8 @@ Example::
     ]
     params = NodeParams(node, SPECS)
     params["rate_hz"]            # 20.0, or the YAML value
-    params.unknown_keys          # ["rat_hz"] when the YAML has a typo
+    # a YAML key rat_hz: ParameterError "probe: unknown parameter 'rat_hz' in p.yaml; did you mean
+    # 'rate_hz'? known: mode, rate_hz"
 
 Parameters that configure a pipeline take their default from the pipeline's config dataclass, the one
 source of defaults (:func:`config_param`), and :func:`config_values` turns their values back into the nested
@@ -27,8 +30,11 @@ dict the config's ``from_dict`` reads::
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -123,7 +129,68 @@ def config_values(values: Any, specs: Sequence[ParamSpec]) -> dict[str, Any]:
 
 
 class ParameterError(ValueError):
-    """A parameter file or override holds a value that a spec rejects."""
+    """A parameter file or override holds a value that a spec rejects, or a key that no spec declares."""
+
+
+def unknown_keys_message(unknown: Iterable[str], known: Iterable[str], where: str) -> str:
+    """``"<where>: unknown parameter 'rat_hz'; did you mean 'rate_hz'? known: mode, rate_hz"`` (the
+    closest known name, by :func:`difflib.get_close_matches`, when one is close enough)."""
+    known = sorted(known)
+    parts = []
+    for key in sorted(unknown):
+        close = difflib.get_close_matches(key, known, n=1)
+        parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    noun = "parameter" if len(parts) == 1 else "parameters"
+    return f"{where}: unknown {noun} {', '.join(parts)}; known: {', '.join(known)}"
+
+
+def parameter_names(values: dict[str, Any], prefix: str = "") -> list[str]:
+    """The parameter names a ``ros__parameters`` mapping sets (nested mappings give dotted names, as in
+    ROS 2: ``{a: {b: 1}}`` sets ``a.b``)."""
+    names = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        names.extend(parameter_names(value, f"{name}.") if isinstance(value, dict) else [name])
+    return names
+
+
+def undeclared(names: Iterable[str], declared: Iterable[str]) -> list[str]:
+    """The ``names`` that are neither declared nor ROS built-ins (``use_sim_time``, ``qos_overrides.*``)."""
+    known = set(declared)
+    return sorted(n for n in names if n not in known and not n.startswith(_ROS_BUILTIN))
+
+
+def parameter_files(args: Sequence[str]) -> list[Path]:
+    """The ``--params-file`` paths of a ROS command line (``... --ros-args --params-file f.yaml``)."""
+    return [Path(args[i + 1]) for i, arg in enumerate(args[:-1]) if arg == "--params-file"]
+
+
+def files_setting(key: str, node_name: str, files: Sequence[Path]) -> list[Path]:
+    """The parameter files among ``files`` that set ``key`` for the node ``node_name`` (its own section,
+    with or without a namespace, or a ``/**`` wildcard section); unreadable files are skipped."""
+    import yaml
+
+    found = []
+    for path in files:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        for section, entry in (data or {}).items() if isinstance(data, dict) else ():
+            name = str(section).strip("/").rpartition("/")[2]
+            values = entry.get("ros__parameters") if isinstance(entry, dict) else None
+            if name in (node_name, "**", "*") and isinstance(values, dict) and _has_key(values, key):
+                found.append(path)
+                break
+    return found
+
+
+def _has_key(values: dict[str, Any], key: str) -> bool:
+    """Whether the nested parameter mapping holds the dotted ``key`` (``a.b`` as ``a: {b: ...}``)."""
+    head, _, rest = key.partition(".")
+    if key in values:
+        return True
+    return bool(rest) and isinstance(values.get(head), dict) and _has_key(values[head], rest)
 
 
 def positive(value: float) -> str | None:
@@ -220,14 +287,24 @@ class NodeParams:
                 raise ParameterError(f"{node.get_name()}: parameter {spec.name} has no value")
         self._declared = True
         overrides: Iterable[str] = getattr(node, "_parameter_overrides", {}).keys()
-        self.unknown_keys: list[str] = sorted(
-            key for key in overrides if key not in self._specs and not key.startswith(_ROS_BUILTIN)
+        unknown = undeclared(overrides, self._specs)
+        if unknown:
+            raise ParameterError(unknown_keys_message(unknown, self._specs, self._where(node, unknown)))
+        self.unknown_keys: list[str] = []  # always empty: an unknown key stops the node (kept for readers)
+
+    @staticmethod
+    def _where(node: Node, unknown: Sequence[str]) -> str:
+        """``"<node> in <file>"`` naming the parameter files on this process's command line that set the
+        unknown keys, or where else they can come from."""
+        files = sorted(
+            {
+                str(f)
+                for key in unknown
+                for f in files_setting(key, node.get_name(), parameter_files(sys.argv))
+            }
         )
-        if self.unknown_keys:
-            node.get_logger().warning(
-                f"unknown parameters ignored: {', '.join(self.unknown_keys)}; "
-                f"known: {', '.join(sorted(self._specs))}"
-            )
+        source = f"in {', '.join(files)}" if files else "(from --params-file, -p or parameter_overrides)"
+        return f"{node.get_name()} {source}"
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._specs:

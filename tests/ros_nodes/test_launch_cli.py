@@ -38,7 +38,7 @@ def test_launch_runs_bridge_and_har_in_one_process(tmp_path: Path) -> None:
         f"har_node:\n  ros__parameters:\n    imu_topics: [{', '.join(n + '/imu' for n in NAMES)}]\n"
         f"    device_names: [{names}]\n    anchor_device: hip\n    class_names: [rest, move]\n"
         f"    sample_rate_hz: 50.0\n    min_windows: 4\n    batch_size: 4\n    predict_every_s: 0.2\n"
-        f"    model_path: {model}\n    rat_hz: 3.0\n"
+        f"    model_path: {model}\n"
     )
     log = open(tmp_path / "launch.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -78,8 +78,37 @@ def test_launch_runs_bridge_and_har_in_one_process(tmp_path: Path) -> None:
     text = (tmp_path / "launch.log").read_text()
     assert rc == 0, text
     assert "starting serial_bridge_node, har_node" in text
-    assert "unknown parameters ignored: rat_hz" in text
     assert "saved model to" in text and tuple(
         load_checkpoint(model)["learner"]["config"]["device_names"]
     ) == tuple(NAMES)
     assert not os.path.exists(str(model) + ".tmp")
+
+
+@pytest.mark.ros
+def test_launch_refuses_a_config_with_an_unknown_parameter_before_starting(tmp_path: Path) -> None:
+    config = tmp_path / "launch.yaml"
+    config.write_text(
+        "/**:\n  ros__parameters:\n    diagnostics_period_s: 2.0\n"
+        "har_node:\n  ros__parameters:\n    class_names: [rest, move]\n    cpu_fractoin: 0.5\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "robossl.cli.main", "launch", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(
+        f"robossl launch: {config}: har_node (for har_node): unknown parameter 'cpu_fractoin' "
+        "(did you mean 'cpu_fraction'?); known: anchor_device, batch_size, "
+    ), proc.stdout
+    assert "starting" not in proc.stdout  # refused before any node started
+    wildcard = tmp_path / "wildcard.yaml"
+    wildcard.write_text("/**:\n  ros__parameters:\n    port: /dev/null\nhar_node:\n  ros__parameters: {}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "robossl.cli.main", "launch", str(wildcard)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "/** (for har_node): unknown parameter 'port'" in proc.stdout, proc.stdout
