@@ -26,14 +26,13 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge import fastpath
-from firmware_bridge.clock_sync import ArrivalClock, ClockFit, ClockSync, ClockSyncConfig
+from firmware_bridge.clock_sync import ClockSync, ClockSyncConfig
 from firmware_bridge.messages import (
     AudioChunk,
     Body,
     ConfigAck,
     ConfigCommand,
     ConfigKey,
-    Header,
     ImuBatch,
     Message,
     MessageType,
@@ -41,7 +40,9 @@ from firmware_bridge.messages import (
     TimeSyncResponse,
 )
 from firmware_bridge.protocol import FrameEncoder, StreamDecoder
+from firmware_bridge.received import ReceivedMessage, sample_times_us, span_us
 from firmware_bridge.repeats import RepeatFilter
+from firmware_bridge.stamping import HostStamper
 
 log = logging.getLogger(__name__)
 
@@ -82,39 +83,6 @@ class BridgeConfig:
             raise ValueError(f"repeat_window_samples must be >= 1, got {self.repeat_window_samples}")
 
 
-@dataclass
-class ReceivedMessage:
-    """A decoded message with host-time stamps."""
-
-    device_id: int  # sender
-    msg_type: MessageType  # what the body is
-    seq: int  # sender's frame counter
-    device_time_us: int  # sender's clock at the first sample / at send, microseconds
-    host_time_s: float  # device_time_us in host seconds (clock sync; see `synced`)
-    receive_time_s: float  # host clock when the bytes were read, seconds
-    synced: bool  # False: no usable time sync, host_time_s is estimated from arrival times
-    body: Body  # ImuBatch, AudioChunk, Heartbeat, ...
-    clock_fit: ClockFit | None = field(default=None, repr=False)  # the device clock estimate used here
-    # True where a sample repeats one delivered before (same device, stream and device time: the device
-    # sent it again); (N,) per sample of an IMU batch, (1,) for other messages. Drop those as duplicates.
-    repeated: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=bool), repr=False)
-
-    def sample_host_times(self) -> np.ndarray:
-        """Host time of each sample of an IMU batch, (N,) float64 seconds.
-
-        Raises:
-            TypeError: if the message is not an IMU batch.
-        """
-        if not isinstance(self.body, ImuBatch):
-            raise TypeError(f"sample_host_times needs an IMU batch, this is {self.msg_type.name}")
-        offsets_us = self.body.sample_period_us * np.arange(self.body.raw.shape[0], dtype=np.int64)
-        if self.synced and self.clock_fit is not None:
-            return np.asarray(
-                self.clock_fit.device_to_host(self.device_time_us + offsets_us), dtype=np.float64
-            )
-        return self.host_time_s + offsets_us * 1e-6
-
-
 class SerialBridge:
     """Reads a serial link in a background thread and yields decoded, host-stamped messages.
 
@@ -151,9 +119,12 @@ class SerialBridge:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clocks: dict[int, ClockSync] = {}
-        self._arrival: dict[int, ArrivalClock] = {}  # per-device offset from arrival times (no sync needed)
-        self._implausible: dict[int, int] = {}  # consecutive messages the clock fit stamped implausibly
-        self._fit_resets: dict[int, int] = {}  # clock fits dropped because the device's stamps left them
+        self._stamper = HostStamper(
+            self.clock_sync,
+            self.config.max_future_s,
+            self.config.max_age_s,
+            self.config.clock_step_confirmations,
+        )
         self._repeats = RepeatFilter(self.config.repeat_window_samples)
         self._acks: dict[int, ConfigAck] = {}
         self._ack_cond = threading.Condition()
@@ -167,8 +138,6 @@ class SerialBridge:
             "sync_requests": 0,  # time-sync requests sent
             "sync_responses": 0,  # time-sync responses received
             "sync_rejected": 0,  # time-sync responses with impossible stamps
-            "future_device_time": 0,  # messages dropped: stamped more than max_future_s after arrival
-            "stale_device_time": 0,  # messages dropped: stamped more than max_age_s before arrival
             "repeated_samples": 0,  # delivered samples marked `repeated` (sent again with the same time)
         }
         self.error: BaseException | None = None  # what stopped the reader, if it stopped by itself
@@ -230,21 +199,17 @@ class SerialBridge:
     def stats(self) -> dict[str, Any]:
         """Decoder counters (CRC failures, sequence gaps, resyncs, ...) plus bridge counters and the
         per-device clock state."""
-        out: dict[str, Any] = {**self._decoder.stats.as_dict(), **self._counters}
+        out: dict[str, Any] = {**self._decoder.stats.as_dict(), **self._counters, **self._stamper.dropped}
         out["devices"] = {
             device: {
                 "synced": c.is_synced,
                 "drift_ppm": c.drift_ppm,
                 "last_rtt_s": c.last_rtt_s,
-                "clock_jumps": c.clock_jumps + self._fit_resets.get(device, 0) + self._arrival_jumps(device),
+                "clock_jumps": c.clock_jumps + self._stamper.clock_jumps(device),
             }
             for device, c in sorted(self._clocks.items())
         }
         return out
-
-    def _arrival_jumps(self, device_id: int) -> int:
-        arrival = self._arrival.get(device_id)
-        return 0 if arrival is None else arrival.jumps
 
     # sending ---------------------------------------------------------------------------------------
     def send(self, body: Body, device_id: int = BROADCAST_DEVICE) -> None:
@@ -327,19 +292,7 @@ class SerialBridge:
         return bytes(data)
 
     def _handle(self, messages: list[Message], receive_time_s: float) -> None:
-        # One read's frames share a receive time: the newest frame of each device bounds its offset.
-        bounds: dict[int, float] = {}
-        for message in messages:
-            end_us = message.header.device_time_us + _span_us(message.body)
-            if 0 <= end_us < 2**62:  # absurd times are dropped (and counted) below
-                device = message.header.device_id
-                bounds[device] = min(bounds.get(device, np.inf), receive_time_s - end_us * 1e-6)
-        for device, bound in bounds.items():
-            if device not in self._arrival:
-                self._arrival[device] = ArrivalClock(
-                    self.config.max_future_s, self.config.clock_step_confirmations
-                )
-            self._arrival[device].observe(bound)
+        self._stamper.observe_arrivals(messages, receive_time_s)
         for message in messages:
             try:
                 self._handle_one(message, receive_time_s)
@@ -368,13 +321,13 @@ class SerialBridge:
             with self._ack_cond:
                 self._acks[body.command_id] = body
                 self._ack_cond.notify_all()
-        stamp = self._stamp(header.device_id, header.device_time_us, _span_us(body), receive_time_s)
+        stamp = self._stamper.stamp(header.device_id, header.device_time_us, span_us(body), receive_time_s)
         if stamp is None:
             return
         host_time, fit = stamp
         repeated = np.zeros(1, dtype=bool)
         if isinstance(body, ImuBatch | AudioChunk):
-            repeated = self._repeats.mark((header.device_id, header.msg_type), _sample_times_us(header, body))
+            repeated = self._repeats.mark((header.device_id, header.msg_type), sample_times_us(header, body))
             self._counters["repeated_samples"] += int(repeated.sum())
         received = ReceivedMessage(
             header.device_id,
@@ -389,66 +342,6 @@ class SerialBridge:
             repeated,
         )
         self._deliver(received)
-
-    def _stamp(
-        self, device_id: int, device_time_us: int, span_us: int, receive_time_s: float
-    ) -> tuple[float, ClockFit | None] | None:
-        """(host time of ``device_time_us``, the clock fit used or None), or None to drop the message.
-
-        The clock fit is used while its stamps are plausible: the first sample not more than
-        ``max_future_s`` after the arrival, the last not more than ``max_age_s`` before it. Otherwise
-        (before sync, or when the device's clock stepped away from the fit) the arrival-time offset is
-        used; after ``clock_step_confirmations`` consecutive implausible stamps the fit is dropped, so a
-        device that no longer answers time sync after a reboot does not keep a stale fit. A message that
-        neither stamps plausibly is dropped and counted (``future_device_time`` / ``stale_device_time``).
-        """
-        clock = self.clock_sync(device_id)
-        fit = clock.snapshot()
-        candidates: list[tuple[float, ClockFit | None]] = []
-        if fit is not None:
-            candidates.append((float(fit.device_to_host(device_time_us)), fit))
-        arrival = self._arrival.get(device_id)
-        if arrival is not None and arrival.offset_s is not None:
-            candidates.append((arrival.device_to_host(device_time_us), None))
-        for host_time, used in candidates:
-            plausible = (
-                host_time <= receive_time_s + self.config.max_future_s
-                and host_time + span_us * 1e-6 >= receive_time_s - self.config.max_age_s
-            )
-            if used is not None:
-                if plausible:
-                    self._implausible[device_id] = 0
-                    return host_time, used
-                misses = self._implausible.get(device_id, 0) + 1
-                self._implausible[device_id] = misses
-                if misses >= self.config.clock_step_confirmations:
-                    clock.reset()
-                    self._implausible[device_id] = 0
-                    self._fit_resets[device_id] = self._fit_resets.get(device_id, 0) + 1
-                    log.warning(
-                        "device %d: %d messages in a row stamped outside [-%.1f s, +%.1f s] of their "
-                        "arrival by the clock fit; dropped the fit (clock step or reboot?)",
-                        device_id,
-                        misses,
-                        self.config.max_age_s,
-                        self.config.max_future_s,
-                    )
-            elif plausible:
-                return host_time, None
-        if not candidates:
-            return receive_time_s - span_us * 1e-6, None  # no usable device time: stamp at arrival
-        key = "future_device_time" if candidates[0][0] > receive_time_s else "stale_device_time"
-        self._counters[key] += 1
-        log.warning(
-            "dropped a message from device %d: device time %d us maps to %.3f s, %.3f s from its arrival "
-            "(%s); a clock step or a bogus stamp",
-            device_id,
-            device_time_us,
-            candidates[0][0],
-            candidates[0][0] - receive_time_s,
-            key,
-        )
-        return None
 
     def _deliver(self, received: ReceivedMessage) -> None:
         if self._on_message is not None:
@@ -467,21 +360,3 @@ class SerialBridge:
                     self._counters["queue_dropped"] += 1
                 except queue.Empty:
                     pass
-
-
-def _sample_times_us(header: Header, body: Body) -> np.ndarray:
-    """Device time of each sample of an IMU batch, or the first frame of another message, microseconds."""
-    if isinstance(body, ImuBatch):
-        return header.device_time_us + int(body.sample_period_us) * np.arange(
-            body.raw.shape[0], dtype=np.int64
-        )
-    return np.array([header.device_time_us], dtype=np.int64)
-
-
-def _span_us(body: Body) -> int:
-    """Device time from a message's first to its last sample, microseconds (0 for single-instant bodies)."""
-    if isinstance(body, ImuBatch):
-        return int(body.sample_period_us) * max(int(body.raw.shape[0]) - 1, 0)
-    if isinstance(body, AudioChunk) and body.sample_rate_hz > 0:
-        return int((body.pcm.shape[0] - 1) * 1_000_000 // body.sample_rate_hz)
-    return 0
