@@ -1,389 +1,232 @@
-"""End-to-end latency of the robossl ROS 2 nodes over real DDS (input stamp -> output received).
+"""Inference first on the robossl ROS 2 nodes over real DDS: latency with and without learning, learner rate.
 
 Examples:
-    flock /tmp/robossl-bench.lock python bench/ros_latency.py            # re-runs itself in robossl-sandbox
-    python bench/ros_latency.py --seconds 10 --only har_node
+    flock /tmp/robossl-demo.lock .venv/bin/python bench/ros_latency.py   # re-runs itself in robossl-sandbox
+    .venv/bin/python bench/ros_latency.py --seconds 10 --only har_node --no-demo
 
 Each node runs in its own process (``python -m robossl_ros.<node>``); this process publishes the inputs
-stamped with the current time and receives the outputs, so a latency is ``receive time - header.stamp``
-(an upper bound of "input stamp to output publish": it includes delivery of the output). Measured:
+stamped with the wall clock and receives the outputs (bench/ros_latency_feeders.py), so a latency is
+``receive time - input stamp``. Per node, in ONE run:
 
-- ``stereo_mono_node``: 376x240 mono8 stereo pairs + CameraInfo at 20 Hz (EuRoC V1_01 frames resized when
-  the real data exists, generated texture otherwise) while the background trainer runs; latency of the
-  ``distance`` output, published last per pair. Warm-up until training has started, then measurement.
-- ``har_node``: 4 IMU devices at 50 Hz (ActRecTut walk when present, generated otherwise) while ColloSSL
-  trains online; latency of each ``activity`` output from the newest IMU stamp it covers.
+1. **learning**: the node starts with online learning (``cpu_fraction`` 1.0: the trainer's ceiling; it
+   yields to inference, ``TrainerConfig.yield_to_inference``). Inputs flow until training has started.
+2. **learner alone**: inputs stop for ``--alone-seconds``; the node's ``learner_steps_per_s`` is the
+   learner's unthrottled rate (same process, same model, nothing to infer).
+3. **with learning**: inputs for ``--seconds``: end-to-end p50/p99, drops by reason, learner steps/s.
+4. **no learning**: the node restarts from the model it saved, with learning off (stereo ``learning:=false``,
+   HAR ``min_windows`` out of reach, terrain ``min_clips`` out of reach); inputs for ``--seconds``. Its
+   median end-to-end latency is the node's processing time without learning.
 
-``dropped``: stereo, pairs sent during the measurement that produced no output (lost in transport or
-dropped by the node, e.g. ``queue_full`` when processing falls behind; the node's reasons are listed);
-HAR, IMU messages that never reached the node plus those the node dropped.
-Targets (issue #7): p99 <= 60 ms (stereo) and <= 20 ms (HAR), zero dropped inputs.
+``p99_over_processing`` = p99 with learning / processing time without learning (target <= 1.5, issue #22);
+``learner_rate_fraction`` = learner steps/s with the node running / learner alone (target >= 0.5). The
+learner steps/s stand next to Wild Visual Navigation's 10 steps/s learner thread (docs/online.md). The
+same four phases then run with all three nodes at once (the demo's load: ``demo_load``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-TARGETS = {"stereo_mono_node": 60.0, "har_node": 20.0}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ros_latency_feeders as feeders  # noqa: E402
+
+WVN_STEPS_PER_S = 10.0  # Wild Visual Navigation's learner thread (../shared/notes/methods.md)
+P99_RATIO_TARGET = 1.5
+RATE_FRACTION_TARGET = 0.5
+NODES = ("stereo_mono_node", "har_node", "terrain_node")
 
 
-EXECUTOR = "events"  # set from --executor in main()
+def drive(session: Any, group: Sequence[Any], seconds: float, until: Any = None) -> bool:
+    """Feed every node of ``group`` for ``seconds`` (or until ``until()`` is true); True if it became true."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        for feeder in group:
+            feeder.tick(now)
+        session.rclpy.spin_once(session.node, timeout_sec=0.002)
+        if until is not None and until():
+            return True
+    return until is None
 
 
-def _start(node: str, params: dict[str, Any], log_dir: Path) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", f"robossl_ros.{node}", "--executor", EXECUTOR, "--ros-args"]
-    for name, value in params.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        if isinstance(value, list):
-            text = "[" + ",".join(str(v) for v in value) + "]"
-        argv += ["-p", f"{name}:={text}"]
-    log = open(log_dir / f"{node}.log", "wb")  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+def start_group(session: Any, group: Sequence[Any], log_dir: Path, tag: str, learning: bool) -> list[Any]:
+    procs = [
+        feeders.start_node(f.node, f.params(learning, log_dir / f"{tag}_{f.node}.pt"), log_dir, tag)
+        for f in group
+    ]
+    deadline = time.monotonic() + 120
+    while not all(f.ready() for f in group):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{[f.node for f in group]} did not start; see the logs in {log_dir}")
+        session.spin_for(0.1)
+    for f in group:
+        session.diagnostics.pop(f.node, None)
+    session.spin_for(1.0)
+    return procs
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> int:
-    import signal
+def stop_group(procs: list[Any], log_dir: Path) -> None:
+    for proc in procs:
+        rc = feeders.stop_node(proc)
+        if rc != 0:
+            print(f"a node exited with {rc}; logs in {log_dir}")
 
-    proc.send_signal(signal.SIGINT)
+
+def summary(latencies: list[float], missing: int) -> dict[str, Any]:
+    p50, p99 = (float(v) for v in np.percentile(latencies, [50, 99])) if latencies else (np.nan, np.nan)
+    return {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "outputs": len(latencies), "missing": missing}
+
+
+def node_values(session: Any, node: str) -> dict[str, Any]:
+    diag = session.diagnostics.get(node, {})
+    keep = ("inference_p50_ms", "inference_p99_ms", "inference_no_learning_ms", "learner_duty_cycle")
+    out: dict[str, Any] = {k: float(diag[k]) for k in keep if k in diag}
+    out["drops_by_reason"] = {k: int(v) for k, v in diag.items() if k.startswith("dropped.")}
+    return out
+
+
+def measure_group(session: Any, group: Sequence[Any], log_dir: Path, tag: str, args: Any) -> dict[str, Any]:
+    """The four phases for the nodes of ``group`` at once; results per node."""
+    results: dict[str, dict[str, Any]] = {f.node: {"inputs": f.inputs, "source": f.source} for f in group}
+    procs = start_group(session, group, log_dir, tag, learning=True)
     try:
-        return proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return -9
-
-
-class Session:
-    """The bench's own rclpy node."""
-
-    def __init__(self) -> None:
-        import rclpy
-
-        from robossl.netsafe import apply_loopback_env
-
-        apply_loopback_env()
-        rclpy.init()
-        self.rclpy = rclpy
-        self.node = rclpy.create_node("ros_latency_bench")
-        self.diagnostics: dict[str, dict[str, str]] = {}
-        from diagnostic_msgs.msg import DiagnosticArray
-
-        from robossl_ros.diagnostics import STATUS_PREFIX
-
-        def on_diag(msg: Any) -> None:
-            for status in msg.status:
-                if status.name.startswith(STATUS_PREFIX + "/"):
-                    self.diagnostics[status.name.split("/", 1)[1]] = {
-                        kv.key: kv.value for kv in status.values
-                    }
-
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-
-    def spin_until(self, predicate: Any, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not predicate():
-            self.rclpy.spin_once(self.node, timeout_sec=0.01)
-        return bool(predicate())
-
-    def close(self) -> None:
-        self.node.destroy_node()
-        self.rclpy.try_shutdown()
-
-
-def _percentiles(latencies_ms: list[float]) -> tuple[float, float]:
-    if not latencies_ms:
-        return float("nan"), float("nan")
-    values = np.asarray(latencies_ms)
-    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
-
-
-def _stereo_frames(count: int) -> tuple[Any, list[tuple[np.ndarray, np.ndarray]], str]:
-    import dataclasses
-
-    import cv2
-
-    from robossl.data.locate import require_data
-    from robossl.pipelines.stereo_mono.calibration import StereoCalibration
-
-    size = (376, 240)
-    try:
-        root = require_data("stereo/euroc_v1_01_easy_micro")
-    except FileNotFoundError:
-        rng = np.random.default_rng(0)
-        frames = []
-        for _ in range(count):
-            texture = rng.integers(0, 256, size=(240, 400), dtype=np.uint8)
-            frames.append((texture[:, 8:384].copy(), texture[:, :376].copy()))
-        return StereoCalibration.ideal(376, 240, 200.0, 0.1), frames, "generated 376x240 texture"
-    from robossl.data.datasets.euroc import EurocSequence
-
-    seq = EurocSequence(root)
-    calibration = StereoCalibration.from_euroc(seq.left_sensor, seq.right_sensor)
-    scale = np.diag([size[0] / calibration.image_size[0], size[1] / calibration.image_size[1], 1.0])
-    calibration = dataclasses.replace(
-        calibration, image_size=size, K_left=scale @ calibration.K_left, K_right=scale @ calibration.K_right
-    )
-    frames = []
-    for i in range(min(count, len(seq))):
-        frame = seq[i]
-        frames.append(
-            (
-                cv2.resize(frame.left, size, interpolation=cv2.INTER_AREA),
-                cv2.resize(frame.right, size, interpolation=cv2.INTER_AREA),
+        started = lambda: all(session.diag(f.node, "training_steps") > 0 for f in group)  # noqa: E731
+        if not drive(session, group, 180, until=started):
+            raise RuntimeError(f"online training never started in {tag}; see the logs in {log_dir}")
+        drive(session, group, 3.0)
+        session.spin_for(args.alone_seconds)  # learner alone: no inputs
+        for f in group:
+            results[f.node]["learner_alone_steps_per_s"] = session.diag(f.node, "learner_steps_per_s")
+        for f in group:
+            f.mark()
+        steps = {f.node: session.diag(f.node, "training_steps") for f in group}
+        start = time.monotonic()
+        drive(session, group, args.seconds)
+        session.spin_for(2.0)  # late outputs and a fresh /diagnostics
+        elapsed = time.monotonic() - start - 2.0
+        for f in group:
+            r = results[f.node]
+            r["learning"] = {**summary(*f.latencies_ms()), **node_values(session, f.node)}
+            r["learner_steps_per_s"] = round(
+                (session.diag(f.node, "training_steps") - steps[f.node]) / elapsed, 3
             )
-        )
-    return calibration, frames, "EuRoC V1_01 resized to 376x240"
-
-
-def bench_stereo(session: Session, log_dir: Path, seconds: float, rate_hz: float = 20.0) -> dict[str, Any]:
-    from sensor_msgs.msg import CameraInfo, Image, Range
-
-    from robossl_ros.conversions import image_msg, stamp_msg, stereo_camera_infos
-
-    calibration, frames, source = _stereo_frames(95)
-    node = "stereo_mono_node"
-    proc = _start(
-        node,
-        {
-            "rectified_width": 376,
-            "min_learning_frames": 20,
-            "cpu_fraction": 0.5,
-            "student_channels": 0.5,
-            "hot_swap_every_steps": 10,
-            "queue_depth": 4,
-            "model_path": str(log_dir / "stereo_model.pt"),
-        },
-        log_dir,
-    )
-    n = session.node
-    pubs = {
-        t: n.create_publisher(Image if "image" in t else CameraInfo, t, 10)
-        for t in ("left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info")
-    }
-    received: dict[int, float] = {}
-    n.create_subscription(
-        Range,
-        "distance",
-        lambda m: received.setdefault(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec, time.time()),
-        50,
-    )
-    try:
-        if not session.spin_until(lambda: all(p.get_subscription_count() for p in pubs.values()), 90):
-            raise RuntimeError(f"{node} did not start; see {log_dir / (node + '.log')}")
-        session.spin_until(lambda: False, 1.0)
-        sent: list[int] = []
-        info_l, info_r = stereo_camera_infos(calibration, 0)
-        period = 1.0 / rate_hz
-        measuring_from = None
-        start = time.monotonic()
-        k = 0
-        steps_at_start = 0
-        while True:
-            now = time.monotonic()
-            diag = session.diagnostics.get(node, {})
-            if measuring_from is None and int(diag.get("training_steps", "0")) > 0:
-                measuring_from, steps_at_start = len(sent), int(diag["training_steps"])
-                measure_start = now
-            if measuring_from is not None and now - measure_start >= seconds:
-                break
-            if now - start > seconds + 120:
-                raise RuntimeError("online training never started; see the node log")
-            stamp = time.time_ns()
-            left, right = frames[k % len(frames)]
-            info_l.header.stamp = info_r.header.stamp = stamp_msg(stamp)
-            pubs["left/camera_info"].publish(info_l)
-            pubs["right/camera_info"].publish(info_r)
-            pubs["left/image_raw"].publish(image_msg(left, "mono8", stamp, "cam0"))
-            pubs["right/image_raw"].publish(image_msg(right, "mono8", stamp, "cam1"))
-            sent.append(stamp)
-            k += 1
-            next_send = start + k * period
-            session.spin_until(lambda: time.monotonic() >= next_send, period + 1)  # noqa: B023
-        session.spin_until(lambda: False, 2.0)
-        measured = sent[measuring_from:]
-        latencies = [(received[s] - s * 1e-9) * 1e3 for s in measured if s in received]
-        diag = session.diagnostics.get(node, {})
-        missing = len(measured) - len(latencies)
-        node_dropped = int(diag.get("dropped_total", "0"))
-        p50, p99 = _percentiles(latencies)
-        return {
-            "p50_ms": round(p50, 2),
-            "p99_ms": round(p99, 2),
-            "max_ms": round(max(latencies), 2) if latencies else float("nan"),
-            "dropped": missing,  # pairs sent that produced no output, wherever they were lost
-            "node_drops_by_reason": {k: int(v) for k, v in diag.items() if k.startswith("dropped.")},
-            "inputs": len(measured),
-            "outputs": len(latencies),
-            "node_dropped_total": node_dropped,
-            **{k: float(diag[k]) for k in ("processing_ms",) if k in diag},
-            "training_steps_during_measurement": int(diag.get("training_steps", "0")) - steps_at_start,
-            "rate_hz": rate_hz,
-            "source": source,
-        }
     finally:
-        rc = _stop(proc)
-        if rc != 0:
-            print(f"{node} exited with {rc}; log: {log_dir / (node + '.log')}")
-
-
-def _har_streams(seconds: float, rate_hz: float) -> tuple[list[str], np.ndarray, str]:
-    """(device names, (T, D, 6) samples [accel xyz, gyro xyz], source) for 4 devices."""
-    n = int(seconds * rate_hz)
+        stop_group(procs, log_dir)
+    procs = start_group(session, group, log_dir, tag, learning=False)
     try:
-        from robossl.data.datasets.actrectut import load_actrectut
-        from robossl.data.locate import require_data
-
-        root = require_data("har/actrectut")
-    except FileNotFoundError:
-        t = np.arange(n) / rate_hz
-        data = np.stack(
-            [np.stack([np.sin(2 * np.pi * (1 + d) * t + c) for c in range(6)], axis=1) for d in range(4)],
-            axis=1,
-        )
-        return ["imu_0", "imu_1", "imu_2", "imu_3"], data, "generated 4-device sinusoids"
-    recording = load_actrectut(1, "walk", root=root, channels_per_imu=6)
-    names = list(recording.devices)
-    data = np.stack([recording.devices[name] for name in names], axis=1)
-    reps = int(np.ceil(n / len(data)))
-    return names, np.tile(data, (reps, 1, 1))[:n], "ActRecTut walk subject 1 (32 Hz rows replayed at 50 Hz)"
-
-
-def bench_har(session: Session, log_dir: Path, seconds: float, rate_hz: float = 50.0) -> dict[str, Any]:
-    from sensor_msgs.msg import Imu
-    from std_msgs.msg import Float32MultiArray
-
-    from robossl_ros.conversions import imu_msg
-    from robossl_ros.har_node import array_stamp_ns
-
-    names, data, source = _har_streams(seconds + 120.0, rate_hz)
-    topics = [f"{name}/imu" for name in names]
-    node = "har_node"
-    proc = _start(
-        node,
-        {
-            "imu_topics": topics,
-            "device_names": names,
-            "anchor_device": names[0],
-            "class_names": ["a", "b", "c", "d", "e", "f"],
-            "sample_rate_hz": rate_hz,
-            "min_windows": 8,
-            "cpu_fraction": float(os.environ.get("HAR_CPU", "0.3")),
-            "predict_every_s": 0.1,
-            "model_path": str(log_dir / "har_model.pt"),
-        },
-        log_dir,
-    )
-    n = session.node
-    pubs = [n.create_publisher(Imu, t, 50) for t in topics]
-    received: dict[int, float] = {}
-    n.create_subscription(
-        Float32MultiArray,
-        "activity/embedding",
-        lambda m: received.setdefault(array_stamp_ns(m), time.time()),
-        100,
-    )
-    try:
-        if not session.spin_until(lambda: all(p.get_subscription_count() for p in pubs), 90):
-            raise RuntimeError(f"{node} did not start; see {log_dir / (node + '.log')}")
-        session.spin_until(lambda: False, 1.0)
-        period = 1.0 / rate_hz
-        start = time.monotonic()
-        sent = 0
-        anchor: list[int] = []
-        measuring_from = None
-        steps_at_start = 0
-        k = 0
-        while True:
-            now = time.monotonic()
-            diag = session.diagnostics.get(node, {})
-            if measuring_from is None and int(diag.get("training_steps", "0")) > 0:
-                measuring_from, steps_at_start, measure_start = len(anchor), int(diag["training_steps"]), now
-            if measuring_from is not None and now - measure_start >= seconds:
-                break
-            if now - start > seconds + 110:
-                raise RuntimeError("online training never started; see the node log")
-            stamp = time.time_ns()
-            for d, pub in enumerate(pubs):
-                sample = data[k % len(data), d].astype(np.float64)
-                pub.publish(imu_msg(np.concatenate([sample[3:], sample[:3]]), stamp, names[d]))
-                sent += 1
-            anchor.append(stamp)
-            k += 1
-            next_send = start + k * period
-            session.spin_until(lambda: time.monotonic() >= next_send, period + 1)  # noqa: B023
-        session.spin_until(lambda: False, 2.0)
-        diag = session.diagnostics.get(node, {})
-        node_received = sum(int(v) for key, v in diag.items() if key.startswith("received."))
-        node_dropped = int(diag.get("dropped_total", "0"))
-        measured = [s for s in anchor[measuring_from:] if s in received]
-        latencies = [(received[s] - s * 1e-9) * 1e3 for s in measured]
-        p50, p99 = _percentiles(latencies)
-        return {
-            "p50_ms": round(p50, 2),
-            "p99_ms": round(p99, 2),
-            "max_ms": round(max(latencies), 2) if latencies else float("nan"),
-            "dropped": (sent - node_received) + node_dropped,
-            "inputs": sent,
-            "outputs": len(latencies),
-            "node_received": node_received,
-            "node_dropped_total": node_dropped,
-            "devices": len(names),
-            "rate_hz": rate_hz,
-            "predict_every_s": 0.1,
-            "training_steps_during_measurement": int(diag.get("training_steps", "0")) - steps_at_start,
-            "source": source,
-        }
+        drive(session, group, 5.0)  # warm-up
+        for f in group:
+            f.mark()
+        drive(session, group, args.seconds)
+        session.spin_for(2.0)
+        for f in group:
+            results[f.node]["no_learning"] = {**summary(*f.latencies_ms()), **node_values(session, f.node)}
     finally:
-        rc = _stop(proc)
-        if rc != 0:
-            print(f"{node} exited with {rc}; log: {log_dir / (node + '.log')}")
+        stop_group(procs, log_dir)
+    for r in results.values():
+        processing = r["no_learning"]["p50_ms"]
+        alone = r["learner_alone_steps_per_s"]
+        r["processing_ms"] = processing
+        r["p99_over_processing"] = round(r["learning"]["p99_ms"] / processing, 3) if processing > 0 else None
+        r["learner_rate_fraction"] = round(r["learner_steps_per_s"] / alone, 3) if alone > 0 else None
+        r["learner_steps_per_s_vs_wvn"] = round(r["learner_steps_per_s"] / WVN_STEPS_PER_S, 3)
+    return results
+
+
+def targets_of(results: dict[str, Any]) -> list[Any]:
+    from _common import Target
+
+    targets = []
+    for scope, nodes in results.items():
+        for node, r in nodes.items():
+            label = node if scope == "alone" else f"{node} under demo load"
+            targets.append(
+                Target(
+                    f"{label} p99 / processing", r["p99_over_processing"], "<=", P99_RATIO_TARGET, "issue #22"
+                )
+            )
+            targets.append(
+                Target(
+                    f"{label} learner rate fraction",
+                    r["learner_rate_fraction"],
+                    ">=",
+                    RATE_FRACTION_TARGET,
+                    "issue #22",
+                )
+            )
+    return targets
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="measurement time per node [s]")
-    parser.add_argument("--only", choices=sorted(TARGETS), action="append", default=[])
-    parser.add_argument(
-        "--executor", choices=("multi", "single", "events"), default="events", help="node executor"
-    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="measurement per phase [s]")
+    parser.add_argument("--alone-seconds", type=float, default=12.0, help="learner-alone phase [s]")
+    parser.add_argument("--only", choices=NODES, action="append", default=[])
+    parser.add_argument("--no-demo", action="store_true", help="skip the all-nodes-at-once phase")
+    parser.add_argument("--executor", choices=("multi", "single", "events"), default="events")
     args = parser.parse_args()
-    global EXECUTOR
-    EXECUTOR = args.executor
-    from _common import Target, print_table, print_targets, rerun_in_sandbox, write_results
+    from _common import print_table, print_targets, rerun_in_sandbox, write_results
 
     rerun_in_sandbox()
-
+    feeders.EXECUTOR = args.executor
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    results: dict[str, Any] = {}
     log_dir = Path(tempfile.mkdtemp(prefix="ros_latency_"))
-    session = Session()
+    load_before = list(os.getloadavg())
+    session = feeders.Session()
+    made = {
+        "stereo_mono_node": feeders.StereoFeeder,
+        "har_node": feeders.HarFeeder,
+        "terrain_node": feeders.TerrainFeeder,
+    }
+    all_feeders = [made[name]() for name in NODES if not args.only or name in args.only]
+    for feeder in all_feeders:
+        feeder.setup(session)
+    results: dict[str, Any] = {"alone": {}}
     try:
-        runners = {"stereo_mono_node": bench_stereo, "har_node": bench_har}
-        for name, runner in runners.items():
-            if args.only and name not in args.only:
-                continue
-            print(f"measuring {name} for {args.seconds:.0f} s ...", flush=True)
-            results[name] = runner(session, log_dir, args.seconds)
+        for feeder in all_feeders:
+            print(f"measuring {feeder.node} ...", flush=True)
+            results["alone"].update(measure_group(session, [feeder], log_dir, "alone", args))
+        if not args.no_demo and len(all_feeders) > 1:
+            print("measuring all nodes at once (demo load) ...", flush=True)
+            results["demo_load"] = measure_group(session, all_feeders, log_dir, "demo", args)
     finally:
         session.close()
-    shown = ("p50_ms", "p99_ms", "dropped", "inputs")
-    print_table([{"node": name, **{key: r[key] for key in shown}} for name, r in results.items()])
-    targets = []
-    for name, r in results.items():  # issue #7: p99 under the node's budget, no input dropped
-        targets.append(Target(f"{name} p99 latency (ms)", r["p99_ms"], "<=", TARGETS[name], "issue #7"))
-        targets.append(Target(f"{name} dropped inputs", r["dropped"], "==", 0, "issue #7"))
+    shown = (
+        "processing_ms",
+        "p99_over_processing",
+        "learner_steps_per_s",
+        "learner_alone_steps_per_s",
+        "learner_rate_fraction",
+    )
+    rows = []
+    for scope, nodes in results.items():
+        for node, r in nodes.items():
+            rows.append(
+                {"scope": scope, "node": node, "p99_ms": r["learning"]["p99_ms"], **{k: r[k] for k in shown}}
+            )
+    print_table(rows)
+    targets = targets_of(results)
     print_targets(targets)
-    write_results("ros_latency", results, targets=targets, executor=args.executor, logs=str(log_dir))
+    write_results(
+        "ros_latency",
+        results,
+        targets=targets,
+        executor=args.executor,
+        seconds=args.seconds,
+        wvn_learner_steps_per_s=WVN_STEPS_PER_S,
+        load_average_before=load_before,
+        load_average_after=list(os.getloadavg()),
+        logs=str(log_dir),
+    )
     return 0
 
 
