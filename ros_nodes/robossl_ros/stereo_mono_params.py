@@ -104,7 +104,9 @@ SPECS = [
     ),
     config_param(C, "inference_backend", "student inference", one_of("torch", "onnxruntime"), read_only=True),
     *MODEL_SPECS,
-    ParamSpec("queue_depth", 2, "stereo pairs waiting for processing", positive, read_only=True),
+    ParamSpec(
+        "queue_depth", 1, "stereo pairs waiting (1 = latest only: a newer pair replaces it)", positive, True
+    ),
 ]
 
 

@@ -57,7 +57,12 @@ class TerrainIngest:
         self.pipeline, self.params, self.outputs = pipeline, params, outputs
         self.images_seen = 0
         self.labels_published = 0
-        self.worker = LatestWorker("terrain-ingest", self._ingest, queue_depth, self._discard, self._error)
+        # Free-running: latest-only images (a newer one replaces the waiting one, dropped as ``stale``), audio
+        # and poses in order. Lock-step ingests every image: each one's round is part of the closed loop.
+        latest = None if images_per_round > 0 else (lambda job: job[0] == "image")
+        self.worker = LatestWorker(
+            "terrain-ingest", self._ingest, queue_depth, self._discard, self._error, latest, self._stale
+        )
         self.lockstep: LockstepRounds | None = None
         if images_per_round > 0:
             wake: Callable[[], None] = lambda: self.worker.submit(("settle", 0, None))  # noqa: E731
@@ -108,6 +113,9 @@ class TerrainIngest:
     def _discard(self, job: tuple[str, int, Any]) -> None:
         if job[0] != "settle":
             self.outputs.drop_input(job[0], "queue_full")
+
+    def _stale(self, job: tuple[str, int, Any]) -> None:
+        self.outputs.drop_input(job[0], "stale")
 
     def _error(self, job: tuple[str, int, Any], exc: BaseException) -> None:
         if job[0] == "settle":

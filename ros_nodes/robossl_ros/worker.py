@@ -26,6 +26,7 @@ class LatestWorker:
         on_discard: called with a job discarded because the queue was full.
         on_error: called with (job, exception) when ``handler`` raised.
         latest_only: jobs for which it returns True are latest-only (see module docstring); None: none.
+        on_stale: called with a latest-only job a newer one replaced (None: ``on_discard``).
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class LatestWorker:
         on_discard: Callable[[Any], None],
         on_error: Callable[[Any, BaseException], None],
         latest_only: Callable[[Any], bool] | None = None,
+        on_stale: Callable[[Any], None] | None = None,
     ) -> None:
         if depth < 1:
             raise ValueError(f"queue depth must be >= 1, got {depth}")
@@ -43,6 +45,7 @@ class LatestWorker:
         self._on_discard = on_discard
         self._on_error = on_error
         self._latest_only = latest_only
+        self._on_stale = on_stale or on_discard
         self._jobs: collections.deque[Any] = collections.deque()
         self._depth = depth
         self._cond = threading.Condition()
@@ -54,19 +57,21 @@ class LatestWorker:
     def submit(self, job: Any) -> None:
         """Queue a job (discarding the oldest waiting one when full, or the waiting latest-only job that a
         latest-only ``job`` replaces)."""
-        discarded = []
+        discarded, stale = [], []
         with self._cond:
             if self._stop:
                 return
             if self._latest_only is not None and self._latest_only(job):
                 kept: collections.deque[Any] = collections.deque()
                 for waiting in self._jobs:  # by position, not equality: jobs may hold numpy arrays
-                    (discarded if self._latest_only(waiting) else kept).append(waiting)
+                    (stale if self._latest_only(waiting) else kept).append(waiting)
                 self._jobs = kept
             self._jobs.append(job)
             if len(self._jobs) > self._depth:
                 discarded.append(self._jobs.popleft())
             self._cond.notify()
+        for old in stale:
+            self._on_stale(old)
         for old in discarded:
             self._on_discard(old)
 

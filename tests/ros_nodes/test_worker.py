@@ -24,7 +24,7 @@ class Blocked:
 
 
 def test_a_newer_frame_replaces_the_waiting_frame_and_the_stale_one_is_reported() -> None:
-    handler, discarded = Blocked(), []
+    handler, discarded, stale = Blocked(), [], []
     worker = LatestWorker(
         "t",
         handler,
@@ -32,6 +32,7 @@ def test_a_newer_frame_replaces_the_waiting_frame_and_the_stale_one_is_reported(
         on_discard=discarded.append,
         on_error=lambda j, e: None,
         latest_only=lambda job: job[0] == "image",
+        on_stale=stale.append,
     )
     worker.submit(("image", 0, np.zeros(3)))  # taken at once: the handler blocks in it
     assert handler.entered.wait(5)
@@ -43,7 +44,8 @@ def test_a_newer_frame_replaces_the_waiting_frame_and_the_stale_one_is_reported(
     handler.release.set()
     assert worker.drain(5)
     worker.stop()
-    assert [job[:2] for job in discarded] == [("image", 1), ("image", 3)]
+    assert [job[:2] for job in stale] == [("image", 1), ("image", 3)]
+    assert discarded == []  # nothing was dropped for a full queue
     # audio keeps its order and is never dropped; the newest frame is processed after what came before it
     assert handler.handled == [("image", 0), ("audio", 2), ("audio", 4), ("image", 5)]
 
