@@ -199,10 +199,12 @@ def process_option(pipeline: Any, frames: list[Any], args: Any) -> dict[str, Any
 
 
 def unthrottled_steps_per_s(pipeline: Any, seconds: float) -> float:
-    """The learner alone: a trainer thread at full budget and normal priority, no inference meanwhile."""
+    """The learner alone: a trainer thread at full budget, no inference meanwhile. At nice 19 like options
+    b and c, so that the fraction measures what inference takes from the learner, not what other processes
+    on a shared machine take from a low-priority thread."""
     from robossl.online import BackgroundTrainer, TrainerConfig
 
-    settings = {**CONFIG["trainer"], "cpu_fraction": 1.0, "yield_to_inference": False}
+    settings = {**CONFIG["trainer"], "cpu_fraction": 1.0, "yield_to_inference": True}
     trainer = BackgroundTrainer(
         pipeline.learner, pipeline.replay, slot=pipeline.trainer.slot, config=TrainerConfig(**settings)
     )
