@@ -18,6 +18,7 @@ from robossl.methods import (  # noqa: F401
     dino,
     groco,
     mugs,
+    scatsimclr,
     sie,
     tera,
     tjepa,

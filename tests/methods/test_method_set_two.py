@@ -38,6 +38,7 @@ NEW_METHODS = [
     ("mugs", IMU, MUGS_SMALL),
     ("mugs", IMAGE, MUGS_SMALL),
     ("cluster_dino", IMU, CLUSTER_DINO_SMALL),
+    ("scatsimclr", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32}),
 ]
 
 

@@ -13,6 +13,7 @@ from robossl.online.checkpoint import load_checkpoint, save_checkpoint
 
 IMU = InputSpec("imu", (24, 6), rotation_groups=((0, 1, 2), (3, 4, 5)), devices=2)
 FEATURES = InputSpec("features", (12,))
+SPECTROGRAM = InputSpec("spectrogram", (24, 16))  # for methods without an IMU variant (frames x bins)
 SMALL = {
     "simclr": {"projection_hidden_dim": 32, "projection_dim": 16},
     "barlow_twins": {"projection_hidden_dim": 32, "projection_dim": 16},
@@ -38,6 +39,7 @@ SMALL = {
         "memory_size": 16,
     },
     # the cluster stage from step 2 on, so the resumed half runs it
+    "scatsimclr": {"projection_hidden_dim": 32, "projection_dim": 16, "orientations": 4},
     "cluster_dino": {
         "hidden_dim": 32,
         "bottleneck_dim": 16,
@@ -50,7 +52,10 @@ SMALL = {
 
 
 def spec_for(name: str) -> InputSpec:
-    return FEATURES if available_methods()[name].modalities == ("features",) else IMU
+    modalities = available_methods()[name].modalities
+    if modalities == ("features",):
+        return FEATURES
+    return IMU if "imu" in modalities else SPECTROGRAM
 
 
 def make_learner(name: str, total_steps: int = 10) -> Learner:
