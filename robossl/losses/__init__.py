@@ -18,6 +18,7 @@
 | sie.py | SIE split invariant-equivariant loss | Garrido et al. 2023 |
 | mugs.py | Mugs instance / local-group InfoNCE with queues + group clustering | Zhou et al. 2022 |
 | cluster_dino.py | cluster-aware DINO's dynamic loss-gate + label correction | Han et al. 2022, 2023 |
+| scatsimclr.py | ScatSimCLR: NT-Xent + pretext-task cross-entropy | Kinakh et al. 2021 |
 
 Batch Styles Standardization is a view transform, in robossl/methods/bss.py (with SimCLR's loss).
 """
