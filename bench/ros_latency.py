@@ -10,8 +10,9 @@ stamped with the wall clock and receives the outputs (bench/ros_latency_feeders.
 
 1. **learning**: the node starts with online learning (``cpu_fraction`` 1.0: the trainer's ceiling; it
    yields to inference, ``TrainerConfig.yield_to_inference``). Inputs flow until training has started.
-2. **learner alone**: inputs stop for ``--alone-seconds``; the node's ``learner_steps_per_s`` is the
-   learner's unthrottled rate (same process, same model, nothing to infer).
+2. **learner alone**: inputs stop for ``--alone-seconds``; the node's trainer steps (diagnostics
+   ``learner_steps``; terrain: learning rounds) per second are the learner's unthrottled rate (same
+   process, same model, same priority, nothing to infer).
 3. **with learning**: inputs for ``--seconds``: end-to-end p50/p99, drops by reason, learner steps/s.
 4. **no learning**: the node restarts from the model it saved, with learning off (stereo ``learning:=false``,
    HAR ``min_windows`` out of reach, terrain ``min_clips`` out of reach); inputs for ``--seconds``. Its
@@ -103,22 +104,23 @@ def measure_group(session: Any, group: Sequence[Any], log_dir: Path, tag: str, a
         if not drive(session, group, 180, until=started):
             raise RuntimeError(f"online training never started in {tag}; see the logs in {log_dir}")
         drive(session, group, 3.0)
+        session.spin_for(1.5)  # the outputs of the last inputs, a fresh /diagnostics
+        steps = {f.node: session.diag(f.node, "learner_steps") for f in group}
         session.spin_for(args.alone_seconds)  # learner alone: no inputs
         for f in group:
-            results[f.node]["learner_alone_steps_per_s"] = session.diag(f.node, "learner_steps_per_s")
-        for f in group:
+            alone = (session.diag(f.node, "learner_steps") - steps[f.node]) / args.alone_seconds
+            results[f.node]["learner_alone_steps_per_s"] = round(alone, 3)
             f.mark()
-        steps = {f.node: session.diag(f.node, "training_steps") for f in group}
-        start = time.monotonic()
+        steps = {f.node: session.diag(f.node, "learner_steps") for f in group}
         drive(session, group, args.seconds)
+        done = {
+            f.node: session.diag(f.node, "learner_steps") for f in group
+        }  # diagnostics lag ~1 s both ends
         session.spin_for(2.0)  # late outputs and a fresh /diagnostics
-        elapsed = time.monotonic() - start - 2.0
         for f in group:
             r = results[f.node]
             r["learning"] = {**summary(*f.latencies_ms()), **node_values(session, f.node)}
-            r["learner_steps_per_s"] = round(
-                (session.diag(f.node, "training_steps") - steps[f.node]) / elapsed, 3
-            )
+            r["learner_steps_per_s"] = round((done[f.node] - steps[f.node]) / args.seconds, 3)
     finally:
         stop_group(procs, log_dir)
     procs = start_group(session, group, log_dir, tag, learning=False)

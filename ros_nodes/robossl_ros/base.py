@@ -139,7 +139,8 @@ class PipelineNode(Node):
 
         Keys (see robossl_ros.diagnostics): ``inference_frames``, ``inference_p50_ms``, ``inference_p99_ms``
         (processing of the newest 200 frames), ``inference_no_learning_ms`` (median of the frames no
-        training step overlapped), ``frames_overlapped_by_learning``, ``learner_steps_per_s`` (last 10 s),
+        training step overlapped), ``frames_overlapped_by_learning``, ``learner_steps`` (trainer steps; terrain: rounds),
+        ``learner_steps_per_s`` (last 10 s),
         ``learner_duty_cycle`` and ``learner_niceness``. Empty while the node has no pipeline.
         """
         trainer = getattr(self.pipeline, "trainer", None)
@@ -153,6 +154,7 @@ class PipelineNode(Node):
             "inference_p99_ms": p99 * 1e3,
             "inference_no_learning_ms": load.baseline_s() * 1e3,
             "frames_overlapped_by_learning": load.overlapped_frames,
+            "learner_steps": trainer.steps,  # trainer steps (terrain: learning rounds) since start
             "learner_steps_per_s": trainer.steps_per_s(),
             "learner_duty_cycle": trainer.budget.duty if trainer.yielding else trainer.config.cpu_fraction,
         }

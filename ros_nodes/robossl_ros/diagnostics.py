@@ -15,7 +15,7 @@ Key names in ``DiagnosticStatus.values``:
     ``inference_p50_ms``, ``inference_p99_ms``   processing latency of the newest frames [ms]
     ``inference_no_learning_ms``    median of the frames no training step overlapped [ms]
     ``inference_frames``, ``frames_overlapped_by_learning``   frames processed / overlapped by a step
-    ``learner_steps_per_s``, ``learner_duty_cycle``, ``learner_niceness``   the trainer yielding to them
+    ``learner_steps``, ``learner_steps_per_s``, ``learner_duty_cycle``, ``learner_niceness``   the trainer
     anything the node adds (``buffer_fill``, ``training_steps``, ``model_version``, ``mode``, ...)
 
 Drop reasons used by the nodes: ``wrong_encoding``, ``bad_step``, ``size_mismatch``, ``non_finite``,

@@ -66,6 +66,7 @@ def test_diagnostics_report_inference_latency_and_learner_rate() -> None:
         assert 19.0 <= float(values["inference_p50_ms"]) < 40.0
         assert float(values["inference_p99_ms"]) > 60.0  # the slow frame shows in the p99
         assert float(values["learner_steps_per_s"]) > 1.0
+        assert values["learner_steps"] == str(pipeline.trainer.steps)
         assert values["learner_niceness"] == "19"
         assert 0.0 < float(values["learner_duty_cycle"]) <= 0.5
         assert int(values["frames_overlapped_by_learning"]) <= 40
