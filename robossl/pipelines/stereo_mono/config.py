@@ -36,6 +36,10 @@ class StereoMonoConfig:
     quality_smoothing: float = 0.05  # EMA weight of the mono-vs-stereo quality estimate
     flight_window: float = 0.6  # central window (fraction of width/height) for the distance ahead
     distance_percentile: float = 10.0  # depth percentile in the window used as distance; 0 = paper's average
+    # > 0: the distance ahead is measured in the robot's swept corridor instead of the central window:
+    # half its width (robot half-width + margin) and half its height, metres (see corridor_distance)
+    flight_corridor_half_width_m: float = 0.0
+    flight_corridor_half_height_m: float = 0.25
     inference_backend: str = "torch"  # "torch" or "onnxruntime" (re-exported after each hot swap)
     inference_threads: int = 1  # ONNX Runtime intra-op threads
     run_mono_in_stereo_mode: bool = True  # run the student every frame (needed for the quality estimate)
@@ -47,6 +51,12 @@ class StereoMonoConfig:
             )
         if self.replay_policy not in ("reservoir", "diversity"):
             raise ValueError(f"replay_policy must be 'reservoir' or 'diversity', got {self.replay_policy!r}")
+        if self.flight_corridor_half_width_m < 0 or self.flight_corridor_half_height_m <= 0:
+            raise ValueError(
+                "flight_corridor_half_width_m must be >= 0 (0 = central window) and "
+                f"flight_corridor_half_height_m > 0, got {self.flight_corridor_half_width_m}, "
+                f"{self.flight_corridor_half_height_m}"
+            )
         if not 0.0 < self.flight_window <= 1.0:
             raise ValueError(f"flight_window must be in (0, 1], got {self.flight_window}")
 

@@ -32,7 +32,13 @@ from robossl.pipelines.stereo_mono.learner import (
 )
 from robossl.pipelines.stereo_mono.onnx_runtime import OnnxDepthRunner, export_student_onnx
 from robossl.pipelines.stereo_mono.switching import FlightMode, SwitchingPolicy
-from robossl.pipelines.stereo_mono.teacher import StereoResult, StereoTeacher, _to_grey, flight_distance
+from robossl.pipelines.stereo_mono.teacher import (
+    StereoResult,
+    StereoTeacher,
+    _to_grey,
+    corridor_distance,
+    flight_distance,
+)
 
 
 @dataclass
@@ -146,6 +152,19 @@ class StereoMonoPipeline:
 
     def _distance(self, depth: np.ndarray, valid: np.ndarray | None) -> float:
         c = self.config
+        if c.flight_corridor_half_width_m > 0:
+            projection = self.rectifier.P_left
+            intrinsics = (projection[0, 0], projection[1, 1], projection[0, 2], projection[1, 2])
+            return corridor_distance(
+                depth,
+                valid,
+                intrinsics,
+                c.flight_corridor_half_width_m,
+                c.flight_corridor_half_height_m,
+                percentile=c.distance_percentile,
+                min_valid_fraction=c.min_confident_fraction,
+                clear_m=c.sgbm.max_depth_m,
+            )
         return flight_distance(depth, valid, c.flight_window, c.min_confident_fraction, c.distance_percentile)
 
     def _distance_mask(self, stereo: StereoResult) -> np.ndarray:

@@ -20,6 +20,7 @@ the left of the view, which a drone turning or drifting left runs into, are then
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -261,3 +262,56 @@ def flight_distance(
     if percentile > 0:
         return float(np.percentile(values, percentile))
     return float(1.0 / np.mean(1.0 / values))
+
+
+def corridor_distance(
+    depth: np.ndarray,
+    valid: np.ndarray | None,
+    intrinsics: tuple[float, float, float, float],
+    half_width_m: float,
+    half_height_m: float,
+    percentile: float = 10.0,
+    min_points: int = 30,
+    min_valid_fraction: float = 0.05,
+    clear_m: float = math.inf,
+) -> float:
+    """Distance to what lies in the robot's swept corridor ahead, metres.
+
+    Every usable pixel is back-projected with the pinhole ``intrinsics`` (fx, fy, cx, cy); a point counts
+    when its lateral offset ``|z (u - cx) / fx|`` is within ``half_width_m`` and its vertical offset
+    ``|z (v - cy) / fy|`` within ``half_height_m`` of the optical axis, i.e. when the robot, flying
+    straight on, would touch it. The answer is the ``percentile`` of those points' depths. Unlike a fixed
+    central window (:func:`flight_distance`), an obstacle corner the robot's side will clip counts however
+    few pixels it fills in the view, and the floor and far walls beside the corridor never do.
+
+    Args:
+        depth: (H, W) metres along the optical axis (NaN = unknown).
+        valid: optional (H, W) bool mask of pixels to use.
+        intrinsics: (fx, fy, cx, cy) of ``depth``'s pixel grid.
+        half_width_m: half the corridor's width (robot half-width plus a margin), metres, > 0.
+        half_height_m: half the corridor's height, metres, > 0 (keeps the floor out).
+        percentile: depth percentile of the corridor points in [0, 100).
+        min_points: fewer corridor points than this = nothing in the way (``clear_m``).
+        min_valid_fraction: below this fraction of usable pixels the answer is NaN (unknown).
+        clear_m: the distance reported when nothing is in the corridor (e.g. the sensor's range).
+    """
+    if half_width_m <= 0 or half_height_m <= 0:
+        raise ValueError(
+            f"corridor half width and half height must be > 0 metres, got {half_width_m}, {half_height_m}"
+        )
+    if not 0.0 <= percentile < 100.0:
+        raise ValueError(f"percentile must be in [0, 100), got {percentile}")
+    fx, fy, cx, cy = intrinsics
+    height, width = depth.shape
+    usable = (depth > 0) & (depth < np.inf)
+    if valid is not None:
+        usable &= valid
+    if usable.sum() < max(1, min_valid_fraction * depth.size):
+        return float("nan")
+    rows, cols = np.nonzero(usable)
+    z = depth[rows, cols]
+    inside = (np.abs(z * (cols - cx) / fx) <= half_width_m) & (np.abs(z * (rows - cy) / fy) <= half_height_m)
+    points = z[inside]
+    if points.size < min_points:
+        return float(clear_m)
+    return float(np.percentile(points, percentile))

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robossl.pipelines.stereo_mono.teacher import SGBMConfig, StereoTeacher, flight_distance
+from robossl.pipelines.stereo_mono.teacher import (
+    SGBMConfig,
+    StereoTeacher,
+    corridor_distance,
+    flight_distance,
+)
 
 from .scenes import two_plane_pair
 
@@ -73,6 +78,40 @@ def test_flight_distance_is_inverse_mean_of_central_window():
     expected = 1.0 / (400 / 2500 * 1.0 + 2100 / 2500 * 0.25)
     assert flight_distance(depth, window=0.5) == pytest.approx(expected)
     assert np.isnan(flight_distance(np.full((10, 10), np.nan)))
+
+
+def _room_view(height=120, width=160, focal=100.0):
+    """Depth seen by a camera 1 m above the floor facing a wall 4 m away, plus a box whose inner edge is
+    0.2 m to the right of the optical axis, 0.5 m ahead (the robot's side would clip it)."""
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
+    depth = np.full((height, width), 4.0)
+    below = rows > cy
+    floor = 1.0 * focal / np.maximum(rows - cy, 1e-6)
+    depth = np.where(below & (floor < depth), floor, depth)
+    box = (0.5 * (cols - cx) / focal >= 0.2) & (np.abs(0.5 * (rows - cy) / focal) <= 0.5)
+    depth[box] = 0.5
+    return depth.astype(np.float32), (focal, focal, cx, cy)
+
+
+def test_corridor_distance_sees_the_corner_a_central_window_misses():
+    depth, intrinsics = _room_view()
+    # the box fills under 10 % of the 0.6 window, so the window's 10th percentile reads past it
+    assert flight_distance(depth, window=0.6, percentile=10.0) > 2.0
+    assert corridor_distance(depth, None, intrinsics, 0.25, 0.25, percentile=10.0) == pytest.approx(0.5)
+    # a narrower corridor (robot 2 x 0.15 m wide) passes the box: the wall ahead, not the floor, is next
+    assert corridor_distance(depth, None, intrinsics, 0.15, 0.25, percentile=10.0) == pytest.approx(4.0)
+
+
+def test_corridor_distance_clear_unknown_and_bad_arguments():
+    depth, intrinsics = _room_view()
+    only_floor = np.where(np.arange(120)[:, None] > 70, depth, np.nan).astype(np.float32)
+    assert corridor_distance(only_floor, None, intrinsics, 0.15, 0.25, clear_m=20.0) == 20.0
+    assert np.isnan(corridor_distance(np.full((120, 160), np.nan, np.float32), None, intrinsics, 0.2, 0.2))
+    masked = np.zeros(depth.shape, bool)
+    assert np.isnan(corridor_distance(depth, masked, intrinsics, 0.2, 0.2))
+    with pytest.raises(ValueError, match="half width and half height"):
+        corridor_distance(depth, None, intrinsics, 0.0, 0.2)
 
 
 def test_middlebury_motorcycle_bad_pixel_rate():
