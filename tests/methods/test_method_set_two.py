@@ -39,6 +39,7 @@ NEW_METHODS = [
     ("mugs", IMAGE, MUGS_SMALL),
     ("cluster_dino", IMU, CLUSTER_DINO_SMALL),
     ("scatsimclr", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32}),
+    ("masked_image", IMAGE, {"patch_size": 4}),
 ]
 
 

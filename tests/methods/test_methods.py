@@ -14,6 +14,7 @@ from robossl.online.checkpoint import load_checkpoint, save_checkpoint
 IMU = InputSpec("imu", (24, 6), rotation_groups=((0, 1, 2), (3, 4, 5)), devices=2)
 FEATURES = InputSpec("features", (12,))
 SPECTROGRAM = InputSpec("spectrogram", (24, 16))  # for methods without an IMU variant (frames x bins)
+IMAGE = InputSpec("image", (3, 16, 16))  # for image-only methods
 SMALL = {
     "simclr": {"projection_hidden_dim": 32, "projection_dim": 16},
     "barlow_twins": {"projection_hidden_dim": 32, "projection_dim": 16},
@@ -40,6 +41,7 @@ SMALL = {
     },
     # the cluster stage from step 2 on, so the resumed half runs it
     "scatsimclr": {"projection_hidden_dim": 32, "projection_dim": 16, "orientations": 4},
+    "masked_image": {"patch_size": 4},
     "cluster_dino": {
         "hidden_dim": 32,
         "bottleneck_dim": 16,
@@ -55,7 +57,9 @@ def spec_for(name: str) -> InputSpec:
     modalities = available_methods()[name].modalities
     if modalities == ("features",):
         return FEATURES
-    return IMU if "imu" in modalities else SPECTROGRAM
+    if "imu" in modalities:
+        return IMU
+    return SPECTROGRAM if "spectrogram" in modalities else IMAGE
 
 
 def make_learner(name: str, total_steps: int = 10) -> Learner:
