@@ -69,6 +69,20 @@ SPECS = [
     ),
     config_param(C, "switching.release_distance_m", "stereo distance releasing mono [m]", positive, True),
     config_param(C, "switching.avoid_distance_m", "the controller's avoidance distance [m]", positive, True),
+    config_param(
+        C,
+        "flight_corridor_half_width_m",
+        "half width of the robot's swept corridor for the distance ahead [m] (0 = central window)",
+        non_negative,
+        True,
+    ),
+    config_param(
+        C,
+        "flight_corridor_half_height_m",
+        "half height of that corridor [m] (keeps the floor out)",
+        positive,
+        True,
+    ),
     ParamSpec("learning", True, "add labelled frames and train online"),
     config_param(
         C,
