@@ -20,7 +20,7 @@ config or input). A loss curve is saved as ``<out>/loss.png``.
 
 Methods (``--list`` gives each one's modalities and paper): simclr, barlow_twins, vicreg, byol, simsiam,
 directpred, dino, instance_triplet, tera, tjepa, collossl; method set II (issue 18): groco, sie, bss, mugs,
-cluster_dino, scatsimclr, masked_image.
+cluster_dino, scatsimclr, masked_image, moco (base), halp.
 
 Bad input (a missing or unreadable source, NaN samples, a recording shorter than one window, an unknown
 method or setting, a single-device source for collossl) ends with ``robossl pretrain: <what and what to

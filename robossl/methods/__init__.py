@@ -17,6 +17,7 @@ from robossl.methods import (  # noqa: F401
     collossl,
     dino,
     groco,
+    halp,
     masked_image,
     mugs,
     scatsimclr,

@@ -28,6 +28,15 @@ CLUSTER_DINO_SMALL = {
     "cluster_start_step": 0,
     "history_size": 64,
 }
+HALP_SMALL = {
+    "projection_hidden_dim": 64,
+    "projection_dim": 32,
+    "queue_size": 32,
+    "prototype_window": 32,
+    "num_prototypes": 4,
+    "num_candidates": 3,
+    "prototype_every": 2,
+}
 # (method, input, small config): edge-sized widths so a few CPU steps take seconds
 NEW_METHODS = [
     ("groco", IMU, {"projection_hidden_dim": 64, "projection_dim": 32, "num_negatives": 5}),
@@ -40,6 +49,9 @@ NEW_METHODS = [
     ("cluster_dino", IMU, CLUSTER_DINO_SMALL),
     ("scatsimclr", IMAGE, {"projection_hidden_dim": 64, "projection_dim": 32}),
     ("masked_image", IMAGE, {"patch_size": 4}),
+    # a queue of one batch, so it holds real keys from the second step on
+    ("moco", IMU, {"projection_hidden_dim": 64, "projection_dim": 32, "queue_size": 32}),
+    ("halp", IMU, HALP_SMALL),
 ]
 
 

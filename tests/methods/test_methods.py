@@ -42,6 +42,18 @@ SMALL = {
     # the cluster stage from step 2 on, so the resumed half runs it
     "scatsimclr": {"projection_hidden_dim": 32, "projection_dim": 16, "orientations": 4},
     "masked_image": {"patch_size": 4},
+    "moco": {"projection_hidden_dim": 32, "projection_dim": 16, "queue_size": 24},
+    # prototypes from step 2 on and hallucination from step 2, so the resumed half uses both
+    "halp": {
+        "projection_hidden_dim": 32,
+        "projection_dim": 16,
+        "queue_size": 24,
+        "prototype_window": 12,
+        "num_prototypes": 3,
+        "num_candidates": 2,
+        "prototype_every": 2,
+        "num_positives": 5,
+    },
     "cluster_dino": {
         "hidden_dim": 32,
         "bottleneck_dim": 16,
