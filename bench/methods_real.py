@@ -30,7 +30,8 @@ Protocol (what changed after the probes sat at random-init level; docs/methods.m
 
 Entries are the registered methods (``--methods`` picks some); method set II (issue 18) entries carry
 ``versus_base``: the paired per-seed difference to the method they extend (``BASE_METHODS`` in
-methods_real_report.py: GroCo and BSS -> SimCLR, SIE -> VICReg, Mugs and cluster-aware DINO -> DINO), so run
+methods_real_report.py: GroCo and BSS -> SimCLR, SIE -> VICReg, Mugs and cluster-aware DINO -> DINO, HaLP ->
+MoCo; ScatSimCLR and masked image modelling -> SimCLR on frames, which the bench does not load yet), so run
 them together with their base, e.g. ActRecTut only into its own file:
     flock /tmp/robossl-demo.lock python bench/methods_real.py --datasets actrectut_gesture --jobs 3 \
         --methods simclr,groco,bss,vicreg,sie,dino,mugs,cluster_dino --probe-at "" --name methods_real_set2

@@ -33,7 +33,16 @@ def apart(better: dict, worse: dict, margin: float = 0.0) -> bool:
 
 
 # Method set II (issue 18) -> the method each one extends; reported against it on the same seeds and budget.
-BASE_METHODS = {"groco": "simclr", "bss": "simclr", "sie": "vicreg", "mugs": "dino", "cluster_dino": "dino"}
+BASE_METHODS = {
+    "groco": "simclr",
+    "bss": "simclr",
+    "sie": "vicreg",
+    "mugs": "dino",
+    "cluster_dino": "dino",
+    "halp": "moco",
+    "scatsimclr": "simclr",
+    "masked_image": "simclr",
+}
 
 
 def add_versus_base(results: dict) -> dict:

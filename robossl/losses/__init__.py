@@ -19,6 +19,8 @@
 | mugs.py | Mugs instance / local-group InfoNCE with queues + group clustering | Zhou et al. 2022 |
 | cluster_dino.py | cluster-aware DINO's dynamic loss-gate + label correction | Han et al. 2022, 2023 |
 | scatsimclr.py | ScatSimCLR: NT-Xent + pretext-task cross-entropy | Kinakh et al. 2021 |
+| masked_image.py | masked patch reconstruction for CNNs (SparK-style) | Tian et al. 2023 |
+| halp.py | MoCo InfoNCE + HaLP hallucinated positives | He et al. 2020; Shah et al. 2023 |
 
 Batch Styles Standardization is a view transform, in robossl/methods/bss.py (with SimCLR's loss).
 """
