@@ -26,8 +26,13 @@ class DroneStageConfig:
     student_width: int = 96
     student_channels: float = 0.5  # student channel multiplier
     num_disparities: int = 48  # SGBM disparity range, pixels (min depth ~0.22 m at 160 px)
-    quality_enter: float = 0.3  # running mono AbsRel (vs stereo) below which mono takes over
-    quality_exit: float = 0.4  # ... above which stereo takes back
+    # running mono AbsRel (vs stereo) below which mono takes over / above which stereo takes back; the
+    # training wheels (imminent_distance_m) guard the near range, so the entry bar may sit above the
+    # node's default 0.25 (0.3 -> 0.35 raised room 1's mono share 0.54 -> 0.63, still 0 collisions)
+    quality_enter: float = 0.35
+    quality_exit: float = 0.45
+    # half width of the swept corridor the distance ahead is measured in (drone radius 0.15 m + 0.1 m)
+    corridor_half_width_m: float = 0.25
     hot_swap_every_steps: int = 25  # training steps between inference model updates (ONNX re-export)
     pretrain: DronePretrainConfig = field(default_factory=DronePretrainConfig)
 
@@ -43,6 +48,7 @@ def pipeline_settings(config: DroneStageConfig) -> dict[str, Any]:
     return {
         "rectified_width": 160,
         "sgbm": {"num_disparities": config.num_disparities, "block_size": 5},
+        "flight_corridor_half_width_m": config.corridor_half_width_m,
         "student": {
             "input_height": config.student_height,
             "input_width": config.student_width,
@@ -64,6 +70,7 @@ def node_parameters(config: DroneStageConfig, model_path: str) -> dict[str, dict
             "student_height": config.student_height,
             "student_channels": config.student_channels,
             "num_disparities": config.num_disparities,
+            "flight_corridor_half_width_m": settings["flight_corridor_half_width_m"],
             "block_size": settings["sgbm"]["block_size"],
             "policy": "persistent",
             "min_learning_frames": 60,
