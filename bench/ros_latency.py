@@ -144,6 +144,16 @@ def measure_group(session: Any, group: Sequence[Any], log_dir: Path, tag: str, a
     return results
 
 
+def guarded(session: Any, group: Sequence[Any], log_dir: Path, tag: str, args: Any) -> dict[str, Any]:
+    """:func:`measure_group`, or its error per node (the other groups still run; targets read n/a)."""
+    try:
+        return measure_group(session, group, log_dir, tag, args)
+    except RuntimeError as exc:
+        print(f"{tag}: {exc}", flush=True)
+        failed = {"error": str(exc), "p99_over_processing": None, "learner_rate_fraction": None}
+        return {f.node: dict(failed) for f in group}
+
+
 def targets_of(results: dict[str, Any]) -> list[Any]:
     from _common import Target
 
@@ -196,10 +206,10 @@ def main() -> int:
     try:
         for feeder in all_feeders:
             print(f"measuring {feeder.node} ...", flush=True)
-            results["alone"].update(measure_group(session, [feeder], log_dir, "alone", args))
+            results["alone"].update(guarded(session, [feeder], log_dir, "alone", args))
         if not args.no_demo and len(all_feeders) > 1:
             print("measuring all nodes at once (demo load) ...", flush=True)
-            results["demo_load"] = measure_group(session, all_feeders, log_dir, "demo", args)
+            results["demo_load"] = guarded(session, all_feeders, log_dir, "demo", args)
     finally:
         session.close()
     shown = (
@@ -212,9 +222,8 @@ def main() -> int:
     rows = []
     for scope, nodes in results.items():
         for node, r in nodes.items():
-            rows.append(
-                {"scope": scope, "node": node, "p99_ms": r["learning"]["p99_ms"], **{k: r[k] for k in shown}}
-            )
+            p99 = r.get("learning", {}).get("p99_ms")
+            rows.append({"scope": scope, "node": node, "p99_ms": p99, **{k: r.get(k) for k in shown}})
     print_table(rows)
     targets = targets_of(results)
     print_targets(targets)
