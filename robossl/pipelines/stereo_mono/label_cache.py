@@ -81,33 +81,51 @@ def teacher_key(pipeline: StereoMonoPipeline, topics: StereoLogTopics) -> Teache
     )
 
 
+def label_frame(
+    pipeline: StereoMonoPipeline, left: np.ndarray, right: np.ndarray
+) -> tuple[dict[str, np.ndarray], float]:
+    """Rectify + SGBM one raw pair (no student, no pipeline state touched; thread-safe like ``perceive``).
+
+    Returns:
+        ``(sample, confident_fraction)``: the replay sample at the student size and the fraction of
+        confident pixels at the rectified size.
+    """
+    perception = pipeline.perceive(left, right, run_mono=False)
+    stereo, confident = perception.stereo, perception.confident
+    confidence = np.where(confident, stereo.confidence, 0.0).astype(np.float32)
+    sample = make_sample(perception.left_rect, stereo.depth, confidence, pipeline.student_size)
+    return sample, float(confident.mean())
+
+
+def stack_labels(
+    stamps_ns: list[int], samples: list[dict[str, np.ndarray]], fractions: list[float], size: tuple[int, int]
+) -> StereoLabels:
+    """:class:`StereoLabels` from per-frame stamps, samples and confident fractions (``size``: (h, w))."""
+    height, width = size
+    return StereoLabels(
+        stamps_ns=np.asarray(stamps_ns, np.int64),
+        image=np.asarray([s["image"] for s in samples], np.uint8).reshape(-1, height, width),
+        depth=np.asarray([s["depth"] for s in samples], np.float16).reshape(-1, height, width),
+        confidence=np.asarray([s["confidence"] for s in samples], np.float16).reshape(-1, height, width),
+        confident_fraction=np.asarray(fractions, np.float64),
+    )
+
+
 def label_pairs(
     pipeline: StereoMonoPipeline,
     pairs: Iterator[tuple[int, np.ndarray, np.ndarray]],
     progress: Callable[[int], None] | None = None,
 ) -> StereoLabels:
-    """Rectify + SGBM every ``(stamp_ns, left, right)`` pair (no student, no pipeline state touched)."""
-    stamps, images, depths, confidences, fractions = [], [], [], [], []
+    """Rectify + SGBM every ``(stamp_ns, left, right)`` pair, in order."""
+    stamps, samples, fractions = [], [], []
     for stamp_ns, left, right in pairs:
-        perception = pipeline.perceive(left, right, run_mono=False)
-        stereo, confident = perception.stereo, perception.confident
-        confidence = np.where(confident, stereo.confidence, 0.0).astype(np.float32)
-        sample = make_sample(perception.left_rect, stereo.depth, confidence, pipeline.student_size)
+        sample, fraction = label_frame(pipeline, left, right)
         stamps.append(stamp_ns)
-        images.append(sample["image"])
-        depths.append(sample["depth"])
-        confidences.append(sample["confidence"])
-        fractions.append(confident.mean())
+        samples.append(sample)
+        fractions.append(fraction)
         if progress is not None:
             progress(len(stamps))
-    height, width = pipeline.student_size
-    return StereoLabels(
-        stamps_ns=np.asarray(stamps, np.int64),
-        image=np.asarray(images, np.uint8).reshape(-1, height, width),
-        depth=np.asarray(depths, np.float16).reshape(-1, height, width),
-        confidence=np.asarray(confidences, np.float16).reshape(-1, height, width),
-        confident_fraction=np.asarray(fractions, np.float64),
-    )
+    return stack_labels(stamps, samples, fractions, pipeline.student_size)
 
 
 def stereo_labels(
