@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from robossl.data.bags.storage import BagError, DamagedRegion, SourceConnection, select_messages
+from robossl.data.bags.record_walk import Message, RecordWalker
+from robossl.data.bags.storage import DamagedRegion, SourceConnection, select_messages
 
 __all__ = ["McapScanSource"]
 
@@ -23,8 +24,6 @@ OP_STATISTICS, OP_DATA_END = 0x0B, 0x0F
 # records a resynchronisation may land on: their layout is checked field by field
 _RESYNC_AT = re.compile(rb"[\x03\x04\x05\x06\x07\x0f]")
 _COMPRESSIONS = ("", "zstd", "lz4")
-
-Message = tuple[int, int, bytes]  # channel id, log time ns, raw CDR bytes
 
 
 class _Malformed(Exception):
@@ -138,7 +137,7 @@ def _decompress_prefix(compression: str, data: bytes) -> bytes:
         return b""
 
 
-class McapScanSource:
+class McapScanSource(RecordWalker):
     """An mcap file read record by record, resynchronising at the next well-formed record after damage.
 
     Needs no summary, index or footer, so it reads files cut off by a crash or a full disk. A compressed
@@ -149,6 +148,10 @@ class McapScanSource:
     Attributes:
         damaged: byte ranges of the file that could not be read (empty for an intact file).
     """
+
+    MAGIC = _MAGIC
+    NOT_A_FILE = "does not start with the mcap magic bytes and holds no mcap record"
+    HEADER_LOST = "file magic and header unreadable"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -175,78 +178,39 @@ class McapScanSource:
             self.channels[cid] = SourceConnection(topic, name, encoding, count, fmt, definition, self, cid)
         self.connections = list(self.channels.values())
 
-    def _messages(self, damaged: list[DamagedRegion]) -> Iterator[Message]:
-        start = len(_MAGIC)
-        if not self.data.startswith(_MAGIC):
-            first = _resync(self.data, 0, len(self.data))
-            if first is None:
-                raise BagError(self.path, "does not start with the mcap magic bytes and holds no mcap record")
-            damaged.append(DamagedRegion(0, first, "file magic and header unreadable"))
-            start = first
-        yield from self._walk(self.data, start, len(self.data), None, damaged)
+    def _read(self, data: bytes, pos: int, end: int) -> tuple[int, int, int] | None:
+        return _record(data, pos, end, strict=False)
 
-    def _walk(
-        self, data: bytes, pos: int, end: int, chunk: tuple[int, int] | None, damaged: list[DamagedRegion]
-    ) -> Iterator[Message]:
-        """Messages of the records in ``data[pos:end]``.
+    def _resync(self, data: bytes, start: int, end: int) -> int | None:
+        return _resync(data, start, end)
 
-        ``chunk`` is the file range of the compressed chunk ``data`` was unpacked from (None: ``data`` is
-        the file). The message just before overwritten bytes is dropped too: an uncompressed chunk written
-        without a checksum cannot tell whether the damage began inside it.
-        """
-        pending: Message | None = None
-        while pos < end:
-            record = _record(data, pos, end, strict=False)
-            if record is None:
-                if chunk is None:
-                    cut = self._cut_chunk(pos, end, damaged)
-                    if cut is not None:
-                        if pending is not None:
-                            yield pending
-                            pending = None
-                        messages, resume = cut
-                        yield from messages
-                        if resume is None:
-                            break
-                        pos = resume
-                        continue
-                resume = _resync(data, pos + 1, end)
-                # truncation (keep the message before) only at the end of the file, with a length that is
-                # not garbage; elsewhere, unreadable bytes are overwritten ones
-                at_file_end = data is self.data and end == len(data) and resume is None
-                cut_off = at_file_end and (pos + 9 > end or _length(data, pos) < 2**32)
-                if not cut_off:
-                    pending = None  # overwritten bytes, which may have begun inside the pending message
-                what = (
-                    "records unreadable" if resume is not None else "records cut off or unreadable to the end"
-                )
-                stop = end if resume is None else resume
-                region = (pos, stop) if chunk is None else chunk
-                damaged.append(DamagedRegion(*region, what if chunk is None else f"inside the chunk: {what}"))
-                if resume is None:
-                    break
-                pos = resume
-                continue
-            if pending is not None:
-                yield pending
-                pending = None
-            opcode, start, stop = record
-            if opcode == OP_FOOTER:
-                break
-            if opcode == OP_SCHEMA:
-                self._schema(data, start, stop)
-            elif opcode == OP_CHANNEL:
-                self._channel(data, start, stop)
-            elif opcode == OP_MESSAGE:
-                cid, _seq, log_time, _pub = struct.unpack_from("<HIQQ", data, start)
-                pending = (cid, log_time, data[start + 22 : stop])
-            elif opcode == OP_CHUNK and chunk is None:
-                yield from self._chunk(pos, start, stop, damaged)
-            elif opcode == OP_STATISTICS and stop - start >= 8:
-                self._statistics_count = struct.unpack_from("<Q", data, start)[0]
-            pos = stop
-        if pending is not None:
-            yield pending
+    def _runs_past_end(self, data: bytes, pos: int, end: int) -> bool:
+        # a record cut off by the end of the file, with a length that is not garbage
+        return pos + 9 > end or _length(data, pos) < 2**32
+
+    def _handle(
+        self,
+        record: tuple[int, int, int],
+        data: bytes,
+        pos: int,
+        chunk: tuple[int, int] | None,
+        damaged: list[DamagedRegion],
+    ) -> tuple[Message | None, Iterable[Message], bool]:
+        opcode, start, stop = record
+        if opcode == OP_FOOTER:
+            return None, (), True
+        if opcode == OP_SCHEMA:
+            self._schema(data, start, stop)
+        elif opcode == OP_CHANNEL:
+            self._channel(data, start, stop)
+        elif opcode == OP_MESSAGE:
+            cid, _seq, log_time, _pub = struct.unpack_from("<HIQQ", data, start)
+            return (cid, log_time, data[start + 22 : stop]), (), False
+        elif opcode == OP_CHUNK and chunk is None:
+            return None, self._chunk(pos, start, stop, damaged), False
+        elif opcode == OP_STATISTICS and stop - start >= 8:
+            self._statistics_count = struct.unpack_from("<Q", data, start)[0]
+        return None, (), False
 
     def _schema(self, data: bytes, start: int, stop: int) -> None:
         (sid,) = struct.unpack_from("<H", data, start)

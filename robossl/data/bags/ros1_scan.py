@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import bz2
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from robossl.data.bags.storage import BagError, DamagedRegion, SourceConnection, select_messages
+from robossl.data.bags.record_walk import Message, RecordWalker
+from robossl.data.bags.storage import DamagedRegion, SourceConnection, select_messages
 
 __all__ = ["Ros1ScanSource"]
 
@@ -38,8 +39,6 @@ _REQUIRED: dict[int, dict[str, int | None]] = {
 }
 _MAX_HEADER = 1 << 16  # record headers are tens of bytes; anything longer is damage
 _OP_SEARCH_BACK = 256  # how far before an "op=" field a record header may start
-
-Message = tuple[int, int, bytes]  # connection id, log time ns, raw ROS 1 bytes
 
 
 class _Cut(Exception):
@@ -132,12 +131,16 @@ def _decompress(compression: str, data: bytes) -> bytes:
     raise ValueError(f"unknown chunk compression {compression!r}")
 
 
-class Ros1ScanSource:
+class Ros1ScanSource(RecordWalker):
     """Readable messages of a damaged ROS 1 bag (chunks compressed with none, bz2 or lz4).
 
     Attributes:
         damaged: byte ranges of the file that could not be read (empty for an intact bag).
     """
+
+    MAGIC = _MAGIC
+    NOT_A_FILE = "does not start with '#ROSBAG V2.0' and holds no ROS 1 record; not a ROS 1 bag"
+    HEADER_LOST = "file magic and bag header unreadable"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -162,71 +165,40 @@ class Ros1ScanSource:
                 self.by_conn[conn_id].count = count
         self.connections = list(self.by_conn.values())
 
-    def _messages(self, damaged: list[DamagedRegion]) -> Iterator[Message]:
-        start = len(_MAGIC)
-        if not self.data.startswith(_MAGIC):
-            first = _resync(self.data, 0, len(self.data))
-            if first is None:
-                raise BagError(
-                    self.path, "does not start with '#ROSBAG V2.0' and holds no ROS 1 record; not a ROS 1 bag"
-                )
-            damaged.append(DamagedRegion(0, first, "file magic and bag header unreadable"))
-            start = first
-        yield from self._walk(self.data, start, len(self.data), None, damaged)
+    def _read(self, data: bytes, pos: int, end: int) -> tuple[dict[str, bytes], int, int] | None:
+        return _record(data, pos, end)
 
-    def _walk(
-        self, data: bytes, pos: int, end: int, chunk: tuple[int, int] | None, damaged: list[DamagedRegion]
-    ) -> Iterator[Message]:
-        """Messages of the records in ``data[pos:end]``.
+    def _resync(self, data: bytes, start: int, end: int) -> int | None:
+        return _resync(data, start, end)
 
-        ``chunk`` is the file range of the compressed chunk ``data`` was unpacked from (None: ``data`` is
-        the file). The message just before an overwritten region is dropped too: ROS 1 has no checksums,
-        and damage that starts inside its data cannot be told apart from an intact message.
-        """
-        pending: Message | None = None
-        while pos < end:
-            record = _record(data, pos, end)
-            if record is None:
-                resume = _resync(data, pos + 1, end)
-                # truncation (keep the message before) only at the end of the file; elsewhere, unreadable
-                # bytes are overwritten ones
-                at_file_end = data is self.data and end == len(data) and resume is None
-                if not (at_file_end and _runs_past_end(data, pos, end)):
-                    pending = None  # overwritten bytes, which may have begun inside the pending message
-                stop = end if resume is None else resume
-                what = (
-                    "records unreadable" if resume is not None else "records cut off or unreadable to the end"
-                )
-                if chunk is None:
-                    damaged.append(DamagedRegion(pos, stop, what))
-                else:
-                    damaged.append(DamagedRegion(chunk[0], chunk[1], f"inside the chunk: {what}"))
-                if resume is None:
-                    break
-                pos = resume
-                continue
-            if pending is not None:
-                yield pending
-                pending = None
-            fields, start, stop = record
-            op = fields["op"][0]
-            if op == OP_CHUNK and chunk is None:
-                yield from self._chunk(fields, data, pos, start, stop, damaged)
-            elif op == OP_CONNECTION:
-                self._connection(fields, data[start:stop], chunk or (pos, stop), damaged)
-            elif op == OP_BAG_HEADER:
-                self._chunk_count = struct.unpack("<I", fields["chunk_count"])[0]
-            elif op == OP_CHUNK_INFO:
-                pairs = data[start:stop]
-                listed = sum(struct.unpack_from("<I", pairs, i + 4)[0] for i in range(0, len(pairs) - 7, 8))
-                self._listed[struct.unpack("<Q", fields["chunk_pos"])[0]] = listed
-            elif op == OP_MESSAGE:
-                conn_id = struct.unpack("<I", fields["conn"])[0]
-                sec, nsec = struct.unpack("<II", fields["time"])
-                pending = (conn_id, sec * 1_000_000_000 + nsec, bytes(data[start:stop]))
-            pos = stop
-        if pending is not None:
-            yield pending
+    def _runs_past_end(self, data: bytes, pos: int, end: int) -> bool:
+        return _runs_past_end(data, pos, end)
+
+    def _handle(
+        self,
+        record: tuple[dict[str, bytes], int, int],
+        data: bytes,
+        pos: int,
+        chunk: tuple[int, int] | None,
+        damaged: list[DamagedRegion],
+    ) -> tuple[Message | None, Iterable[Message], bool]:
+        fields, start, stop = record
+        op = fields["op"][0]
+        if op == OP_CHUNK and chunk is None:
+            return None, self._chunk(fields, data, pos, start, stop, damaged), False
+        if op == OP_CONNECTION:
+            self._connection(fields, data[start:stop], chunk or (pos, stop), damaged)
+        elif op == OP_BAG_HEADER:
+            self._chunk_count = struct.unpack("<I", fields["chunk_count"])[0]
+        elif op == OP_CHUNK_INFO:
+            pairs = data[start:stop]
+            listed = sum(struct.unpack_from("<I", pairs, i + 4)[0] for i in range(0, len(pairs) - 7, 8))
+            self._listed[struct.unpack("<Q", fields["chunk_pos"])[0]] = listed
+        elif op == OP_MESSAGE:
+            conn_id = struct.unpack("<I", fields["conn"])[0]
+            sec, nsec = struct.unpack("<II", fields["time"])
+            return (conn_id, sec * 1_000_000_000 + nsec, bytes(data[start:stop])), (), False
+        return None, (), False
 
     def _chunk(
         self,
