@@ -8,11 +8,13 @@ Examples:
     robossl pretrain --method dino --data ../shared/data/terrain/borealtc --steps 2000 --stop-at 500
     robossl pretrain --method dino --data ../shared/data/terrain/borealtc --steps 2000 --resume
     robossl pretrain --method tera --data windows.npz --device cuda
+    robossl pretrain --method simclr --data imu_log.csv --columns time,ax,ay,az,gx,gy,gz
     torchrun --nproc_per_node=2 -m robossl.cli.main pretrain --method simclr --data windows.npz \\
         --gather-distributed        # DDP on CPU (gloo); negatives gathered from both processes
 
 SOURCE is an .npz with ``windows`` (and optional ``labels``/``groups``), an ActRecTut or BorealTC folder,
-or a bag (ROS 1 / rosbag2) with ``--topic`` naming an Imu or Image topic. The checkpoint
+a bag (ROS 1 / rosbag2) with ``--topic`` naming an Imu or Image topic, or a CSV / Parquet IMU log with
+``--columns`` naming its time, accelerometer and gyroscope columns. The checkpoint
 (``<out>/checkpoint.pt``) holds the method name, its config, the input description, the standardisation
 statistics and the learner state (weights, EMA teacher, DINO centre, DirectPred correlation, optimizer,
 step, random state); ``--resume`` continues from it exactly (and refuses a checkpoint of another method,
@@ -49,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", help="registered method name (see --list)")
     parser.add_argument("--data", help="SOURCE: .npz of windows, dataset folder, or bag")
     parser.add_argument("--topic", help="bag topic (sensor_msgs/Imu or Image)")
+    parser.add_argument(
+        "--columns",
+        help="CSV / Parquet IMU log: its columns for t,ax,ay,az,gx,gy,gz (names or 0-based numbers)",
+    )
     parser.add_argument("--task", default="gesture", help="ActRecTut task: gesture or walk")
     parser.add_argument("--classes", nargs="+", metavar="CLASS", help="BorealTC class folders (default: all)")
     parser.add_argument("--modality", choices=("image", "imu", "spectrogram", "features"), help="override")
@@ -212,7 +218,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     checkpoint_path = out / "checkpoint.pt"
 
-    data = load_source(args.data, args.topic, args.task, args.modality, args.classes)
+    data = load_source(args.data, args.topic, args.task, args.modality, args.classes, args.columns)
     standardizer = Standardizer.fit(data.windows, data.spec)
     windows = torch.from_numpy(standardizer(data.windows))
     torch.manual_seed(args.seed)

@@ -303,8 +303,10 @@ def load_source(
     task: str = "gesture",
     modality: str | None = None,
     classes: Sequence[str] | None = None,
+    columns: str | None = None,
 ) -> WindowSet:
-    """Dispatch on the kind of ``source`` (see the module docstring); ``classes``: BorealTC class folders.
+    """Dispatch on the kind of ``source`` (see the module docstring); ``classes``: BorealTC class folders;
+    ``columns``: a CSV / Parquet IMU table's columns for t,ax,ay,az,gx,gy,gz (:mod:`robossl.data.imu_table`).
 
     Raises:
         DataSourceNotFoundError: ``source`` (or a file a dataset folder needs) does not exist.
@@ -313,7 +315,8 @@ def load_source(
     path = Path(source)
     if not path.exists():
         raise DataSourceNotFoundError(f"data source {path} does not exist; check the --data path ({_KINDS})")
-    data = _load(path, topic, task, modality, classes)
+    data = _load_table(path, columns) if columns or is_table(path) else None
+    data = data or _load(path, topic, task, modality, classes)
     count = data.windows.shape[0]
     if count < MIN_SAMPLES:
         raise DataSourceError(
@@ -327,6 +330,31 @@ def load_source(
             f"index {int(np.argmin(finite))}); drop or impute those samples before pretraining or probing"
         )
     return data
+
+
+def is_table(path: Path) -> bool:
+    """A CSV / Parquet file, or a format refused with a named reason (spreadsheet, JSON, HDF5, ...)."""
+    from robossl.data.imu_table import TABLE_SUFFIXES, unsupported_reason
+
+    return path.is_file() and (path.suffix.lower() in TABLE_SUFFIXES or unsupported_reason(path) is not None)
+
+
+def _load_table(path: Path, columns: str | None, length: int = 64, hop: int = 32) -> WindowSet:
+    """Sliding windows (gyro xyz, accel xyz) of a CSV / Parquet IMU table, as for a bag's Imu topic."""
+    from robossl.data.imu_table import ROLES, ImuColumns, read_imu_table, unsupported_reason
+
+    reason = unsupported_reason(path)
+    if not columns and reason is None:
+        raise DataSourceError(f"{path} is an IMU table: name its columns with --columns {','.join(ROLES)}")
+    table = read_imu_table(path, ImuColumns.parse(columns or ",".join(ROLES)))
+    signal = np.concatenate([table.gyro, table.accel], axis=1)
+    if signal.shape[0] < length:
+        raise DataSourceError(
+            f"{path} has {signal.shape[0]} finite IMU rows ({table.dropped} dropped as NaN/inf), fewer than "
+            f"one window of {length}; use a longer log"
+        )
+    spec = InputSpec("imu", (length, 6), ((0, 1, 2), (3, 4, 5)), 1, GYRO_ACCEL_NAMES)
+    return WindowSet(sliding_windows(signal, length, hop), spec)
 
 
 def _load(
