@@ -64,7 +64,7 @@ class MoCoMethod(SSLMethod):
         self.projector = projector
         self.views = views
         self.key_encoder = make_teacher(nn.Sequential(backbone, projector))
-        dim = projector(torch.zeros(2, output_dim(backbone))).shape[1]
+        dim = output_dim(projector)
         self.queue = EmbeddingQueue(queue_size, dim)
         self.temperature = temperature
         self.momentum = momentum
