@@ -7,12 +7,15 @@ Absolute replay rates do not carry across machines (SGBM took 5.9 ms per 376x240
   rectification to 376x240, SGBM teacher (disparity, confidence, depth; the replay sample), and the
   student's training step (one AdamW step per ``--batch-size`` frames, its CPU time divided by the batch).
   The 2-core floor throughput is ``cores / floor CPU time`` frames per second: every core busy, no overhead.
-- **first pass**: the retraining replay as it runs here: a reader thread decodes and pairs frames, two
-  worker threads rectify and run SGBM (OpenCV releases the GIL), the main thread trains the student on each
-  ``--batch-size`` labelled frames (torch with 2 threads) as they arrive, and the labels go to the teacher
-  cache at the end. Reported as its throughput / the 2-core floor (target >= 0.85).
-- **cached epoch**: the next pass: the labels from the cache (``.npz`` beside the log, checksum verified)
-  and the same training steps. Reported as first-pass wall time / cached-epoch wall time (target >= 5).
+- **first pass**: the retraining replay, labels written to the teacher cache at the end, in three layouts
+  (the fastest is reported, all are in the JSON): ``TxS`` = one process, a reader thread decoding and
+  pairing, ``S`` threads rectifying and running SGBM (OpenCV releases the GIL), the main thread training
+  the student (``T`` torch threads) on each ``--batch-size`` labelled frames as they arrive; ``ddp2`` = two
+  processes (bench/replay_ddp.py), each labelling every other frame and training on half of each batch,
+  gloo DDP on loopback. Reported as its throughput / the 2-core floor (target >= 0.85).
+- **cached epoch**: the next pass in the same layout: the labels from the cache (``.npz`` beside the log,
+  checksum verified) and the same training steps. Reported as first-pass wall time / cached-epoch wall
+  time (target >= 5).
 - **Ray scaling**: Ray Train (DDP, gloo, one torch thread per worker) over the same log's cached labels with
   1 and 2 workers on a local Ray (127.0.0.1, inside the network sandbox), the same global batch and steps;
   efficiency = t(1 worker) / (2 x t(2 workers)) of the training loops.
@@ -33,6 +36,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Target, bench_lock, print_table, print_targets, rerun_in_sandbox, write_results  # noqa: E402
+from replay_ddp import first_pass_ddp  # noqa: E402
 
 CORES = 2
 LEFT, RIGHT = "/cam0/image_raw", "/cam1/image_raw"
@@ -193,6 +198,18 @@ def cached_epoch(bag: Path, batch: int, torch_threads: int) -> dict[str, float]:
     }
 
 
+def cache_load_seconds(bag: Path) -> float:
+    """Wall time to read a log's labels back from the teacher cache (fingerprint, checksum, arrays)."""
+    from robossl.pipelines.stereo_mono.label_cache import stereo_labels
+
+    pipeline = new_pipeline(bag)
+    begin = time.perf_counter()
+    _, hit = stereo_labels(pipeline, bag, topics())
+    if not hit:
+        raise RuntimeError(f"{bag}: the teacher cache did not hit")
+    return time.perf_counter() - begin
+
+
 def ray_scaling(bag: Path, steps: int, batch: int) -> dict[str, Any]:
     """Training-loop wall time with 1 and 2 Ray Train workers (DDP), same global batch and steps."""
     from robossl.pipelines.stereo_mono.config import StereoMonoConfig
@@ -224,14 +241,16 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16, help="frames per student training step")
     parser.add_argument(
         "--layouts",
-        default="1x2,2x1",
-        help="thread layouts of the first pass, TORCHxSGBM (torch threads x rectify+SGBM worker threads); "
-        "the faster one is reported",
+        default="1x2,2x1,ddp2",
+        help="layouts of the first pass: TORCHxSGBM (one process: torch threads x rectify+SGBM worker "
+        "threads) or ddp2 (two processes, gloo DDP on loopback; sandbox only); the fastest is reported",
     )
     parser.add_argument("--repeats", type=int, default=3, help="first pass + cached epoch pairs (median)")
     parser.add_argument("--ray-steps", type=int, default=12, help="training steps per Ray run")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray scaling measurement")
     args = parser.parse_args()
+    from robossl.netsafe import is_private_netns
+
     # torch's OpenMP threads sleep instead of spinning while they wait: the SGBM threads share the cores
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not args.no_ray:
@@ -248,11 +267,19 @@ def main() -> int:
         floor = measure_floor(bag, args.batch_size)
         by_layout: dict[str, list] = {}
         for layout in args.layouts.split(","):
-            torch_threads, workers = (int(v) for v in layout.split("x"))
             for _ in range(args.repeats):
-                first = first_pass(bag, args.batch_size, workers, torch_threads)
-                cached = cached_epoch(bag, args.batch_size, torch_threads)
+                if layout == "ddp2":
+                    if not is_private_netns():
+                        break  # gloo opens sockets: only inside the sandbox
+                    job = (bag, args.batch_size, config().to_dict(), asdict(topics()))
+                    first = first_pass_ddp(*job)
+                    cached = first_pass_ddp(*job, cached=True)
+                else:
+                    torch_threads, workers = (int(v) for v in layout.split("x"))
+                    first = first_pass(bag, args.batch_size, workers, torch_threads)
+                    cached = cached_epoch(bag, args.batch_size, torch_threads)
                 by_layout.setdefault(layout, []).append((first, cached))
+        load_s = cache_load_seconds(bag)
         best = max(by_layout, key=lambda k: float(np.median([f["fps"] for f, _ in by_layout[k]])))
         runs = by_layout[best]
         ray = None if args.no_ray else ray_scaling(bag, args.ray_steps, args.batch_size)
@@ -286,11 +313,11 @@ def main() -> int:
             round(first["cpu_s"] / first["frames"] * 1e3, 2) for first, _ in runs
         ],
         "cached_epoch_fps": [round(cached["fps"], 2) for _, cached in runs],
-        "cache_load_ms": [round(cached["cache_load_s"] * 1e3, 2) for _, cached in runs],
+        "cache_load_ms": round(load_s * 1e3, 2),
         # what the cache saves: decode + rectify + teacher per frame against reading the labels back
         "labels_cached_over_computed": round(
             (floor["decode_cpu_ms"] + floor["rectify_cpu_ms"] + floor["teacher_cpu_ms"])
-            / (statistics_median([c["cache_load_s"] for _, c in runs]) / floor["frames"] * 1e3),
+            / (load_s / floor["frames"] * 1e3),
             1,
         ),
         "ray": ray,
@@ -322,10 +349,6 @@ def main() -> int:
     )
     print(f"wrote {path}")
     return 0
-
-
-def statistics_median(values: list[float]) -> float:
-    return float(np.median(values))
 
 
 if __name__ == "__main__":
