@@ -240,6 +240,7 @@ def main() -> int:
     from _common import Target, bench_lock, print_table, print_targets, write_results
 
     torch.set_num_threads(1)
+    sys.setswitchinterval(0.001)  # as robossl_ros.runtime.spin_nodes sets it for the nodes
     calibration, frames, source = stereo_frames(95)
     pipeline = make_pipeline(calibration)
     with bench_lock():

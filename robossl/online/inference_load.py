@@ -156,12 +156,14 @@ class AdaptiveBudget:
             return self.duty
         baseline = load.baseline_s()
         _, p99 = load.percentiles_s(since)
-        if not (baseline > 0 and p99 == p99):  # no clean frame yet: keep the duty cycle
-            return self.duty
-        if p99 > self.target_ratio * baseline:
+        if not baseline > 0:  # every recent frame overlapped a step: make gaps to learn the no-learning time
+            too_slow = True
+        else:
+            too_slow = p99 > self.target_ratio * baseline
+        if too_slow and self.duty > self.floor:
             self.duty = max(self.floor, self.duty * 0.7)
             self.lowered += 1
-        elif self.duty < self.ceiling:
+        elif not too_slow and self.duty < self.ceiling:
             self.duty = min(self.ceiling, self.duty + 0.1 * self.ceiling)
             self.raised += 1
         else:

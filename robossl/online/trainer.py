@@ -68,7 +68,10 @@ class TrainerConfig:
     # p99 frame latency reported through trainer.inference, at most cpu_fraction); False = fixed budget
     yield_to_inference: bool = True
     # p99 frame latency the adaptive budget aims at, as a multiple of the no-learning processing time
-    latency_target_ratio: float = 1.3
+    latency_target_ratio: float = 1.4
+    # the adaptive duty cycle never goes below this share of cpu_fraction: a step longer than the frame
+    # period overlaps frames at any duty cycle, and starving the learner would not make those faster
+    learner_min_share: float = 0.5
     # nice value of the trainer thread while yielding (Linux, per thread; 19 = lowest priority; 0 = leave)
     learner_niceness: int = 19
     # longest wait for a gap between frames [s]; then the trainer steps anyway (frames back to back would
@@ -86,6 +89,10 @@ class TrainerConfig:
             raise ValueError(
                 f"latency_target_ratio must be > 1 (p99 latency / no-learning processing time), got "
                 f"{self.latency_target_ratio}"
+            )
+        if not 0.0 < self.learner_min_share <= 1.0:
+            raise ValueError(
+                f"learner_min_share must be in (0, 1] (of cpu_fraction), got {self.learner_min_share}"
             )
         if not self.max_yield_s > 0:
             raise ValueError(f"max_yield_s must be > 0 seconds, got {self.max_yield_s}")
@@ -134,7 +141,10 @@ class BackgroundTrainer:
         self.on_step: Callable[[dict[str, float]], None] | None = None
         # inference reports its frames here (``with trainer.inference.frame(): ...``); see yield_to_inference
         self.inference = InferenceLoad()
-        self.budget = AdaptiveBudget(self.config.cpu_fraction, self.config.latency_target_ratio)
+        c = self.config
+        self.budget = AdaptiveBudget(
+            c.cpu_fraction, c.latency_target_ratio, c.learner_min_share * c.cpu_fraction
+        )
         self.niceness: int | None = None  # nice value of the trainer thread (None: not read / not Linux)
         self.yield_timeouts = 0  # steps started after max_yield_s without a gap between frames
         self._step_times: collections.deque[float] = collections.deque(maxlen=200)  # monotonic [s]
@@ -261,8 +271,8 @@ class BackgroundTrainer:
         budget = self.budget
         if budget.ceiling != self.config.cpu_fraction:  # cpu_fraction changed at run time
             budget.ceiling = self.config.cpu_fraction
-            budget.floor = min(budget.floor, budget.ceiling)
-            budget.duty = min(budget.duty, budget.ceiling)
+            budget.floor = self.config.learner_min_share * budget.ceiling
+            budget.duty = min(max(budget.duty, budget.floor), budget.ceiling)
         budget.update(self.inference)
         return budget.pause_s(elapsed)
 

@@ -223,3 +223,23 @@ def test_back_to_back_frames_do_not_starve_the_learner() -> None:
         trainer.stop()
     assert 4 <= during <= 40  # about one step per 0.1 s wait (+ the duty-cycle pause), never free-running
     assert trainer.yield_timeouts >= 4
+
+
+def test_budget_makes_gaps_when_no_frame_ran_without_a_step() -> None:
+    """No clean frame means no no-learning time to aim at: the duty cycle goes down until frames run alone."""
+    clock = FakeClock()
+    load = InferenceLoad(clock=clock)
+    budget = AdaptiveBudget(ceiling=1.0, floor=0.5)
+    run_frames(load, clock, 0.010, 20, during_step=True)
+    assert budget.update(load) == pytest.approx(0.7)
+    run_frames(load, clock, 0.010, 20, during_step=True)
+    assert budget.update(load) == pytest.approx(0.5)  # the floor: the learner keeps half its ceiling
+
+
+def test_trainer_floor_is_learner_min_share_of_cpu_fraction() -> None:
+    trainer = BackgroundTrainer(
+        RecordingLearner(), replay_of(), config=TrainerConfig(cpu_fraction=0.8, learner_min_share=0.25)
+    )
+    assert trainer.budget.floor == pytest.approx(0.2) and trainer.budget.ceiling == 0.8
+    with pytest.raises(ValueError, match="learner_min_share"):
+        TrainerConfig(learner_min_share=0.0)
