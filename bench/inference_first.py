@@ -195,6 +195,7 @@ def process_option(pipeline: Any, frames: list[Any], args: Any) -> dict[str, Any
         proc.join(30)
         if proc.is_alive():
             proc.kill()
+        samples.cancel_join_thread()  # samples nobody will read must not block this process's exit
     return out
 
 
