@@ -221,7 +221,9 @@ class HarFeeder(Feeder):
             "buffer_windows": 2048,
             "cpu_fraction": 1.0,
             "predict_every_s": 0.1,
-            "model_path": str(model_path),
+            # without learning a fresh model predicts (the same network: the same processing time); the
+            # learning run's checkpoint holds min_windows and would not load
+            "model_path": str(model_path if learning else model_path.with_suffix(".fresh.pt")),
         }
 
     def tick(self, now: float) -> None:
@@ -257,6 +259,7 @@ class TerrainFeeder(Feeder):
         self.source = "generated two-terrain rover (audio spectra and ground colours differ)"
         self._next = {}
         self._start = time.monotonic()
+        self._audio_ns: int | None = None  # stamp of the next audio chunk [ns]
 
     def setup(self, session: Session) -> None:
         from nav_msgs.msg import Odometry
@@ -309,7 +312,11 @@ class TerrainFeeder(Feeder):
             odom.pose.pose.position.x = self.SPEED * (now - self._start)  # keeps increasing along +x
             odom.pose.pose.orientation.w = 1.0
             self.pubs["odom"].publish(odom)
-        if self._due("audio", now, self.CHUNK / self.RATE):
+        if self._audio_ns is None or stamp - self._audio_ns > 500_000_000:
+            self._audio_ns = stamp  # the first chunk, or after a pause in the inputs: a new stretch
+        # audio is a continuous signal: chunk stamps follow the samples (gaps or overlaps would be dropped),
+        # published when the wall clock reaches them
+        while self._audio_ns <= stamp:
             t = np.arange(self.CHUNK) / self.RATE
             if terrain == 0:
                 noise = np.convolve(self.rng.normal(size=self.CHUNK + 31), np.ones(32) / 32, "valid")[
@@ -319,7 +326,8 @@ class TerrainFeeder(Feeder):
             else:
                 signal = 0.4 * self.rng.normal(size=self.CHUNK) + 0.5 * np.sin(2 * np.pi * 3100 * t)
             chunk = np.clip(signal * 8000, -32768, 32767).astype(np.int16)
-            self.pubs["audio"].publish(audio_msg(AudioChunk(chunk[:, None], self.RATE, stamp)))
+            self.pubs["audio"].publish(audio_msg(AudioChunk(chunk[:, None], self.RATE, self._audio_ns)))
+            self._audio_ns += self.CHUNK * 10**9 // self.RATE
         if self._due("image", now, 1.0 / self.image_hz):
             base = np.array([60, 140, 50]) if terrain == 0 else np.array([150, 140, 130])
             rgb = np.clip(base + self.rng.normal(0, 20, size=(self.H, self.W, 3)), 0, 255).astype(np.uint8)
