@@ -57,7 +57,8 @@ class LatestWorker:
     def submit(self, job: Any) -> None:
         """Queue a job (discarding the oldest waiting one when full, or the waiting latest-only job that a
         latest-only ``job`` replaces)."""
-        discarded, stale = [], []
+        discarded: list[Any] = []
+        stale: list[Any] = []
         with self._cond:
             if self._stop:
                 return
