@@ -74,13 +74,15 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         address: a running cluster's head (``host:port``); None starts a local instance on 127.0.0.1.
         num_cpus: CPUs of the local instance (None: all).
     """
+    if address is None:
+        # before Ray is imported: ray_constants reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import time
+        for name, value in LOCAL_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
     ray = _import_ray()
     if ray.is_initialized():  # e.g. a test's simulated cluster: use it as it is
         yield ray
         return
     if address is None:
-        for name, value in LOCAL_ENVIRONMENT.items():
-            os.environ.setdefault(name, value)
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
