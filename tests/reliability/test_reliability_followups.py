@@ -400,7 +400,11 @@ def test_terrain_node_counts_bad_image_audio_and_odometry_stamps_as_bad_stamp(tm
         rc = stop_node(proc)
     assert rc == 0, node_log(tmp_path, TERRAIN)
     for topic in ("camera/image_raw", "odom", "audio"):
-        assert _dropped(values, topic) == {"bad_stamp": 1}, (topic, values)
+        dropped = _dropped(values, topic)
+        # free-running terrain_node ingests images latest-only: a newer image may replace a waiting one
+        # ("stale"); that is the only other reason allowed, and only for images
+        allowed = {"bad_stamp", "stale"} if topic == "camera/image_raw" else {"bad_stamp"}
+        assert dropped.get("bad_stamp") == 1 and set(dropped) <= allowed, (topic, values)
 
 
 @pytest.mark.ros
