@@ -96,6 +96,16 @@ class Feeder:
     def setup(self, session: Session) -> None:
         """Create publishers and subscriptions (once per session)."""
 
+    def watch_outputs(
+        self, session: Session, msg_type: Any, topic: str, depth: int, stamp_ns: Any = None
+    ) -> None:
+        """Record the wall time the first output for each input stamp arrives on ``topic``; ``stamp_ns(msg)``
+        gives the stamp (default: the message header's)."""
+        stamp_of = stamp_ns or (lambda m: m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)
+        session.node.create_subscription(
+            msg_type, topic, lambda m: self.received.setdefault(stamp_of(m), time.time()), depth
+        )
+
     def params(self, learning: bool, model_path: Path) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -148,10 +158,7 @@ class StereoFeeder(Feeder):
         topics = ("left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info")
         self.pubs = {t: n.create_publisher(Image if "image" in t else CameraInfo, t, 10) for t in topics}
         self.infos = stereo_camera_infos(self.calibration, 0)
-        stamp_of = lambda m: m.header.stamp.sec * 10**9 + m.header.stamp.nanosec  # noqa: E731
-        n.create_subscription(
-            Range, "distance", lambda m: self.received.setdefault(stamp_of(m), time.time()), 50
-        )
+        self.watch_outputs(session, Range, "distance", 50)
 
     def params(self, learning: bool, model_path: Path) -> dict[str, Any]:
         return {
@@ -202,12 +209,7 @@ class HarFeeder(Feeder):
         n = session.node
         self.topics = [f"{name}/imu" for name in self.names]
         self.pubs = {t: n.create_publisher(Imu, t, 50) for t in self.topics}
-        n.create_subscription(
-            Float32MultiArray,
-            "activity/embedding",
-            lambda m: self.received.setdefault(array_stamp_ns(m), time.time()),
-            100,
-        )
+        self.watch_outputs(session, Float32MultiArray, "activity/embedding", 100, array_stamp_ns)
 
     def params(self, learning: bool, model_path: Path) -> dict[str, Any]:
         return {
@@ -278,10 +280,7 @@ class TerrainFeeder(Feeder):
         self.info = camera_info_msg(
             CameraModel(0, "camera", self.W, self.H, "plumb_bob", np.zeros(5), K, np.eye(3), P)
         )
-        stamp_of = lambda m: m.header.stamp.sec * 10**9 + m.header.stamp.nanosec  # noqa: E731
-        n.create_subscription(
-            Image, "terrain/labels", lambda m: self.received.setdefault(stamp_of(m), time.time()), 50
-        )
+        self.watch_outputs(session, Image, "terrain/labels", 50)
 
     def params(self, learning: bool, model_path: Path) -> dict[str, Any]:
         return {
